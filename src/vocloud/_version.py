@@ -1,0 +1,3 @@
+"""Version of vocloud, kept in one place."""
+
+__version__ = "0.1.0.dev0"

@@ -1,0 +1,128 @@
+"""The work of one task: read a block of spectra, preprocess it, and (for a run) write it to the store.
+
+These are plain functions on a block of spectra; the Dask graph of an experiment is built from them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from vocloud.io import Spectrum, SpectrumFormatError, read_spectrum
+from vocloud.preprocess import PreprocessParams, preprocess_block
+from vocloud.store import STATUS_FAILED, STATUS_OK, ChunkData, FeatureStore
+
+# Header keywords that give the per-spectrum variables of the store, first match wins.
+_RA_KEYS = ("RA", "RA_OBJ", "PLUG_RA", "SSA_RA", "S_RA")
+_DEC_KEYS = ("DEC", "DEC_OBJ", "PLUG_DEC", "SSA_DEC", "S_DEC")
+_TARGET_KEYS = ("OBJECT", "OBJNAME", "DESIG", "SSA_TARGNAME", "TARGET")
+
+
+def _first(meta: dict[str, Any], keys: Sequence[str]) -> Any:
+    for k in keys:
+        v = meta.get(k)
+        if v is not None and v != "":
+            return v
+    return None
+
+
+def _as_float(v: Any) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return f if math.isfinite(f) else math.nan
+
+
+def read_block(paths: Sequence[str], skip: Sequence[str | None]) -> list[Spectrum | BaseException]:
+    """Read each file; a file that cannot be read gives its exception in its place.
+
+    ``skip[i]`` (a reason, e.g. a duplicate id) marks a file that is not read at all.
+    """
+    out: list[Spectrum | BaseException] = []
+    for path, reason in zip(paths, skip):
+        if reason:
+            out.append(ValueError(reason))
+            continue
+        try:
+            out.append(read_spectrum(path))
+        except SpectrumFormatError as exc:
+            out.append(ValueError(exc.reason))
+        except Exception as exc:  # never let one file abort an archive run
+            out.append(ValueError(f"cannot read: {type(exc).__name__}: {exc}"))
+    return out
+
+
+def compute_chunk(
+    paths: Sequence[str], skip: Sequence[str | None], params: dict[str, Any] | PreprocessParams
+) -> ChunkData:
+    """Read and preprocess a block of files into the rows of the feature store.
+
+    Parameters
+    ----------
+    paths : sequence of str
+        Files to read.
+    skip : sequence of str or None
+        Per file, ``None`` or a reason to record it as failed without reading it.
+    params : dict or PreprocessParams
+        The preprocessing parameters.
+
+    Returns
+    -------
+    ChunkData
+        ``features`` (n x m float32, NaN rows for failures) and the per-spectrum columns.
+    """
+    if not isinstance(params, PreprocessParams):
+        params = PreprocessParams.from_dict(params)
+    spectra = read_block(paths, skip)
+    result = preprocess_block(spectra, params)
+    n = len(paths)
+    status = np.full(n, STATUS_OK, dtype="i1")
+    error = np.full(n, "", dtype=object)
+    for i, err in enumerate(result.error):
+        if err is not None:
+            status[i] = STATUS_FAILED
+            error[i] = str(err)
+    s_ra = np.full(n, np.nan)
+    s_dec = np.full(n, np.nan)
+    target = np.full(n, "", dtype=object)
+    layout = np.full(n, "", dtype=object)
+    for i, s in enumerate(spectra):
+        if isinstance(s, Spectrum):
+            s_ra[i] = _as_float(_first(s.meta, _RA_KEYS))
+            s_dec[i] = _as_float(_first(s.meta, _DEC_KEYS))
+            t = _first(s.meta, _TARGET_KEYS)
+            target[i] = "" if t is None else str(t).strip()
+            layout[i] = s.layout
+    features = np.asarray(result.features, dtype=np.float32)
+    features[status != STATUS_OK] = np.nan
+    return ChunkData(
+        features=features,
+        columns={
+            "status": status,
+            "error": error,
+            "snr": np.asarray(result.snr, dtype="f4"),
+            "s_ra": s_ra,
+            "s_dec": s_dec,
+            "target": target,
+            "layout": layout,
+        },
+    )
+
+
+def run_chunk(
+    store_path: str,
+    index: int,
+    start: int,
+    paths: Sequence[str],
+    skip: Sequence[str | None],
+    params: dict[str, Any],
+) -> dict[str, int]:
+    """Compute chunk ``index`` of a store and write it; returns ``{"chunk", "n_ok", "n_failed"}``."""
+    data = compute_chunk(paths, skip, params)
+    FeatureStore.write_chunk(store_path, index, start, data)
+    ok = int((data.columns["status"] == STATUS_OK).sum())
+    return {"chunk": index, "n_ok": ok, "n_failed": len(paths) - ok}

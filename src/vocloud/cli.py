@@ -1,0 +1,87 @@
+"""The ``vocloud`` command: ``run`` an experiment file, ``info`` about an experiment, ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from vocloud.experiment import Experiment, summarize
+
+    exp = Experiment.from_file(args.file, scheduler=args.scheduler)
+    if args.workers:
+        exp.cluster_kwargs["n_workers"] = args.workers
+    exp.run(progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(summarize(exp.directory), indent=2, default=str))
+    return 0
+
+
+def _format_info(info: dict) -> str:
+    lines = [
+        f"store        {info['store']}",
+        f"spectra      {info['n_spectra']}  (ok {info['n_ok']}, failed {info['n_failed']}"
+        + (f", pending {info['n_pending']})" if info.get("n_pending") else ")"),
+    ]
+    if info.get("wavelength_range"):
+        lo, hi = info["wavelength_range"]
+        lines.append(f"grid         {info['n_wavelengths']} points, {lo:g}-{hi:g} Angstrom")
+    for reason, count in info.get("failures", {}).items():
+        lines.append(f"  failed     {count:6d}  {reason}")
+    lines.append(f"vocloud      {info.get('vocloud_version')}  finished {info.get('finished')}")
+    return "\n".join(lines)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from vocloud.experiment import summarize
+
+    info = summarize(args.path)
+    print(json.dumps(info, indent=2, default=str) if args.json else _format_info(info))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from vocloud.demo import run_demo
+
+    run_demo(args.folder, n_spectra=args.n, scheduler=args.scheduler)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``vocloud`` command."""
+    p = argparse.ArgumentParser(prog="vocloud", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run an experiment file (YAML or JSON)")
+    r.add_argument("file")
+    r.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:port)")
+    r.add_argument("--workers", type=int, help="workers of the LocalCluster (default: one per core)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--json", action="store_true", help="print the summary as JSON at the end")
+    r.set_defaults(func=_cmd_run)
+    i = sub.add_parser("info", help="summarise an experiment folder or feature store")
+    i.add_argument("path")
+    i.add_argument("--json", action="store_true", help="print JSON")
+    i.set_defaults(func=_cmd_info)
+    d = sub.add_parser("demo", help="make a synthetic archive and run the demo experiment on it")
+    d.add_argument("--folder", default="demo", help="working folder (default ./demo)")
+    d.add_argument("-n", type=int, default=5000, help="spectra in the synthetic archive")
+    d.add_argument("--scheduler", help="address of an existing Dask scheduler")
+    d.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vocloud`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"vocloud: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

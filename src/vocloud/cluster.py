@@ -1,0 +1,73 @@
+"""The one place that builds or finds a Dask cluster: a LocalCluster by default, an existing
+``distributed.Client`` or a scheduler address when given."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import psutil
+from distributed import Client, LocalCluster
+
+
+def default_cluster_kwargs() -> dict[str, Any]:
+    """LocalCluster settings for preprocessing: one single-threaded worker process per core.
+
+    Reading FITS headers holds the GIL, so processes beat threads; BLAS inside each worker is
+    single-threaded (distributed sets ``OMP_NUM_THREADS=1`` for its workers).
+    """
+    n = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    mem = psutil.virtual_memory().total
+    return {
+        "n_workers": n,
+        "threads_per_worker": 1,
+        "processes": True,
+        "memory_limit": int(mem * 0.8 / n),
+        "host": "127.0.0.1",
+    }
+
+
+@contextlib.contextmanager
+def get_client(
+    scheduler: str | Client | None = None, *, quiet: bool = False, **cluster_kwargs: Any
+) -> Iterator[Client]:
+    """Yield a client: the given one, one connected to ``scheduler``, or a new LocalCluster's.
+
+    Parameters
+    ----------
+    scheduler : str, Client or None
+        ``None``: start a LocalCluster (closed on exit); a ``tcp://host:port`` address: connect
+        to that scheduler; a ``Client``: use it as is (never closed here).
+    quiet : bool
+        Do not print the dashboard link.
+    **cluster_kwargs
+        Passed to ``LocalCluster`` over :func:`default_cluster_kwargs`.
+
+    Examples
+    --------
+    >>> with get_client(n_workers=1, processes=False, dashboard_address=None, quiet=True) as c:
+    ...     c.submit(sum, [1, 2]).result()
+    3
+    """
+    if isinstance(scheduler, Client):
+        yield scheduler
+        return
+    if scheduler:
+        client = Client(scheduler)
+        cluster = None
+    else:
+        kwargs = {**default_cluster_kwargs(), **cluster_kwargs}
+        if kwargs.get("processes") is False:
+            kwargs.pop("memory_limit", None)
+        cluster = LocalCluster(**kwargs)
+        client = Client(cluster)
+    try:
+        if not quiet and client.dashboard_link:
+            print(f"Dask dashboard: {client.dashboard_link}", flush=True)
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,427 @@
+"""An experiment: a spectra list + preprocessing parameters -> a lazy graph -> a cached Zarr store."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import pandas as pd
+import xarray as xr
+from distributed import Client, as_completed
+
+from vocloud._version import __version__
+from vocloud.chunks import compute_chunk, run_chunk
+from vocloud.cluster import get_client
+from vocloud.config import load_experiment_file
+from vocloud.preprocess import PreprocessParams
+from vocloud.sources import Source, source_from_config
+from vocloud.spectralist import duplicate_reasons, list_hash
+from vocloud.store import PARTIAL_SUFFIX, FeatureStore, open_store
+
+#: Bumped when the meaning of stored features changes, so old caches are not reused.
+FEATURE_VERSION = 1
+POINTER_FILE = "experiment.json"
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+class Experiment:
+    """A spectra list and preprocessing parameters, run into a cached Zarr feature store.
+
+    Building an experiment computes nothing. :meth:`features` gives a lazy xarray Dataset;
+    :meth:`run` computes the store chunk by chunk on a Dask cluster, reusing the store when the
+    same spectra and parameters were run before and resuming a run that was cut short.
+
+    Parameters
+    ----------
+    source : Source or dict
+        Where the spectra are, e.g. ``DirectorySource("spectra", pattern="**/*.fits")`` or
+        ``{"directory": "spectra", "pattern": "**/*.fits"}``.
+    preprocess : dict or PreprocessParams, optional
+        The preprocessing parameters (the ``preprocess:`` part of an experiment file).
+    name : str
+        The experiment's name: its folder under ``store``.
+    store : str or Path
+        Folder that holds experiments (default ``./experiments``).
+    block_size : int
+        Spectra per task and per Zarr chunk (default 1,000).
+    scheduler : str or Client, optional
+        An existing cluster to use instead of a new LocalCluster.
+    cluster_kwargs : dict, optional
+        Settings for the LocalCluster started when no scheduler is given.
+    base_dir : str or Path, optional
+        Relative paths in ``source`` and ``store`` are relative to this folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from vocloud.datasets import make_archive
+    >>> tmp = tempfile.mkdtemp()
+    >>> _ = make_archive(f"{tmp}/spectra", 40, layouts="iraf-linear", n_jobs=1)
+    >>> exp = Experiment({"directory": f"{tmp}/spectra", "pattern": "**/*.fits"},
+    ...                  name="halpha", store=f"{tmp}/experiments", block_size=20)
+    >>> ds = exp.features()            # lazy: nothing computed yet
+    >>> ds.features.shape
+    (40, 1161)
+    >>> ds = exp.run(cluster_kwargs={"n_workers": 1, "processes": False,
+    ...              "dashboard_address": None}, progress=False, verbose=False)
+    >>> int((ds.status == 1).sum())
+    40
+    """
+
+    def __init__(
+        self,
+        source: Source | dict[str, Any],
+        preprocess: dict[str, Any] | PreprocessParams | None = None,
+        *,
+        name: str = "experiment",
+        store: str | os.PathLike[str] = "./experiments",
+        block_size: int = 1000,
+        scheduler: str | Client | None = None,
+        cluster_kwargs: dict[str, Any] | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        base = Path(base_dir) if base_dir is not None else Path.cwd()
+        self.source = source_from_config(source, base)
+        if isinstance(preprocess, PreprocessParams):
+            self.params = preprocess
+        else:
+            self.params = PreprocessParams.from_dict(preprocess or {})
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"name: {name!r} is not a valid folder name")
+        self.name = name
+        store = Path(store)
+        self.directory = (store if store.is_absolute() else base / store) / name
+        if int(block_size) < 1:
+            raise ValueError(f"block_size must be >= 1, got {block_size}")
+        self.block_size = int(block_size)
+        self.scheduler = scheduler
+        self.cluster_kwargs = dict(cluster_kwargs or {})
+        self._spectra: pd.DataFrame | None = None
+        self.last_run: dict[str, Any] = {}
+
+    # -- construction from files ------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], **overrides: Any) -> Experiment:
+        """Build an experiment from a YAML or JSON experiment file.
+
+        Relative paths in the file are relative to the file's folder.
+        """
+        return cls.from_dict(load_experiment_file(path), **overrides)
+
+    @classmethod
+    def from_dict(cls, spec: dict[str, Any], **overrides: Any) -> Experiment:
+        """Build an experiment from the mapping of an experiment file."""
+        run = dict(spec.get("run") or {})
+        kwargs: dict[str, Any] = {
+            "name": spec.get("name", "experiment"),
+            "store": spec.get("store", "./experiments"),
+            "block_size": run.get("block_size", 1000),
+            "scheduler": run.get("scheduler"),
+            "base_dir": spec.get("_base_dir"),
+        }
+        if run.get("n_workers"):
+            kwargs["cluster_kwargs"] = {"n_workers": int(run["n_workers"])}
+        kwargs.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(spec["source"], spec.get("preprocess"), **kwargs)
+
+    # -- the spectra list and the cache key -------------------------------------------------
+    @property
+    def spectra(self) -> pd.DataFrame:
+        """The spectra list (listed from the source on first use, then kept)."""
+        if self._spectra is None:
+            self._spectra = self.source.list().reset_index(drop=True)
+        return self._spectra
+
+    @spectra.setter
+    def spectra(self, value: pd.DataFrame) -> None:
+        self._spectra = value.reset_index(drop=True)
+
+    @property
+    def cache_key(self) -> str:
+        """Hash of the spectra list and of the preprocessing parameters (and feature version)."""
+        payload = json.dumps(
+            {
+                "list": list_hash(self.spectra),
+                "preprocess": self.params.to_dict(),
+                "feature_version": FEATURE_VERSION,
+            },
+            sort_keys=True,
+            default=_json_default,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    @property
+    def store_path(self) -> Path:
+        """Where the complete feature store of these spectra and parameters lives."""
+        return self.directory / f"features-{self.cache_key[:16]}.zarr"
+
+    def is_cached(self) -> bool:
+        """Whether a complete store for these spectra and parameters exists."""
+        p = self.store_path
+        if not (p / "zarr.json").exists():
+            return False
+        try:
+            return bool(FeatureStore(p).attrs.get("complete"))
+        except Exception:
+            return False
+
+    # -- the lazy graph ---------------------------------------------------------------------
+    def _blocks(self, chunk_size: int) -> list[tuple[int, int]]:
+        n = len(self.spectra)
+        return [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+
+    def features(self) -> xr.Dataset:
+        """The features as a lazy xarray Dataset backed by dask (nothing is computed here).
+
+        When a complete store exists for these spectra and parameters it is opened instead.
+        """
+        if self.is_cached():
+            return open_store(self.store_path)
+        spectra = self.spectra
+        grid = self.params.grid()
+        m = len(grid)
+        paths = spectra["access_url"].astype(str).tolist()
+        skip = duplicate_reasons(spectra).tolist()
+        params = self.params.to_dict()
+        parts: dict[str, list[Any]] = {}
+        dtypes = {"status": "i1", "error": object, "snr": "f4", "s_ra": "f8", "s_dec": "f8",
+                  "target": object, "layout": object}
+        for start, stop in self._blocks(self.block_size):
+            d = dask.delayed(compute_chunk, pure=True)(paths[start:stop], skip[start:stop], params)
+            k = stop - start
+            parts.setdefault("features", []).append(
+                da.from_delayed(d.features, shape=(k, m), dtype="f4")
+            )
+            for name, dt in dtypes.items():
+                parts.setdefault(name, []).append(
+                    da.from_delayed(d.columns[name], shape=(k,), dtype=dt)
+                )
+        if not parts:
+            parts = {"features": [da.zeros((0, m), dtype="f4")]}
+            parts.update({n: [da.zeros((0,), dtype=dt)] for n, dt in dtypes.items()})
+        coords = {
+            "wavelength": ("wavelength", grid, {"units": "Angstrom"}),
+            "id": ("spectrum", spectra["id"].to_numpy(dtype=object)),
+            "path": ("spectrum", spectra.get("path", spectra["access_url"]).to_numpy(dtype=object)),
+        }
+        for name in dtypes:
+            coords[name] = ("spectrum", da.concatenate(parts[name]))
+        return xr.Dataset(
+            {"features": (("spectrum", "wavelength"), da.concatenate(parts["features"]))},
+            coords=coords,
+            attrs=self._provenance(),
+        )
+
+    def _provenance(self) -> dict[str, Any]:
+        return {
+            "vocloud_version": __version__,
+            "experiment": self.name,
+            "cache_key": self.cache_key,
+            "parameters": json.dumps(self.params.to_dict(), default=_json_default),
+            "source": json.dumps(self.source.describe(), default=_json_default),
+            "feature_version": FEATURE_VERSION,
+        }
+
+    # -- running ----------------------------------------------------------------------------
+    def _open_or_create_partial(self) -> FeatureStore:
+        final = self.store_path
+        partial = final.with_name(final.name + PARTIAL_SUFFIX)
+        if (partial / "zarr.json").exists():
+            try:
+                st = FeatureStore(partial)
+                if st.attrs.get("cache_key") == self.cache_key and st.n_spectra == len(self.spectra):
+                    return st
+            except Exception:
+                pass  # unreadable partial store: start again
+        spectra = self.spectra
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return FeatureStore.create(
+            partial,
+            ids=spectra["id"].to_numpy(dtype=object),
+            paths=spectra.get("path", spectra["access_url"]).to_numpy(dtype=object),
+            grid=self.params.grid(),
+            chunk_size=self.block_size,
+            attrs={**self._provenance(), "created": _now()},
+            grid_attrs={"medium": self.params.to_dict().get("grid", {}).get("medium", "air")},
+        )
+
+    def run(
+        self,
+        client: Client | str | None = None,
+        *,
+        progress: bool = True,
+        verbose: bool = True,
+        cluster_kwargs: dict[str, Any] | None = None,
+    ) -> xr.Dataset:
+        """Compute the feature store (or reuse it) and return it opened as xarray.
+
+        Parameters
+        ----------
+        client : Client or str, optional
+            A client or scheduler address; default: the experiment's ``scheduler``, else a new
+            LocalCluster that is closed at the end.
+        progress : bool
+            Show a progress bar (terminal or Jupyter).
+        verbose : bool
+            Print what happens (cache hit, resume, dashboard link, summary).
+        cluster_kwargs : dict, optional
+            LocalCluster settings for this run.
+
+        Returns
+        -------
+        xarray.Dataset
+            The store, lazily opened.
+        """
+        t0 = time.perf_counter()
+        say = print if verbose else (lambda *a, **k: None)
+        final = self.store_path
+        if self.is_cached():
+            self.last_run = {"cached": True, "chunks_computed": 0, "store": str(final),
+                             "seconds": time.perf_counter() - t0}
+            self._write_pointer(final)
+            say(f"vocloud: cache hit, reusing {final}")
+            return open_store(final)
+        st = self._open_or_create_partial()
+        done = st.done_chunks()
+        todo = np.flatnonzero(~done)
+        if done.any():
+            say(f"vocloud: resuming {st.path}: {int(done.sum())} of {st.n_chunks} chunks done")
+        spectra = self.spectra
+        paths = spectra["access_url"].astype(str).tolist()
+        skip = duplicate_reasons(spectra).tolist()
+        params = self.params.to_dict()
+        errors: list[str] = []
+        if todo.size:
+            say(f"vocloud: preprocessing {len(spectra)} spectra in {todo.size} tasks -> {final}")
+            kwargs = {**self.cluster_kwargs, **(cluster_kwargs or {})}
+            with get_client(client or self.scheduler, quiet=not verbose, **kwargs) as c:
+                futures = []
+                for i in todo:
+                    start, stop = st.chunk_bounds(int(i))
+                    futures.append(
+                        c.submit(run_chunk, str(st.path), int(i), start, paths[start:stop],
+                                 skip[start:stop], params, pure=False,
+                                 key=f"vocloud-chunk-{self.cache_key[:12]}-{int(i)}")
+                    )
+                if progress:
+                    from distributed import progress as _progress
+
+                    _progress(futures)
+                for fut in as_completed(futures):
+                    if fut.status != "finished":
+                        errors.append(f"chunk task {fut.key}: {fut.exception()!r}")
+        if errors:
+            raise RuntimeError(
+                f"{len(errors)} chunk tasks failed; finished chunks are kept in {st.path} and a "
+                f"rerun resumes from them. First: {errors[0]}"
+            )
+        st = st.finish(final, {"finished": _now()})
+        self._write_pointer(final)
+        summary = st.summary()
+        self.last_run = {"cached": False, "chunks_computed": int(todo.size), "store": str(final),
+                         "seconds": time.perf_counter() - t0, **summary}
+        say(
+            f"vocloud: {summary['n_ok']} ok, {summary['n_failed']} failed of "
+            f"{summary['n_spectra']} in {self.last_run['seconds']:.1f} s -> {final}"
+        )
+        return open_store(final)
+
+    def _write_pointer(self, final: Path) -> None:
+        """Record the store of the latest run in ``<experiment>/experiment.json``."""
+        ptr = self.directory / POINTER_FILE
+        info: dict[str, Any] = {}
+        if ptr.exists():
+            try:
+                info = json.loads(ptr.read_text())
+            except ValueError:
+                info = {}
+        stores = info.get("stores", {})
+        stores[final.name] = {"parameters": self.params.to_dict(), "used": _now()}
+        info.update({"name": self.name, "current": final.name, "stores": stores})
+        tmp = ptr.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(info, indent=2, default=_json_default))
+        os.replace(tmp, ptr)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def open_experiment(path: str | os.PathLike[str]) -> xr.Dataset:
+    """Open an experiment's feature store as a lazy xarray Dataset.
+
+    Parameters
+    ----------
+    path : str or Path
+        An experiment folder (its latest run's store is opened) or a store folder.
+
+    Examples
+    --------
+    >>> ds = open_experiment("experiments/halpha")  # doctest: +SKIP
+    >>> ds.features.sel(wavelength=6562.8, method="nearest")  # doctest: +SKIP
+    """
+    return open_store(resolve_store(path))
+
+
+def resolve_store(path: str | os.PathLike[str]) -> Path:
+    """The complete store folder of an experiment folder or store path; clear errors otherwise."""
+    p = Path(path)
+    if (p / "zarr.json").exists():
+        if p.name.endswith(PARTIAL_SUFFIX):
+            raise FileNotFoundError(f"{p}: an unfinished store (rerun the experiment to complete it)")
+        return p
+    ptr = p / POINTER_FILE
+    if ptr.exists():
+        current = p / json.loads(ptr.read_text())["current"]
+        if (current / "zarr.json").exists():
+            return current
+    stores = sorted((q for q in p.glob("features-*.zarr") if (q / "zarr.json").exists()),
+                    key=lambda q: q.stat().st_mtime)
+    if stores:
+        return stores[-1]
+    if any(p.glob(f"features-*.zarr{PARTIAL_SUFFIX}")):
+        raise FileNotFoundError(f"{p}: only an unfinished store (rerun the experiment to complete it)")
+    raise FileNotFoundError(f"{p}: no vocloud experiment or feature store here")
+
+
+def summarize(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Summary of an experiment's store: counts, failures by reason, parameters and provenance.
+
+    Examples
+    --------
+    >>> summarize("experiments/halpha")["n_ok"]  # doctest: +SKIP
+    4950
+    """
+    store = resolve_store(path)
+    st = FeatureStore(store)
+    summary = st.summary()
+    ds = open_store(store)
+    out = {
+        "store": str(store),
+        **summary,
+        "n_wavelengths": int(ds.sizes["wavelength"]),
+        "wavelength_range": [float(ds.wavelength[0]), float(ds.wavelength[-1])] if ds.sizes["wavelength"] else [],
+        "parameters": ds.attrs.get("parameters"),
+        "source": ds.attrs.get("source"),
+        "vocloud_version": ds.attrs.get("vocloud_version"),
+        "created": ds.attrs.get("created"),
+        "finished": ds.attrs.get("finished"),
+        "cache_key": ds.attrs.get("cache_key"),
+        "complete": bool(ds.attrs.get("complete")),
+    }
+    return out

@@ -1,0 +1,6 @@
+"""Sources of spectra lists: every source returns a :class:`~vocloud.spectralist.SpectraList`."""
+
+from vocloud.sources.base import Source, source_from_config
+from vocloud.sources.directory import DirectorySource
+
+__all__ = ["DirectorySource", "Source", "source_from_config"]

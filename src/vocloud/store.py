@@ -1,0 +1,227 @@
+"""The Zarr feature store of an experiment: create, write chunk by chunk, resume, finish, open as xarray.
+
+Layout (Zarr v3 group, one per preprocessing cache key)::
+
+    features    (spectrum, wavelength) float32   NaN rows for failed spectra
+    wavelength  (wavelength)           float64   Angstrom (attrs: units, medium)
+    id, path    (spectrum)             str       from the spectra list
+    status      (spectrum)             int8      0 pending, 1 ok, 2 failed
+    error       (spectrum)             str       "" when ok, else the reason
+    snr, s_ra, s_dec                   float     NaN when unknown
+    target, layout                     str
+    chunk_done  (chunk,)               bool      one Zarr chunk per element: set after a chunk is written
+
+A store is written under ``<name>.partial`` and renamed to ``<name>`` once every chunk is done, so a
+crash never leaves a half store that looks whole; a rerun resumes the ``.partial`` store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+import zarr
+from zarr.codecs import BloscCodec
+
+STATUS_PENDING, STATUS_OK, STATUS_FAILED = 0, 1, 2
+STATUS_MEANINGS = "pending ok failed"
+PARTIAL_SUFFIX = ".partial"
+
+# Blosc lz4 + bitshuffle: 700-800 MB/s write, 1.36 ratio vs 370 MB/s, 1.10 for zstd-0 (DESIGN.md).
+FEATURE_CODEC = BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle")
+
+#: Per-spectrum variables each chunk task writes, with their dtypes.
+CHUNK_VARIABLES: dict[str, Any] = {
+    "status": "i1",
+    "error": str,
+    "snr": "f4",
+    "s_ra": "f8",
+    "s_dec": "f8",
+    "target": str,
+    "layout": str,
+}
+_COORDS = ["id", "path", "status", "error", "snr", "s_ra", "s_dec", "target", "layout"]
+
+
+def failure_category(reason: str) -> str:
+    """Group failure reasons for counting: the text before the first ``:`` or ``(``, digits as ``N``.
+
+    Examples
+    --------
+    >>> failure_category("truncated FITS: data needs 31680 bytes, file has 4000")
+    'truncated FITS'
+    >>> failure_category("does not cover the grid 6420-6710 A (covers 4000-5000 A)")
+    'does not cover the grid N-N A'
+    """
+    head = re.split(r"[:(]", reason, maxsplit=1)[0].strip()
+    return re.sub(r"\d+(?:\.\d+)?", "N", head) or reason
+
+
+@dataclass
+class ChunkData:
+    """What one task computed for one chunk of the store (rows ``start:stop``)."""
+
+    features: np.ndarray
+    columns: dict[str, np.ndarray]
+
+
+class FeatureStore:
+    """A Zarr feature store on disk.
+
+    Parameters
+    ----------
+    path : str or Path
+        The store folder (``features-<key>.zarr`` or its ``.partial`` while being written).
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> p = Path(tempfile.mkdtemp()) / "f.zarr"
+    >>> st = FeatureStore.create(p, ids=["a", "b"], paths=["a.fits", "b.fits"],
+    ...                          grid=np.array([1.0, 2.0]), chunk_size=2)
+    >>> st.n_chunks, st.done_chunks().tolist()
+    (1, [False])
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._group = zarr.open_group(str(self.path), mode="r")
+        self.attrs: dict[str, Any] = dict(self._group.attrs)
+        self.n_spectra = int(self.attrs["n_spectra"])
+        self.chunk_size = int(self.attrs["chunk_size"])
+
+    # -- creation ---------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        ids: list[str] | np.ndarray,
+        paths: list[str] | np.ndarray,
+        grid: np.ndarray,
+        chunk_size: int,
+        attrs: dict[str, Any] | None = None,
+        grid_attrs: dict[str, Any] | None = None,
+    ) -> FeatureStore:
+        """Create an empty store for ``len(ids)`` spectra on ``grid`` (Angstrom)."""
+        path = Path(path)
+        if path.exists():
+            shutil.rmtree(path)
+        n, m = len(ids), len(grid)
+        chunk_size = max(1, min(int(chunk_size), max(n, 1)))
+        n_chunks = -(-n // chunk_size) if n else 0
+        g = zarr.open_group(str(path), mode="w")
+        spec, wave = ("spectrum",), ("wavelength",)
+        feats = g.create_array(
+            "features",
+            shape=(n, m),
+            chunks=(chunk_size, m),
+            dtype="f4",
+            fill_value=np.nan,
+            compressors=FEATURE_CODEC,
+            dimension_names=spec + wave,
+        )
+        feats.attrs.update(
+            {"long_name": "preprocessed flux on the experiment grid", "coordinates": " ".join(_COORDS)}
+        )
+        w = g.create_array("wavelength", shape=(m,), chunks=(max(m, 1),), dtype="f8",
+                           dimension_names=wave)
+        w[:] = np.asarray(grid, dtype="f8")
+        w.attrs.update({"units": "Angstrom", "long_name": "wavelength", **(grid_attrs or {})})
+        for name, values in (("id", ids), ("path", paths)):
+            a = g.create_array(name, shape=(n,), chunks=(chunk_size,), dtype=str, dimension_names=spec)
+            if n:
+                a[:] = np.asarray(values, dtype=object).astype(str)
+        for name, dtype in CHUNK_VARIABLES.items():
+            fill = np.nan if dtype in ("f4", "f8") else (STATUS_PENDING if dtype == "i1" else "")
+            a = g.create_array(name, shape=(n,), chunks=(chunk_size,), dtype=dtype,
+                               fill_value=fill, dimension_names=spec)
+            if name == "status":
+                a.attrs.update({"flag_values": [0, 1, 2], "flag_meanings": STATUS_MEANINGS})
+        g.create_array("chunk_done", shape=(n_chunks,), chunks=(1,), dtype=bool, fill_value=False,
+                       dimension_names=("chunk",))
+        g.attrs.update({**(attrs or {}), "n_spectra": n, "chunk_size": chunk_size, "complete": False})
+        return cls(path)
+
+    # -- chunks -----------------------------------------------------------------------------
+    @property
+    def n_chunks(self) -> int:
+        """Number of chunks (tasks) in the store."""
+        return -(-self.n_spectra // self.chunk_size) if self.n_spectra else 0
+
+    def chunk_bounds(self, i: int) -> tuple[int, int]:
+        """Rows ``(start, stop)`` of chunk ``i``."""
+        start = i * self.chunk_size
+        return start, min(start + self.chunk_size, self.n_spectra)
+
+    def done_chunks(self) -> np.ndarray:
+        """Boolean array: which chunks are completely written."""
+        if not self.n_chunks:
+            return np.zeros(0, dtype=bool)
+        return np.asarray(zarr.open_array(str(self.path / "chunk_done"), mode="r")[:], dtype=bool)
+
+    @staticmethod
+    def write_chunk(path: str | os.PathLike[str], index: int, start: int, data: ChunkData) -> None:
+        """Write one chunk's rows, then mark the chunk done (a crash before the mark redoes it)."""
+        path = str(path)
+        stop = start + data.features.shape[0]
+        zarr.open_array(f"{path}/features", mode="r+")[start:stop] = data.features
+        for name, values in data.columns.items():
+            zarr.open_array(f"{path}/{name}", mode="r+")[start:stop] = values
+        zarr.open_array(f"{path}/chunk_done", mode="r+")[index] = True
+
+    # -- completion -------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """Counts of the store: ``n_spectra``, ``n_ok``, ``n_failed``, ``n_pending`` and ``failures``."""
+        status = np.asarray(self._group["status"][:])
+        errors = np.asarray(self._group["error"][:], dtype=object)
+        failed = status == STATUS_FAILED
+        failures = Counter(failure_category(str(e)) for e in errors[failed])
+        return {
+            "n_spectra": self.n_spectra,
+            "n_ok": int((status == STATUS_OK).sum()),
+            "n_failed": int(failed.sum()),
+            "n_pending": int((status == STATUS_PENDING).sum()),
+            "failures": dict(failures.most_common()),
+        }
+
+    def finish(self, final_path: str | os.PathLike[str], extra_attrs: dict[str, Any]) -> FeatureStore:
+        """Check that every chunk is done, record the summary and rename to ``final_path``."""
+        done = self.done_chunks()
+        if not done.all():
+            missing = np.flatnonzero(~done)
+            raise RuntimeError(f"{self.path}: {missing.size} chunks not written, e.g. {missing[:5]}")
+        g = zarr.open_group(str(self.path), mode="r+")
+        g.attrs.update({**extra_attrs, "summary": self.summary(), "complete": True})
+        final_path = Path(final_path)
+        if final_path.exists():
+            shutil.rmtree(final_path)
+        os.replace(self.path, final_path)
+        return FeatureStore(final_path)
+
+    def to_xarray(self) -> xr.Dataset:
+        """The store as a lazy xarray Dataset (dask arrays), per-spectrum variables as coordinates."""
+        return open_store(self.path)
+
+
+def open_store(path: str | os.PathLike[str]) -> xr.Dataset:
+    """Open one feature store folder as a lazy xarray Dataset."""
+    ds = xr.open_zarr(str(path), consolidated=False)
+    ds = ds.drop_vars("chunk_done", errors="ignore")
+    coords = [c for c in _COORDS if c in ds.data_vars]
+    ds = ds.set_coords(coords)
+    for name in ("id", "path", "error", "target", "layout"):
+        if name in ds.coords:
+            ds.coords[name] = ds.coords[name].astype(object)
+    for k in ("parameters", "source", "summary"):
+        if isinstance(ds.attrs.get(k), str):
+            ds.attrs[k] = json.loads(ds.attrs[k])
+    return ds
