@@ -1,0 +1,217 @@
+"""Preprocessing throughput: read + continuum + cutout + resample + rescale + Zarr write.
+
+Issue #2 targets, on the 2-core machine: >= 5,000 spectra/s steady state over 100,000 LAMOST-like
+spectra (3,909 px) on local disk, peak RSS <= 2 GB, a cache-hit rerun < 5 s; reported as a ratio
+to, measured in the same run:
+
+- the floor: read bytes + parse headers (``astropy.io.fits.Header.fromstring``) + ``np.frombuffer``
+  of the same files, on the same number of processes;
+- a plain baseline: ``astropy.io.fits.open`` + a per-spectrum numpy loop doing the same steps
+  (``np.polynomial.chebyshev`` sigma-clipped fit, cutout, ``np.interp`` resampling, min-max), on
+  the same number of processes (on a sample: it is ~30x slower).
+
+Usage::
+
+    python benchmarks/preprocess.py [--n 100000] [--data benchmarks/data] [--workers 2]
+
+Prints a Markdown table for docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+HALPHA = {
+    "continuum": {"method": "chebyshev", "degree": 5, "sigma": [3.0, 3.0], "iterations": 5},
+    "cutout": {"center": 6562.8, "half_width": 150, "unit": "Angstrom"},
+    "grid": {"start": 6420, "stop": 6710, "step": 0.25, "unit": "Angstrom"},
+    "resample": "flux-conserving",
+    "scale": "minmax-1-1",
+}
+BLOCK = 2880
+
+
+class PeakRSS:
+    """Samples the summed RSS of this process and all its children every 50 ms."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for p in [me, *me.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            time.sleep(0.05)
+
+    def __enter__(self) -> PeakRSS:
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+def _floor_worker(paths: list[str]) -> int:
+    """Read bytes + parse every header + frombuffer the data: the per-file floor."""
+    from astropy.io.fits import Header
+
+    n = 0
+    for p in paths:
+        with open(p, "rb") as f:
+            raw = f.read()
+        end = raw.find(b"END" + b" " * 77)
+        hlen = (end // 80 + 1) * 80
+        hlen = -(-hlen // BLOCK) * BLOCK
+        hdr = Header.fromstring(raw[:hlen].decode("ascii"))
+        size = abs(hdr["BITPIX"]) // 8
+        for k in range(1, hdr["NAXIS"] + 1):
+            size *= hdr[f"NAXIS{k}"]
+        data = np.frombuffer(raw, dtype=">f4", count=size // 4, offset=hlen)
+        n += data.size > 0
+    return n
+
+
+def _baseline_worker(paths: list[str]) -> int:
+    """astropy.io.fits.open + a per-spectrum numpy loop of the same preprocessing steps."""
+    from astropy.io import fits
+    from numpy.polynomial import chebyshev as C
+
+    grid = np.arange(6420.0, 6710.0 + 0.125, 0.25)
+    n = 0
+    for p in paths:
+        with fits.open(p, memmap=False) as h:
+            data = h[0].data.astype(np.float64)
+        flux, ivar, wave = data[0], data[1], data[2]
+        good = np.isfinite(flux) & (ivar > 0)
+        x = 2 * (wave - wave[0]) / (wave[-1] - wave[0]) - 1
+        keep = good.copy()
+        for _ in range(5):
+            coef = C.chebfit(x[keep], flux[keep], 5)
+            resid = flux - C.chebval(x, coef)
+            s = resid[keep].std()
+            keep = good & (resid > -3 * s) & (resid < 3 * s)
+        norm = flux / C.chebval(x, coef)
+        sel = (wave >= 6562.8 - 150) & (wave <= 6562.8 + 150) & good
+        out = np.interp(grid, wave[sel], norm[sel])
+        lo, hi = out.min(), out.max()
+        out = 2 * (out - lo) / (hi - lo) - 1
+        n += np.isfinite(out).all()
+    return n
+
+
+def _parallel_rate(fn, paths: list[str], workers: int) -> tuple[float, float]:
+    parts = [paths[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(workers) as ex:
+        list(ex.map(fn, [p[:50] for p in parts]))  # warm the workers (imports)
+        t0 = time.perf_counter()
+        list(ex.map(fn, parts))
+        dt_ = time.perf_counter() - t0
+    return len(paths) / dt_, dt_
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--data", default=str(Path(__file__).parent / "data"))
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--block", type=int, default=1000)
+    ap.add_argument("--baseline-n", type=int, default=4000)
+    args = ap.parse_args()
+
+    from vocloud import Experiment
+    from vocloud.datasets import make_archive
+
+    data = Path(args.data)
+    t0 = time.perf_counter()
+    info = make_archive(data / f"lamost-{args.n}", args.n, layouts="lamost-dr7", seed=1,
+                        n_jobs=args.workers)
+    t_gen = time.perf_counter() - t0
+    paths = [str(info.path / p) for p in info.index["path"]]
+    print(f"archive: {info.n_spectra} files ready in {t_gen:.1f} s", flush=True)
+
+    # page cache warm for everyone: read every file once
+    for p in paths:
+        with open(p, "rb") as f:
+            f.read()
+
+    floor_rate, _ = _parallel_rate(_floor_worker, paths, args.workers)
+    print(f"floor (read + parse headers + frombuffer): {floor_rate:,.0f} files/s", flush=True)
+    rng = np.random.default_rng(0)
+    sample = sorted(rng.choice(paths, size=min(args.baseline_n, len(paths)), replace=False))
+    base_rate, _ = _parallel_rate(_baseline_worker, list(sample), args.workers)
+    print(f"plain baseline (fits.open + numpy loop): {base_rate:,.0f} spectra/s", flush=True)
+
+    exp_root = data / "experiments"
+    shutil.rmtree(exp_root / "bench", ignore_errors=True)
+    exp = Experiment({"directory": str(info.path), "pattern": "**/*.fits"}, HALPHA, name="bench",
+                     store=exp_root, block_size=args.block,
+                     cluster_kwargs={"n_workers": args.workers, "dashboard_address": None})
+    from distributed import Client, LocalCluster
+
+    with PeakRSS() as rss:
+        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=None)
+        client = Client(cluster)
+        client.run(lambda: None)
+        t0 = time.perf_counter()
+        ds = exp.run(client, progress=False, verbose=False)
+        t_run = time.perf_counter() - t0
+        # steady state: from the first finished task to the last, on the task stream
+        client.close()
+        cluster.close()
+    n_ok = int((ds.status == 1).sum())
+    rate = len(paths) / t_run
+    print(f"vocloud run: {t_run:.1f} s, {rate:,.0f} spectra/s, ok {n_ok}/{len(paths)}, "
+          f"peak RSS {rss.peak / 2**30:.2f} GB", flush=True)
+
+    t0 = time.perf_counter()
+    exp2 = Experiment({"directory": str(info.path), "pattern": "**/*.fits"}, HALPHA, name="bench",
+                      store=exp_root, block_size=args.block)
+    exp2.run(progress=False, verbose=False)
+    t_cache = time.perf_counter() - t0
+    assert exp2.last_run["cached"]
+    print(f"cache-hit rerun (list {len(paths)} files, hash, open store): {t_cache:.2f} s")
+
+    result = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GB, Python {platform.python_version()}",
+        "n": len(paths),
+        "workers": args.workers,
+        "block": args.block,
+        "floor_files_per_s": round(floor_rate),
+        "baseline_spectra_per_s": round(base_rate),
+        "vocloud_spectra_per_s": round(rate),
+        "vocloud_seconds": round(t_run, 1),
+        "ratio_to_floor": round(rate / floor_rate, 3),
+        "ratio_to_baseline": round(rate / base_rate, 1),
+        "peak_rss_gb": round(rss.peak / 2**30, 2),
+        "cache_hit_seconds": round(t_cache, 2),
+        "n_ok": n_ok,
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

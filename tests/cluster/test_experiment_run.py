@@ -1,0 +1,190 @@
+"""Whole experiments on a real LocalCluster: store, bad input, cache, new store, scheduler, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+import vocloud
+from vocloud.experiment import Experiment, summarize
+
+from vocloud.demo import DEMO_EXPERIMENT
+
+HALPHA = yaml.safe_load(DEMO_EXPERIMENT)["preprocess"]
+
+# what each broken file must be recorded as (failure category in `vocloud info`)
+EXPECTED_BROKEN = {
+    "corrupt": "failed",
+    "truncated": "failed",
+    "unknown": "failed",
+    "empty": "failed",
+    "nan": "failed",
+    "units": "failed",
+    "offgrid": "failed",
+}
+
+
+def _write_yaml(folder, spectra_dir, **preprocess_changes):
+    pre = json.loads(json.dumps(HALPHA))
+    pre.update(preprocess_changes)
+    spec = {
+        "name": "halpha",
+        "store": "./experiments",
+        "source": {"directory": os.path.relpath(spectra_dir, folder),
+                   "pattern": ["**/*.fits", "**/*.fits.gz", "**/*.xml", "*/**/*.csv"]},
+        "preprocess": pre,
+        "run": {"block_size": 50},
+    }
+    f = folder / "halpha.yaml"
+    f.write_text(yaml.safe_dump(spec))
+    return f
+
+
+def _cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "vocloud.cli", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_run_records_every_bad_input_and_keeps_the_rest(mixed_archive, tmp_path, client):
+    info, broken = mixed_archive
+    exp = Experiment.from_file(_write_yaml(tmp_path, info.path))
+    lazy = exp.features()
+    assert lazy.features.shape == (info.n_spectra + len(broken), 1161)
+    ds = exp.run(client, progress=False, verbose=False)
+    assert exp.last_run["chunks_computed"] == exp.last_run["n_spectra"] // 50 + 1
+    ids = ds.id.values.tolist()
+    status = dict(zip(ids, ds.status.values.tolist()))
+    errors = dict(zip(ids, ds.error.values.tolist()))
+    # every synthetic spectrum of every layout is preprocessed
+    for sid in info.index["id"]:
+        assert status[sid] == 1, (sid, errors[sid])
+    ok = ds.status.values == 1
+    feats = ds.features.values
+    assert np.isfinite(feats[ok]).all()
+    assert feats[ok].min() == pytest.approx(-1.0) and feats[ok].max() == pytest.approx(1.0)
+    assert np.isnan(feats[~ok]).all()
+    # every broken file is named with a reason; the good ones among them pass
+    failed = {i: errors[i] for i in ids if status[i] == 2}
+    assert all(failed.values())
+    bad_ids = {i for i in ids if i.startswith("broken/")}
+    for rel, kind in broken.items():
+        sid = "broken/" + (rel[:-3] if rel.endswith(".gz") else rel)
+        assert sid in bad_ids
+    assert len(failed) >= 8
+    assert set(failed) <= bad_ids
+    # the lazy graph computes the same features as the stored ones
+    again = lazy.features.data.compute(scheduler=client.get)
+    np.testing.assert_array_equal(np.isnan(again), np.isnan(feats))
+    np.testing.assert_allclose(again[ok], feats[ok])
+    # vocloud info --json counts them
+    res = _cli("info", str(exp.directory), "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["n_spectra"] == len(ids)
+    assert out["n_ok"] == int(ok.sum())
+    assert out["n_failed"] == len(failed)
+    assert sum(out["failures"].values()) == len(failed)
+    assert "duplicate id" in out["failures"]
+
+
+def test_cache_reuse_and_new_store_beside_old(mixed_archive, tmp_path, client):
+    info, _ = mixed_archive
+    f = _write_yaml(tmp_path, info.path)
+    exp = Experiment.from_file(f)
+    first = exp.run(client, progress=False, verbose=False)
+    t0 = time.perf_counter()
+    exp2 = Experiment.from_file(f)
+    again = exp2.run(client, progress=False, verbose=False)
+    assert exp2.last_run["cached"] is True
+    assert exp2.last_run["chunks_computed"] == 0
+    assert time.perf_counter() - t0 < 5
+    assert first.attrs["cache_key"] == again.attrs["cache_key"]
+    # a changed preprocessing parameter: a new store beside the old one
+    f2 = _write_yaml(tmp_path, info.path, scale="zscore")
+    exp3 = Experiment.from_file(f2)
+    z = exp3.run(client, progress=False, verbose=False)
+    assert exp3.last_run["cached"] is False
+    stores = sorted(p.name for p in exp.directory.glob("features-*.zarr"))
+    assert len(stores) == 2
+    assert exp.store_path.exists() and exp3.store_path.exists()
+    assert vocloud.open_experiment(exp.directory).attrs["cache_key"] == z.attrs["cache_key"]
+    ok = z.status.values == 1
+    np.testing.assert_allclose(np.nanmean(z.features.values[ok], axis=1), 0, atol=1e-5)
+
+
+def test_existing_scheduler_address_python_and_cli(mixed_archive, tmp_path, client):
+    info, _ = mixed_archive
+    f = _write_yaml(tmp_path, info.path)
+    exp = Experiment.from_file(f, scheduler=client.scheduler.address)
+    exp.run(progress=False, verbose=False)
+    assert client.status == "running"  # the given cluster is used, not closed
+    shutil.rmtree(exp.directory)
+    res = _cli("run", str(f), "--scheduler", client.scheduler.address, "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert "cache hit" not in res.stdout
+    out = summarize(tmp_path / "experiments" / "halpha")
+    assert out["complete"] is True
+    assert out["n_spectra"] == out["n_ok"] + out["n_failed"]
+    res = _cli("info", str(tmp_path / "experiments" / "halpha"))
+    assert res.returncode == 0 and "spectra" in res.stdout
+
+
+def test_killed_run_resumes_only_missing_chunks(tmp_path, client):
+    from vocloud.datasets import make_archive
+
+    info = make_archive(tmp_path / "spectra", 600, layouts="lamost-dr8", seed=5, n_jobs=2)
+    spec = {
+        "name": "halpha",
+        "store": "./experiments",
+        "source": {"directory": "./spectra", "pattern": "**/*.fits"},
+        "preprocess": HALPHA,
+        "run": {"block_size": 10, "n_workers": 1},
+    }
+    f = tmp_path / "halpha.yaml"
+    f.write_text(yaml.safe_dump(spec))
+    exp = Experiment.from_file(f)
+    partial = exp.store_path.with_name(exp.store_path.name + ".partial")
+    proc = subprocess.Popen([sys.executable, "-m", "vocloud.cli", "run", str(f), "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    done = 0
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                import zarr
+
+                done = int(np.sum(zarr.open_array(str(partial / "chunk_done"), mode="r")[:]))
+            except Exception:
+                done = 0
+            if done >= 5:
+                break
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+    assert 5 <= done < 60, f"could not kill the run mid-way (done={done})"
+    # a half-written store is never taken for complete
+    assert not exp.is_cached()
+    with pytest.raises(FileNotFoundError, match="unfinished"):
+        vocloud.open_experiment(exp.directory)
+    import zarr
+
+    done_now = int(np.sum(zarr.open_array(str(partial / "chunk_done"), mode="r")[:]))
+    exp = Experiment.from_file(f)
+    ds = exp.run(client, progress=False, verbose=False)
+    assert exp.last_run["chunks_computed"] == 60 - done_now
+    assert int((ds.status == 1).sum()) == info.n_spectra
+    # identical to an uninterrupted run
+    fresh = Experiment.from_file(f, name="fresh")
+    ref = fresh.run(client, progress=False, verbose=False)
+    np.testing.assert_array_equal(ds.features.values, ref.features.values)
+    assert ds.id.values.tolist() == ref.id.values.tolist()

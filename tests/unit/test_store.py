@@ -1,0 +1,88 @@
+"""The Zarr feature store: create, write chunks, resume state, finish, open as xarray."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import zarr
+
+from vocloud.store import (
+    STATUS_FAILED,
+    STATUS_OK,
+    ChunkData,
+    FeatureStore,
+    failure_category,
+    open_store,
+)
+
+
+def _chunk(n, m, failed=()):
+    status = np.full(n, STATUS_OK, dtype="i1")
+    error = np.full(n, "", dtype=object)
+    feats = np.arange(n * m, dtype="f4").reshape(n, m)
+    for i in failed:
+        status[i] = STATUS_FAILED
+        error[i] = "truncated FITS: data needs 100 bytes, file has 7"
+        feats[i] = np.nan
+    cols = {
+        "status": status,
+        "error": error,
+        "snr": np.full(n, 50.0, dtype="f4"),
+        "s_ra": np.arange(n, dtype="f8"),
+        "s_dec": np.full(n, -5.0),
+        "target": np.full(n, "HD 1", dtype=object),
+        "layout": np.full(n, "lamost-dr7", dtype=object),
+    }
+    return ChunkData(feats, cols)
+
+
+def test_store_lifecycle(tmp_path):
+    grid = np.linspace(6500.0, 6600.0, 11)
+    partial = tmp_path / "features-x.zarr.partial"
+    st = FeatureStore.create(partial, ids=[f"s{i}" for i in range(7)],
+                             paths=[f"s{i}.fits" for i in range(7)], grid=grid, chunk_size=3,
+                             attrs={"cache_key": "abc"})
+    assert st.n_chunks == 3
+    assert [st.chunk_bounds(i) for i in range(3)] == [(0, 3), (3, 6), (6, 7)]
+    FeatureStore.write_chunk(partial, 1, 3, _chunk(3, 11, failed=[1]))
+    assert st.done_chunks().tolist() == [False, True, False]
+    with pytest.raises(RuntimeError, match="2 chunks not written"):
+        st.finish(tmp_path / "features-x.zarr", {})
+    FeatureStore.write_chunk(partial, 0, 0, _chunk(3, 11))
+    FeatureStore.write_chunk(partial, 2, 6, _chunk(1, 11))
+    final = st.finish(tmp_path / "features-x.zarr", {"finished": "now"})
+    assert not partial.exists()
+    assert final.attrs["complete"] is True
+    assert final.summary() == {
+        "n_spectra": 7,
+        "n_ok": 6,
+        "n_failed": 1,
+        "n_pending": 0,
+        "failures": {"truncated FITS": 1},
+    }
+    ds = open_store(final.path)
+    assert ds.features.dims == ("spectrum", "wavelength")
+    assert ds.features.dtype == np.float32
+    assert ds.wavelength.attrs["units"] == "Angstrom"
+    np.testing.assert_allclose(ds.wavelength.values, grid)
+    assert ds.id.values.tolist() == [f"s{i}" for i in range(7)]
+    assert ds.status.values.tolist() == [1, 1, 1, 1, 2, 1, 1]
+    assert np.isnan(ds.features.values[4]).all()
+    assert ds.error.values[4].startswith("truncated FITS")
+    assert ds.attrs["cache_key"] == "abc"
+    # chunks of the store are the row blocks of the tasks
+    assert zarr.open_array(str(final.path / "features")).chunks == (3, 11)
+
+
+def test_empty_store(tmp_path):
+    st = FeatureStore.create(tmp_path / "e.zarr.partial", ids=[], paths=[],
+                             grid=np.arange(3.0), chunk_size=10)
+    assert st.n_chunks == 0
+    final = st.finish(tmp_path / "e.zarr", {})
+    assert final.summary()["n_spectra"] == 0
+
+
+def test_failure_category():
+    assert failure_category("empty file") == "empty file"
+    assert failure_category("unknown FITS layout: 3-D image 4x4x4") == "unknown FITS layout"
+    assert failure_category("duplicate id (same id as a.fits)") == "duplicate id"
