@@ -144,8 +144,9 @@ def main() -> None:
 
     data = Path(args.data)
     t0 = time.perf_counter()
-    info = make_archive(data / f"lamost-{args.n}", args.n, layouts="lamost-dr7", seed=1,
-                        n_jobs=args.workers)
+    info = make_archive(
+        data / f"lamost-{args.n}", args.n, layouts="lamost-dr7", seed=1, n_jobs=args.workers
+    )
     t_gen = time.perf_counter() - t0
     paths = [str(info.path / p) for p in info.index["path"]]
     print(f"archive: {info.n_spectra} files ready in {t_gen:.1f} s", flush=True)
@@ -164,14 +165,24 @@ def main() -> None:
 
     exp_root = data / "experiments"
     shutil.rmtree(exp_root / "bench", ignore_errors=True)
-    exp = Experiment({"directory": str(info.path), "pattern": "**/*.fits"}, HALPHA, name="bench",
-                     store=exp_root, block_size=args.block,
-                     cluster_kwargs={"n_workers": args.workers, "dashboard_address": None})
+    exp = Experiment(
+        {"directory": str(info.path), "pattern": "**/*.fits"},
+        HALPHA,
+        name="bench",
+        store=exp_root,
+        block_size=args.block,
+        cluster_kwargs={"n_workers": args.workers, "dashboard_address": None},
+    )
     from distributed import Client, LocalCluster
 
     with PeakRSS() as rss:
-        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
         client = Client(cluster)
         client.run(lambda: None)
         t0 = time.perf_counter()
@@ -182,12 +193,20 @@ def main() -> None:
         cluster.close()
     n_ok = int((ds.status == 1).sum())
     rate = len(paths) / t_run
-    print(f"vocloud run: {t_run:.1f} s, {rate:,.0f} spectra/s, ok {n_ok}/{len(paths)}, "
-          f"peak RSS {rss.peak / 2**30:.2f} GB", flush=True)
+    print(
+        f"vocloud run: {t_run:.1f} s, {rate:,.0f} spectra/s, ok {n_ok}/{len(paths)}, "
+        f"peak RSS {rss.peak / 2**30:.2f} GB",
+        flush=True,
+    )
 
     t0 = time.perf_counter()
-    exp2 = Experiment({"directory": str(info.path), "pattern": "**/*.fits"}, HALPHA, name="bench",
-                      store=exp_root, block_size=args.block)
+    exp2 = Experiment(
+        {"directory": str(info.path), "pattern": "**/*.fits"},
+        HALPHA,
+        name="bench",
+        store=exp_root,
+        block_size=args.block,
+    )
     exp2.run(progress=False, verbose=False)
     t_cache = time.perf_counter() - t0
     assert exp2.last_run["cached"]

@@ -9,12 +9,15 @@ import pytest
 # Keep BLAS single-threaded in the test process, as in the cluster workers.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+
 @pytest.fixture(scope="session")
 def mixed_archive(tmp_path_factory):
     """A small archive in every layout (some gzipped), plus the broken files, made once."""
     from vocloud.datasets import make_archive, make_broken_files
 
     root = tmp_path_factory.mktemp("archive")
-    info = make_archive(root / "spectra", 240, layouts="mixed", seed=11, gzip_fraction=0.2, n_jobs=1)
+    info = make_archive(
+        root / "spectra", 240, layouts="mixed", seed=11, gzip_fraction=0.2, n_jobs=1
+    )
     broken = make_broken_files(root / "spectra" / "broken")
     return info, broken

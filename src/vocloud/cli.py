@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run an experiment file (YAML or JSON)")
     r.add_argument("file")
     r.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:port)")
-    r.add_argument("--workers", type=int, help="workers of the LocalCluster (default: one per core)")
+    r.add_argument(
+        "--workers", type=int, help="workers of the LocalCluster (default: one per core)"
+    )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--json", action="store_true", help="print the summary as JSON at the end")
     r.set_defaults(func=_cmd_run)

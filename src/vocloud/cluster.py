@@ -18,7 +18,9 @@ def default_cluster_kwargs() -> dict[str, Any]:
     Reading FITS headers holds the GIL, so processes beat threads; BLAS inside each worker is
     single-threaded (distributed sets ``OMP_NUM_THREADS=1`` for its workers).
     """
-    n = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    n = max(
+        1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
     mem = psutil.virtual_memory().total
     return {
         "n_workers": n,

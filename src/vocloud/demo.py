@@ -62,20 +62,29 @@ def run_demo(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    info = make_archive(folder / "archive", n_spectra, layouts="mixed", seed=seed,
-                        gzip_fraction=0.1)
+    info = make_archive(
+        folder / "archive", n_spectra, layouts="mixed", seed=seed, gzip_fraction=0.1
+    )
     broken = folder / "archive" / "broken"
     if not broken.exists():
         make_broken_files(broken)
-    print(f"vocloud demo: archive of {info.n_spectra} spectra (+ broken examples) in "
-          f"{folder / 'archive'} ({time.perf_counter() - t0:.1f} s)")
+    print(
+        f"vocloud demo: archive of {info.n_spectra} spectra (+ broken examples) in "
+        f"{folder / 'archive'} ({time.perf_counter() - t0:.1f} s)"
+    )
     exp_file = folder / "halpha.yaml"
     exp_file.write_text(DEMO_EXPERIMENT)
     exp = Experiment.from_file(exp_file, scheduler=scheduler)
     exp.run()
     summary = summarize(exp.directory)
-    print(json.dumps({k: summary[k] for k in ("store", "n_spectra", "n_ok", "n_failed",
-                                               "failures")}, indent=2))
-    print(f"vocloud demo: open it with vocloud.open_experiment({str(exp.directory)!r}) "
-          f"or `vocloud info {exp.directory}`")
+    print(
+        json.dumps(
+            {k: summary[k] for k in ("store", "n_spectra", "n_ok", "n_failed", "failures")},
+            indent=2,
+        )
+    )
+    print(
+        f"vocloud demo: open it with vocloud.open_experiment({str(exp.directory)!r}) "
+        f"or `vocloud info {exp.directory}`"
+    )
     return summary

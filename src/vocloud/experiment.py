@@ -199,8 +199,15 @@ class Experiment:
         skip = duplicate_reasons(spectra).tolist()
         params = self.params.to_dict()
         parts: dict[str, list[Any]] = {}
-        dtypes = {"status": "i1", "error": object, "snr": "f4", "s_ra": "f8", "s_dec": "f8",
-                  "target": object, "layout": object}
+        dtypes = {
+            "status": "i1",
+            "error": object,
+            "snr": "f4",
+            "s_ra": "f8",
+            "s_dec": "f8",
+            "target": object,
+            "layout": object,
+        }
         for start, stop in self._blocks(self.block_size):
             d = dask.delayed(compute_chunk, pure=True)(paths[start:stop], skip[start:stop], params)
             k = stop - start
@@ -244,7 +251,9 @@ class Experiment:
         if (partial / "zarr.json").exists():
             try:
                 st = FeatureStore(partial)
-                if st.attrs.get("cache_key") == self.cache_key and st.n_spectra == len(self.spectra):
+                if st.attrs.get("cache_key") == self.cache_key and st.n_spectra == len(
+                    self.spectra
+                ):
                     return st
             except Exception:
                 pass  # unreadable partial store: start again
@@ -291,8 +300,12 @@ class Experiment:
         say = print if verbose else (lambda *a, **k: None)
         final = self.store_path
         if self.is_cached():
-            self.last_run = {"cached": True, "chunks_computed": 0, "store": str(final),
-                             "seconds": time.perf_counter() - t0}
+            self.last_run = {
+                "cached": True,
+                "chunks_computed": 0,
+                "store": str(final),
+                "seconds": time.perf_counter() - t0,
+            }
             self._write_pointer(final)
             say(f"vocloud: cache hit, reusing {final}")
             return open_store(final)
@@ -314,9 +327,17 @@ class Experiment:
                 for i in todo:
                     start, stop = st.chunk_bounds(int(i))
                     futures.append(
-                        c.submit(run_chunk, str(st.path), int(i), start, paths[start:stop],
-                                 skip[start:stop], params, pure=False,
-                                 key=f"vocloud-chunk-{self.cache_key[:12]}-{int(i)}")
+                        c.submit(
+                            run_chunk,
+                            str(st.path),
+                            int(i),
+                            start,
+                            paths[start:stop],
+                            skip[start:stop],
+                            params,
+                            pure=False,
+                            key=f"vocloud-chunk-{self.cache_key[:12]}-{int(i)}",
+                        )
                     )
                 if progress:
                     from distributed import progress as _progress
@@ -333,8 +354,13 @@ class Experiment:
         st = st.finish(final, {"finished": _now()})
         self._write_pointer(final)
         summary = st.summary()
-        self.last_run = {"cached": False, "chunks_computed": int(todo.size), "store": str(final),
-                         "seconds": time.perf_counter() - t0, **summary}
+        self.last_run = {
+            "cached": False,
+            "chunks_computed": int(todo.size),
+            "store": str(final),
+            "seconds": time.perf_counter() - t0,
+            **summary,
+        }
         say(
             f"vocloud: {summary['n_ok']} ok, {summary['n_failed']} failed of "
             f"{summary['n_spectra']} in {self.last_run['seconds']:.1f} s -> {final}"
@@ -383,19 +409,25 @@ def resolve_store(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     if (p / "zarr.json").exists():
         if p.name.endswith(PARTIAL_SUFFIX):
-            raise FileNotFoundError(f"{p}: an unfinished store (rerun the experiment to complete it)")
+            raise FileNotFoundError(
+                f"{p}: an unfinished store (rerun the experiment to complete it)"
+            )
         return p
     ptr = p / POINTER_FILE
     if ptr.exists():
         current = p / json.loads(ptr.read_text())["current"]
         if (current / "zarr.json").exists():
             return current
-    stores = sorted((q for q in p.glob("features-*.zarr") if (q / "zarr.json").exists()),
-                    key=lambda q: q.stat().st_mtime)
+    stores = sorted(
+        (q for q in p.glob("features-*.zarr") if (q / "zarr.json").exists()),
+        key=lambda q: q.stat().st_mtime,
+    )
     if stores:
         return stores[-1]
     if any(p.glob(f"features-*.zarr{PARTIAL_SUFFIX}")):
-        raise FileNotFoundError(f"{p}: only an unfinished store (rerun the experiment to complete it)")
+        raise FileNotFoundError(
+            f"{p}: only an unfinished store (rerun the experiment to complete it)"
+        )
     raise FileNotFoundError(f"{p}: no vocloud experiment or feature store here")
 
 
@@ -415,7 +447,9 @@ def summarize(path: str | os.PathLike[str]) -> dict[str, Any]:
         "store": str(store),
         **summary,
         "n_wavelengths": int(ds.sizes["wavelength"]),
-        "wavelength_range": [float(ds.wavelength[0]), float(ds.wavelength[-1])] if ds.sizes["wavelength"] else [],
+        "wavelength_range": [float(ds.wavelength[0]), float(ds.wavelength[-1])]
+        if ds.sizes["wavelength"]
+        else [],
         "parameters": ds.attrs.get("parameters"),
         "source": ds.attrs.get("source"),
         "vocloud_version": ds.attrs.get("vocloud_version"),

@@ -130,25 +130,45 @@ class FeatureStore:
             dimension_names=spec + wave,
         )
         feats.attrs.update(
-            {"long_name": "preprocessed flux on the experiment grid", "coordinates": " ".join(_COORDS)}
+            {
+                "long_name": "preprocessed flux on the experiment grid",
+                "coordinates": " ".join(_COORDS),
+            }
         )
-        w = g.create_array("wavelength", shape=(m,), chunks=(max(m, 1),), dtype="f8",
-                           dimension_names=wave)
+        w = g.create_array(
+            "wavelength", shape=(m,), chunks=(max(m, 1),), dtype="f8", dimension_names=wave
+        )
         w[:] = np.asarray(grid, dtype="f8")
         w.attrs.update({"units": "Angstrom", "long_name": "wavelength", **(grid_attrs or {})})
         for name, values in (("id", ids), ("path", paths)):
-            a = g.create_array(name, shape=(n,), chunks=(chunk_size,), dtype=str, dimension_names=spec)
+            a = g.create_array(
+                name, shape=(n,), chunks=(chunk_size,), dtype=str, dimension_names=spec
+            )
             if n:
                 a[:] = np.asarray(values, dtype=object).astype(str)
         for name, dtype in CHUNK_VARIABLES.items():
             fill = np.nan if dtype in ("f4", "f8") else (STATUS_PENDING if dtype == "i1" else "")
-            a = g.create_array(name, shape=(n,), chunks=(chunk_size,), dtype=dtype,
-                               fill_value=fill, dimension_names=spec)
+            a = g.create_array(
+                name,
+                shape=(n,),
+                chunks=(chunk_size,),
+                dtype=dtype,
+                fill_value=fill,
+                dimension_names=spec,
+            )
             if name == "status":
                 a.attrs.update({"flag_values": [0, 1, 2], "flag_meanings": STATUS_MEANINGS})
-        g.create_array("chunk_done", shape=(n_chunks,), chunks=(1,), dtype=bool, fill_value=False,
-                       dimension_names=("chunk",))
-        g.attrs.update({**(attrs or {}), "n_spectra": n, "chunk_size": chunk_size, "complete": False})
+        g.create_array(
+            "chunk_done",
+            shape=(n_chunks,),
+            chunks=(1,),
+            dtype=bool,
+            fill_value=False,
+            dimension_names=("chunk",),
+        )
+        g.attrs.update(
+            {**(attrs or {}), "n_spectra": n, "chunk_size": chunk_size, "complete": False}
+        )
         return cls(path)
 
     # -- chunks -----------------------------------------------------------------------------
@@ -193,12 +213,16 @@ class FeatureStore:
             "failures": dict(failures.most_common()),
         }
 
-    def finish(self, final_path: str | os.PathLike[str], extra_attrs: dict[str, Any]) -> FeatureStore:
+    def finish(
+        self, final_path: str | os.PathLike[str], extra_attrs: dict[str, Any]
+    ) -> FeatureStore:
         """Check that every chunk is done, record the summary and rename to ``final_path``."""
         done = self.done_chunks()
         if not done.all():
             missing = np.flatnonzero(~done)
-            raise RuntimeError(f"{self.path}: {missing.size} chunks not written, e.g. {missing[:5]}")
+            raise RuntimeError(
+                f"{self.path}: {missing.size} chunks not written, e.g. {missing[:5]}"
+            )
         g = zarr.open_group(str(self.path), mode="r+")
         g.attrs.update({**extra_attrs, "summary": self.summary(), "complete": True})
         final_path = Path(final_path)

@@ -14,9 +14,8 @@ import pytest
 import yaml
 
 import vocloud
-from vocloud.experiment import Experiment, summarize
-
 from vocloud.demo import DEMO_EXPERIMENT
+from vocloud.experiment import Experiment, summarize
 
 HALPHA = yaml.safe_load(DEMO_EXPERIMENT)["preprocess"]
 
@@ -38,8 +37,10 @@ def _write_yaml(folder, spectra_dir, **preprocess_changes):
     spec = {
         "name": "halpha",
         "store": "./experiments",
-        "source": {"directory": os.path.relpath(spectra_dir, folder),
-                   "pattern": ["**/*.fits", "**/*.fits.gz", "**/*.xml", "*/**/*.csv"]},
+        "source": {
+            "directory": os.path.relpath(spectra_dir, folder),
+            "pattern": ["**/*.fits", "**/*.fits.gz", "**/*.xml", "*/**/*.csv"],
+        },
         "preprocess": pre,
         "run": {"block_size": 50},
     }
@@ -49,8 +50,12 @@ def _write_yaml(folder, spectra_dir, **preprocess_changes):
 
 
 def _cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "vocloud.cli", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "vocloud.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_run_records_every_bad_input_and_keeps_the_rest(mixed_archive, tmp_path, client):
@@ -75,7 +80,7 @@ def test_run_records_every_bad_input_and_keeps_the_rest(mixed_archive, tmp_path,
     failed = {i: errors[i] for i in ids if status[i] == 2}
     assert all(failed.values())
     bad_ids = {i for i in ids if i.startswith("broken/")}
-    for rel, kind in broken.items():
+    for rel in broken:
         sid = "broken/" + (rel[:-3] if rel.endswith(".gz") else rel)
         assert sid in bad_ids
     assert len(failed) >= 8
@@ -152,9 +157,12 @@ def test_killed_run_resumes_only_missing_chunks(tmp_path, client):
     f.write_text(yaml.safe_dump(spec))
     exp = Experiment.from_file(f)
     partial = exp.store_path.with_name(exp.store_path.name + ".partial")
-    proc = subprocess.Popen([sys.executable, "-m", "vocloud.cli", "run", str(f), "--no-progress"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vocloud.cli", "run", str(f), "--no-progress"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     done = 0
     deadline = time.monotonic() + 120
     try:

@@ -16,7 +16,14 @@ def _touch(root, rel, data=b"x"):
 
 
 def test_recursive_glob_and_ids(tmp_path):
-    for rel in ["a.fits", "sub/b.fits", "sub/deep/c.fits.gz", "sub/d.csv", ".hidden/e.fits", "f.txt"]:
+    for rel in [
+        "a.fits",
+        "sub/b.fits",
+        "sub/deep/c.fits.gz",
+        "sub/d.csv",
+        ".hidden/e.fits",
+        "f.txt",
+    ]:
         _touch(tmp_path, rel)
     src = DirectorySource(tmp_path, pattern=["**/*.fits", "**/*.fits.gz"])
     df = src.list()
@@ -44,7 +51,9 @@ def test_missing_directory_is_a_clear_error(tmp_path):
 
 
 def test_duplicates_named():
-    df = pd.DataFrame({"id": ["a", "b", "a", "a"], "path": ["a.fits", "b", "a.fits.gz", "a.fits.xz"]})
+    df = pd.DataFrame(
+        {"id": ["a", "b", "a", "a"], "path": ["a.fits", "b", "a.fits.gz", "a.fits.xz"]}
+    )
     assert duplicate_reasons(df).tolist() == [
         None,
         None,

@@ -39,9 +39,14 @@ def _chunk(n, m, failed=()):
 def test_store_lifecycle(tmp_path):
     grid = np.linspace(6500.0, 6600.0, 11)
     partial = tmp_path / "features-x.zarr.partial"
-    st = FeatureStore.create(partial, ids=[f"s{i}" for i in range(7)],
-                             paths=[f"s{i}.fits" for i in range(7)], grid=grid, chunk_size=3,
-                             attrs={"cache_key": "abc"})
+    st = FeatureStore.create(
+        partial,
+        ids=[f"s{i}" for i in range(7)],
+        paths=[f"s{i}.fits" for i in range(7)],
+        grid=grid,
+        chunk_size=3,
+        attrs={"cache_key": "abc"},
+    )
     assert st.n_chunks == 3
     assert [st.chunk_bounds(i) for i in range(3)] == [(0, 3), (3, 6), (6, 7)]
     FeatureStore.write_chunk(partial, 1, 3, _chunk(3, 11, failed=[1]))
@@ -75,8 +80,9 @@ def test_store_lifecycle(tmp_path):
 
 
 def test_empty_store(tmp_path):
-    st = FeatureStore.create(tmp_path / "e.zarr.partial", ids=[], paths=[],
-                             grid=np.arange(3.0), chunk_size=10)
+    st = FeatureStore.create(
+        tmp_path / "e.zarr.partial", ids=[], paths=[], grid=np.arange(3.0), chunk_size=10
+    )
     assert st.n_chunks == 0
     final = st.finish(tmp_path / "e.zarr", {})
     assert final.summary()["n_spectra"] == 0

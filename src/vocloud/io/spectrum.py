@@ -132,7 +132,7 @@ def _parse_spectral_unit(text: str) -> u.UnitBase | str:
     if alias is not None:
         return alias
     unit = None
-    for fmt in ("fits", "generic", "vounit", "cds"):
+    for fmt in ("fits", "generic", "cds"):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -154,7 +154,7 @@ def spectral_unit(text: str | u.UnitBase | None, source: str) -> u.UnitBase:
     """Return the spectral unit named by ``text`` (``None`` or empty: Angstrom).
 
     FITS (``CUNIT1``, ``TUNITn``), VOTable and CSV unit strings are tried in turn with the
-    ``fits``, ``generic``, ``vounit`` and ``cds`` formats after a few common aliases
+    ``fits``, ``generic`` and ``cds`` formats after a few common aliases
     (``A``, ``Angstroms``, ``micron`` ...). Wavelength, frequency, energy and wavenumber
     units are accepted (they convert with :func:`astropy.units.spectral`).
 

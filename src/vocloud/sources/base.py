@@ -57,5 +57,7 @@ def source_from_config(entry: dict[str, Any] | Source, base_dir: str | Path = ".
         path = Path(base_dir) / path
     unknown = set(opts) - {"pattern", "recursive"}
     if unknown:
-        raise ValueError(f"source.directory: unknown keys {sorted(unknown)} (known: pattern, recursive)")
+        raise ValueError(
+            f"source.directory: unknown keys {sorted(unknown)} (known: pattern, recursive)"
+        )
     return DirectorySource(path, **opts)

@@ -57,7 +57,10 @@ class DirectorySource:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], pattern: str | list[str] = "**/*", recursive: bool = True
+        self,
+        path: str | os.PathLike[str],
+        pattern: str | list[str] = "**/*",
+        recursive: bool = True,
     ) -> None:
         self.path = Path(path)
         self.pattern = [pattern] if isinstance(pattern, str) else list(pattern)
