@@ -274,7 +274,7 @@ def make_spectrum(
                 source, f"mask and flux lengths differ ({mask.shape[0]} != {n})"
             )
     return Spectrum(
-        wave << unit,
+        u.Quantity(wave, unit, copy=False),
         flux,
         ivar=ivar,
         mask=mask,

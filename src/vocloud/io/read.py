@@ -1,0 +1,194 @@
+"""``read_spectrum``: one entry point for every spectrum layout, detected from the content.
+
+The bytes are read once; gzip is recognised by its magic bytes (``1f 8b``), FITS by
+``SIMPLE``, VOTable by a leading ``<`` and a ``VOTABLE`` element, anything else that is text
+is read as CSV. The FITS layouts are then told apart by their headers
+(:mod:`vocloud.io.fitslayouts`).
+
+Examples
+--------
+>>> s = read_spectrum(b"wavelength,flux\\n6500,1.0\\n6501,0.5\\n", name="tiny.csv")
+>>> s.layout, s.wavelength_aa, s.flux
+('csv', array([6500., 6501.]), array([1. , 0.5]))
+>>> read_spectrum(b"", name="nothing.fits")
+Traceback (most recent call last):
+...
+vocloud.io.spectrum.SpectrumFormatError: nothing.fits: empty file
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+
+from vocloud.io.csvtext import read_csv_text
+from vocloud.io.fitslayouts import FITS_LAYOUTS, read_fits
+from vocloud.io.spectrum import Spectrum, SpectrumFormatError
+from vocloud.io.votable import read_votable
+
+__all__ = ["LAYOUTS", "read_bytes", "read_spectrum", "sniff_format"]
+
+LAYOUTS: tuple[str, ...] = (*FITS_LAYOUTS, "votable-sdm", "csv")
+"""Names of the layouts :func:`read_spectrum` detects (see docs/layouts.md)."""
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _gunzip(buf: bytes | memoryview, source: str) -> bytes:
+    try:
+        # one member, the common case: zlib directly (gzip.decompress handles the rest)
+        d = zlib.decompressobj(wbits=31)
+        out = d.decompress(buf)
+        if not d.eof:
+            raise EOFError("compressed stream ends before its end marker")
+        if d.unused_data.strip(b"\x00"):
+            out += gzip.decompress(d.unused_data)
+        return out
+    except (OSError, EOFError, zlib.error) as exc:
+        raise SpectrumFormatError(source, f"corrupt gzip: {exc}") from None
+
+
+def sniff_format(buf: bytes | memoryview) -> str:
+    """``"fits"``, ``"votable"``, ``"csv"`` or ``"unknown"`` from the first bytes (uncompressed).
+
+    Examples
+    --------
+    >>> sniff_format(b"SIMPLE  =                    T")
+    'fits'
+    >>> sniff_format(b'<?xml version="1.0"?><VOTABLE>')
+    'votable'
+    >>> sniff_format(b"\\x00\\x01\\x02")
+    'unknown'
+    """
+    head = bytes(buf[:8192])
+    if head.startswith(b"SIMPLE"):
+        return "fits"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"<"):
+        return "votable" if b"votable" in head.lower() else "unknown"
+    if b"\x00" in head:
+        return "unknown"
+    return "csv"
+
+
+def read_bytes(buf: bytes | bytearray | memoryview, source: str = "<bytes>") -> Spectrum:
+    """Read a spectrum from the bytes of a whole file (gzip-compressed or not).
+
+    Parameters
+    ----------
+    buf : bytes, bytearray or memoryview
+        The file content.
+    source : str
+        Name used in error messages and in ``Spectrum.source``.
+
+    Returns
+    -------
+    Spectrum
+
+    Raises
+    ------
+    SpectrumFormatError
+        For anything that is not a readable spectrum.
+    """
+    if isinstance(buf, memoryview):
+        buf = buf.tobytes()
+    if len(buf) == 0:
+        raise SpectrumFormatError(source, "empty file")
+    if buf[:2] == _GZIP_MAGIC:
+        buf = _gunzip(buf, source)
+        if len(buf) == 0:
+            raise SpectrumFormatError(source, "empty file (after gunzip)")
+    kind = sniff_format(buf)
+    try:
+        if kind == "fits":
+            return read_fits(buf, source)
+        if kind == "votable":
+            return read_votable(buf, source)
+        if kind == "csv":
+            return read_csv_text(buf, source)
+    except SpectrumFormatError:
+        raise
+    except (
+        IndexError,
+        KeyError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        UnicodeError,
+        OSError,
+        EOFError,
+        OverflowError,
+        ZeroDivisionError,
+    ) as exc:
+        raise SpectrumFormatError(
+            source, f"corrupt {kind} file: {type(exc).__name__}: {exc}"
+        ) from None
+    head = bytes(buf[:40]).lstrip()
+    what = "HTML/XML without a VOTABLE element" if head.startswith(b"<") else "binary data"
+    raise SpectrumFormatError(source, f"not a FITS, VOTable or CSV file ({what})")
+
+
+def read_spectrum(
+    path_or_bytes: str | os.PathLike[str] | bytes | bytearray | memoryview,
+    *,
+    name: str | None = None,
+) -> Spectrum:
+    """Read one spectrum of any layout vocloud knows (:data:`LAYOUTS`), gzip-compressed or not.
+
+    The layout is detected from the content (magic bytes and headers), never from the name.
+    FITS files are parsed straight from their bytes (about as fast as ``read`` +
+    ``numpy.frombuffer``), VOTables with :mod:`astropy.io.votable`, CSV with pandas.
+
+    Parameters
+    ----------
+    path_or_bytes : str, os.PathLike, bytes, bytearray or memoryview
+        A file path, or the content of a file.
+    name : str, optional
+        Name used in error messages and ``Spectrum.source``; defaults to the path, or
+        ``"<bytes>"`` for bytes.
+
+    Returns
+    -------
+    Spectrum
+        ``wavelength`` (float64 Quantity in the file's spectral unit, Angstrom when it names
+        none), ``flux`` (float32 or float64 as in the file), ``ivar``, ``mask`` (``True`` =
+        bad), ``meta`` (header keywords / PARAMs), ``layout`` and ``source``.
+
+    Raises
+    ------
+    SpectrumFormatError
+        For an unreadable file (``cannot read: ...``), an empty, truncated or corrupt one, an
+        unknown layout or unit, an all-NaN flux... The message names the file and the reason.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.io import fits
+    >>> from vocloud.io.fitsparse import hdu_bytes
+    >>> img = np.zeros((5, 4), dtype=np.float32)
+    >>> img[0] = [1, 2, 3, 4]
+    >>> img[2] = 10 ** (3.5682 + 1e-4 * np.arange(4))
+    >>> hdu = fits.PrimaryHDU(img)
+    >>> hdu.header.update(TELESCOP="LAMOST", COEFF0=3.5682, COEFF1=1e-4)
+    >>> s = read_spectrum(hdu_bytes(hdu), name="spec-1.fits")
+    >>> s.layout, s.flux, s.mask
+    ('lamost-dr7', array([1., 2., 3., 4.], dtype=float32), array([False, False, False, False]))
+    >>> read_spectrum(b"SIMPLE  =                    T", name="cut.fits")
+    Traceback (most recent call last):
+    ...
+    vocloud.io.spectrum.SpectrumFormatError: cut.fits: truncated FITS: header ends without END card
+    """
+    if isinstance(path_or_bytes, bytes | bytearray | memoryview):
+        return read_bytes(path_or_bytes, name if name is not None else "<bytes>")
+    if not isinstance(path_or_bytes, str | os.PathLike):
+        raise TypeError(f"read_spectrum needs a path or bytes, not {type(path_or_bytes).__name__}")
+    source = name if name is not None else os.fspath(path_or_bytes)
+    try:
+        with open(path_or_bytes, "rb") as f:
+            buf = f.read()
+    except OSError as exc:
+        raise SpectrumFormatError(
+            source, f"cannot read: {exc.strerror or type(exc).__name__}"
+        ) from None
+    return read_bytes(buf, source)
