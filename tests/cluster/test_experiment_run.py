@@ -190,9 +190,11 @@ def test_killed_run_resumes_only_missing_chunks(tmp_path, client):
     exp = Experiment.from_file(f)
     ds = exp.run(client, progress=False, verbose=False)
     assert exp.last_run["chunks_computed"] == 60 - done_now
-    assert int((ds.status == 1).sum()) == info.n_spectra
+    assert int((ds.status != 0).sum()) == info.n_spectra  # nothing left pending
     # identical to an uninterrupted run
     fresh = Experiment.from_file(f, name="fresh")
     ref = fresh.run(client, progress=False, verbose=False)
     np.testing.assert_array_equal(ds.features.values, ref.features.values)
+    np.testing.assert_array_equal(ds.status.values, ref.status.values)
+    assert int((ds.status == 1).sum()) >= 0.95 * info.n_spectra
     assert ds.id.values.tolist() == ref.id.values.tolist()

@@ -244,15 +244,17 @@ def test_grids_typical_of_layouts():
         ("lamost-dr7", (3909, 3909), (1500, 2100)),
         ("lamost-dr8", (3909, 3909), (1500, 2100)),
         ("sdss-coadd", (3800, 4600), (1500, 2500)),
-        ("iraf-linear", (1920, 2040), (11000, 15000)),
-        ("iraf-log", (1920, 2040), (10000, 14000)),
-        ("two-column", (1920, 2040), (11000, 15000)),
-        ("votable-sdm", (1920, 2040), (11000, 15000)),
-        ("csv", (960, 1040), (5000, 9000)),
+        ("iraf-linear", (1920, 2200), (11000, 15000)),
+        ("iraf-log", (1920, 2200), (10000, 14000)),
+        ("two-column", (1920, 2200), (11000, 15000)),
+        ("votable-sdm", (1920, 2200), (11000, 15000)),
+        ("csv", (960, 1100), (5000, 9000)),
     ]:
         for s in synthesize(8, seed=3, layout=layout):
             assert n_lo <= s.wavelength.size <= n_hi, layout
             assert r_lo <= s.resolving_power <= r_hi, layout
+            # every layout covers H-alpha +- 150 A with a margin (the default experiment grid)
+            assert s.wavelength.min() <= 6400 and s.wavelength.max() >= 6725, layout
     lam = synthesize(5, layout="lamost-dr7")
     assert all(3600 < s.wavelength[0] < 3800 and 8900 < s.wavelength[-1] < 9300 for s in lam)
     ond = synthesize(5, layout="iraf-linear")

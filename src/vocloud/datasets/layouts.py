@@ -95,6 +95,8 @@ def _ondrejov(rng: np.random.Generator) -> tuple[float, float, int]:
     start = round(_vary(rng, ONDREJOV_START, 0.005), 3)
     step = round(_vary(rng, ONDREJOV_STEP, 0.005), 6)
     n = round(_vary(rng, ONDREJOV_N, 0.03))
+    # every spectrum covers H-alpha +- 150 A and a little more (6400-6725 A), like the real CCD700
+    n = max(n, math.ceil((6740.0 - start) / step) + 1)
     return start, step, n
 
 
@@ -197,7 +199,7 @@ def draw_grid(layout: str, rng: np.random.Generator) -> Grid:
     if layout == "csv":
         start = round(_vary(rng, 6300.0, 0.005), 3)
         step = round(_vary(rng, 0.45, 0.02), 5)
-        n = round(_vary(rng, 1000, 0.03))
+        n = max(round(_vary(rng, 1000, 0.03)), math.ceil((6740.0 - start) / step) + 1)
         u = rng.random(2)
         v = {"NAXIS1": n, "ivar": bool(u[0] < 0.7), "unit": bool(u[1] < 0.2)}
         return Grid(start + step * np.arange(n), float(round(rng.uniform(5000.0, 9000.0))), v)
