@@ -24,7 +24,8 @@ format: venv
 
 # Fast tests: no cluster, no services.
 test-unit: venv
-	$(PYTEST) -m "not cluster" --doctest-modules src tests
+	$(PYTEST) -m "not cluster" tests
+	$(PYTEST) --doctest-modules src
 
 # Real dask.distributed LocalClusters on loopback, the CLI in subprocesses, crash + resume.
 test-cluster: venv

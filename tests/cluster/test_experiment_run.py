@@ -19,15 +19,20 @@ from vocloud.experiment import Experiment, summarize
 
 HALPHA = yaml.safe_load(DEMO_EXPERIMENT)["preprocess"]
 
-# what each broken file must be recorded as (failure category in `vocloud info`)
+# what each file of make_broken_files must be recorded as: None = read and preprocessed fine
 EXPECTED_BROKEN = {
-    "corrupt": "failed",
-    "truncated": "failed",
-    "unknown": "failed",
-    "empty": "failed",
-    "nan": "failed",
-    "units": "failed",
-    "offgrid": "failed",
+    "corrupt.fits": "FITS",
+    "truncated.fits": "truncated FITS",
+    "unknown-cube.fits": "unknown FITS layout",
+    "unknown-table.fits": "unknown FITS layout",
+    "empty.fits": "empty file",
+    "all-nan.fits": "all flux values are NaN",
+    "bad-unit.fits": "unknown wavelength unit 'furlongs per fortnight'",
+    "mass-unit.fits": "wavelength unit 'kg' is not spectral",
+    "dup.fits": None,
+    "dup.fits.gz": "duplicate id (same id as broken/dup.fits)",
+    "off-grid.fits": "does not cover the grid 6420-6710 A",
+    "nm.fits": None,
 }
 
 
@@ -69,8 +74,10 @@ def test_run_records_every_bad_input_and_keeps_the_rest(mixed_archive, tmp_path,
     status = dict(zip(ids, ds.status.values.tolist()))
     errors = dict(zip(ids, ds.error.values.tolist()))
     # every synthetic spectrum of every layout is preprocessed
+    truth = info.truth().set_index("id")["class"]
     for sid in info.index["id"]:
-        assert status[sid] == 1, (sid, errors[sid])
+        if truth[sid] != "outlier":
+            assert status[sid] == 1, (sid, errors[sid])
     ok = ds.status.values == 1
     feats = ds.features.values
     assert np.isfinite(feats[ok]).all()
@@ -79,12 +86,18 @@ def test_run_records_every_bad_input_and_keeps_the_rest(mixed_archive, tmp_path,
     # every broken file is named with a reason; the good ones among them pass
     failed = {i: errors[i] for i in ids if status[i] == 2}
     assert all(failed.values())
-    bad_ids = {i for i in ids if i.startswith("broken/")}
-    for rel in broken:
-        sid = "broken/" + (rel[:-3] if rel.endswith(".gz") else rel)
-        assert sid in bad_ids
-    assert len(failed) >= 8
-    assert set(failed) <= bad_ids
+    assert set(broken) == set(EXPECTED_BROKEN)
+    paths = dict(zip(ds.path.values.tolist(), range(len(ids))))
+    for name, reason in EXPECTED_BROKEN.items():
+        row = paths["broken/" + name]
+        if reason is None:
+            assert ds.status.values[row] == 1, (name, ds.error.values[row])
+        else:
+            assert ds.status.values[row] == 2, name
+            assert reason in ds.error.values[row], (name, ds.error.values[row])
+    # nothing else failed but the broken files and the synthetic outliers
+    for sid in failed:
+        assert sid.startswith("broken/") or truth[sid] == "outlier", (sid, failed[sid])
     # the lazy graph computes the same features as the stored ones
     again = lazy.features.data.compute(scheduler=client.get)
     np.testing.assert_array_equal(np.isnan(again), np.isnan(feats))
