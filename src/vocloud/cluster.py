@@ -66,6 +66,8 @@ def get_client(
     3
     """
     if isinstance(scheduler, Client):
+        if not quiet and scheduler.dashboard_link:
+            print(f"Dask dashboard: {scheduler.dashboard_link}", flush=True)
         yield scheduler
         return
     if scheduler:
