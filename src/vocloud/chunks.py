@@ -6,6 +6,8 @@ These are plain functions on a block of spectra; the Dask graph of an experiment
 from __future__ import annotations
 
 import math
+import os
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,22 +39,67 @@ def _as_float(v: Any) -> float:
     return f if math.isfinite(f) else math.nan
 
 
+#: Files opened ahead of the parser, with a read-ahead hint to the kernel (posix_fadvise
+#: WILLNEED): on a cold page cache the disk then works while the parser does (a block of 1,000
+#: LAMOST files after dropping the page cache: 500 ms -> 340-375 ms). Threads reading
+#: ahead were slower here: on hot files the GIL hand-offs made a block of 1,000 LAMOST files
+#: 2-3x slower to read (150 ms -> 350-450 ms).
+READ_AHEAD = 16
+_HAS_FADVISE = hasattr(os, "posix_fadvise")
+
+
+def _open_ahead(path: str) -> int | OSError:
+    """Open ``path`` and ask the kernel to start reading it; the fd (or the error) is kept."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        return exc
+    if _HAS_FADVISE:
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+        except OSError:
+            pass
+    return fd
+
+
+def _read_fd(fd: int | OSError) -> bytes:
+    if isinstance(fd, OSError):
+        raise fd
+    with open(fd, "rb", closefd=True) as f:
+        return f.read()
+
+
 def read_block(paths: Sequence[str], skip: Sequence[str | None]) -> list[Spectrum | BaseException]:
     """Read each file; a file that cannot be read gives its exception in its place.
 
-    ``skip[i]`` (a reason, e.g. a duplicate id) marks a file that is not read at all.
+    ``skip[i]`` (a reason, e.g. a duplicate id) marks a file that is not read at all. Files are
+    opened :data:`READ_AHEAD` ahead of the one being parsed, with a read-ahead hint to the kernel.
     """
+    todo = [p for p, reason in zip(paths, skip) if not reason]
+    window: deque[int | OSError] = deque(_open_ahead(p) for p in todo[: max(1, READ_AHEAD)])
+    nxt = len(window)
     out: list[Spectrum | BaseException] = []
-    for path, reason in zip(paths, skip):
-        if reason:
-            out.append(ValueError(reason))
-            continue
-        try:
-            out.append(read_spectrum(path))
-        except SpectrumFormatError as exc:
-            out.append(ValueError(exc.reason))
-        except Exception as exc:  # never let one file abort an archive run
-            out.append(ValueError(f"cannot read: {type(exc).__name__}: {exc}"))
+    try:
+        for path, reason in zip(paths, skip):
+            if reason:
+                out.append(ValueError(reason))
+                continue
+            fd = window.popleft()
+            if nxt < len(todo):
+                window.append(_open_ahead(todo[nxt]))
+                nxt += 1
+            try:
+                out.append(read_spectrum(_read_fd(fd), name=path))
+            except SpectrumFormatError as exc:
+                out.append(ValueError(exc.reason))
+            except OSError as exc:
+                out.append(ValueError(f"cannot read: {exc.strerror or exc}"))
+            except Exception as exc:  # never let one file abort an archive run
+                out.append(ValueError(f"cannot read: {type(exc).__name__}: {exc}"))
+    finally:
+        for fd in window:
+            if isinstance(fd, int):
+                os.close(fd)
     return out
 
 

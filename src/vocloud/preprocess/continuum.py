@@ -19,7 +19,7 @@ from vocloud.preprocess.params import ContinuumParams
 __all__ = ["ContinuumFit", "basis", "fit_continuum", "normalise_continuum", "normalised_x"]
 
 _CHUNK_ELEMENTS = 1 << 17  # rows per chunk ~ this / n pixels: keeps the B x n work in cache
-_X_TOL = 1e-9
+_X_TOL = 1e-5  # rows whose normalised x agree within this share a basis
 
 
 def normalised_x(wavelength: np.ndarray) -> np.ndarray:
@@ -217,31 +217,43 @@ def _clip_fit(
     return coef, ok & ok_rows
 
 
-def _x_groups(wl: np.ndarray, min_shared: int = 2) -> tuple[list[np.ndarray], np.ndarray]:
-    """Candidate groups of rows whose normalised x may coincide (probed at three pixels).
+def _x_groups(wl: np.ndarray, min_shared: int = 2) -> list[np.ndarray]:
+    """Candidate groups of rows whose normalised x may coincide within ``_X_TOL``.
 
-    Returns (groups of >= ``min_shared`` rows, the other rows); membership is verified chunk by
-    chunk during the fit.
+    Rows are clustered by x at their middle pixel (sorted, a new cluster where x moves by more
+    than ``_X_TOL`` from the cluster's first row). Returns the clusters of >= ``min_shared`` rows,
+    each ordered with its reference row (the middle one by x) first, then the other rows; the
+    full-row match with the reference is verified chunk by chunk during the fit.
     """
     b, n = wl.shape
     if b == 0:
-        return [], np.zeros(0, np.intp)
-    cols = [n // 4, n // 2, (3 * n) // 4]
-    lo, hi = wl[:, :1], wl[:, -1:]
-    probe = (wl[:, cols] - lo) * (2.0 / (hi - lo)) - 1.0
-    with np.errstate(invalid="ignore"):
-        key = np.round(np.nan_to_num(probe, nan=9.0) * 1e8).astype(np.int64)
-    _, inv = np.unique(key, axis=0, return_inverse=True)
-    inv = inv.ravel()
-    order = np.argsort(inv, kind="stable")
-    bounds = np.flatnonzero(np.diff(inv[order])) + 1
-    groups, single = [], []
-    for rows in np.split(order, bounds):
-        if rows.size >= min_shared:
-            groups.append(np.sort(rows))
+        return []
+    c = n // 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        probe = (wl[:, c] - wl[:, 0]) * (2.0 / (wl[:, -1] - wl[:, 0])) - 1.0
+    probe = np.nan_to_num(probe, nan=9.0, posinf=9.0, neginf=9.0)
+    order = np.argsort(probe, kind="stable")
+    p = probe[order]
+    groups: list[np.ndarray] = []
+    start = 0
+    while start < b:
+        stop = int(np.searchsorted(p, p[start] + _X_TOL, side="right"))
+        stop = max(stop, start + 1)
+        if stop - start >= min_shared:
+            rows = order[start:stop]
+            groups.append(
+                rows[
+                    np.r_[
+                        (stop - start) // 2,
+                        0 : (stop - start) // 2,
+                        (stop - start) // 2 + 1 : stop - start,
+                    ]
+                ]
+            )
         else:
-            single.extend(rows.tolist())
-    return groups, np.asarray(sorted(single), dtype=np.intp)
+            groups.append(order[start:stop])
+        start = stop
+    return groups
 
 
 def fit_continuum(
@@ -339,11 +351,14 @@ def fit_continuum(
 
     for k in np.unique(kn):
         rows_k = np.flatnonzero(kn == k)
-        groups, single = _x_groups(wl[rows_k])
-        single = rows_k[single].tolist()
-        for g in groups:
+        single: list[int] = []
+        for g in _x_groups(wl[rows_k]):
             rows = rows_k[g]
-            single.extend(run(rows, normalised_x(wl[rows[0]]), int(k)))
+            if rows.size < 2:
+                single.extend(rows.tolist())
+                continue
+            xref = normalised_x(wl[rows[0]])
+            single.extend(run(np.sort(rows), xref, int(k)))
         if single:
             run(np.sort(np.asarray(single, dtype=np.intp)), None, int(k))
     d_row = kn + 4 if params.method == "spline" else np.full(b, params.degree + 1)

@@ -33,6 +33,29 @@ if TYPE_CHECKING:
 __all__ = ["BlockResult", "preprocess_block"]
 
 _TRUNCATE = 4.0  # Gaussian degradation kernel half-width in sigma
+_BUCKET_RATIO = 0.85  # shortest / longest spectrum (in pixel steps) of a length bucket
+
+
+def _buckets(by_len: dict[int, list[int]], ratio: float) -> list[np.ndarray]:
+    """Rows grouped into buckets of similar length: ``(n_min - 1) >= ratio * (n_max - 1)``.
+
+    The shortest spectrum of a bucket then fills at least ``2 * ratio - 1`` of the continuum fit
+    coordinate ``[-1, 1]`` (0.7 for the default 0.85), which keeps the padded fit well conditioned.
+    ``ratio`` 1 gives one bucket per length.
+    """
+    out: list[np.ndarray] = []
+    cur: list[int] = []
+    n0 = 0
+    for n in sorted(by_len):
+        if cur and (n0 - 1) < ratio * (n - 1):
+            out.append(np.sort(np.asarray(cur)))
+            cur = []
+        if not cur:
+            n0 = n
+        cur.extend(by_len[n])
+    if cur:
+        out.append(np.sort(np.asarray(cur)))
+    return out
 
 
 @dataclass
@@ -131,8 +154,18 @@ class _Cut:
     sigma: np.ndarray
 
 
-def _sort_rows(wl: np.ndarray, arrays: list[np.ndarray | None], error: list, rows: np.ndarray):
-    """Sort each row by wavelength in place; fail rows with non-finite or repeated wavelengths."""
+def _sort_rows(
+    wl: np.ndarray,
+    arrays: list[np.ndarray | None],
+    error: list,
+    rows: np.ndarray,
+    lens: np.ndarray | None = None,
+):
+    """Sort each row by wavelength in place; fail rows with non-finite or repeated wavelengths.
+
+    With ``lens`` the rows are padded (see :func:`_stack`): only the first ``lens[i]`` pixels of
+    row ``i`` are data, the padding continues its grid and is rebuilt after a sort.
+    """
     b, n = wl.shape
     step = max(1, (1 << 16) // max(n, 1))  # row chunks: the comparisons stay in cache
     inc = np.concatenate(
@@ -142,28 +175,103 @@ def _sort_rows(wl: np.ndarray, arrays: list[np.ndarray | None], error: list, row
     if inc.all():
         return inc
     keep = inc.copy()
-    dec = ~inc & (wl[:, 1:] < wl[:, :-1]).all(axis=1)
-    dec &= np.isfinite(wl[:, 0]) & np.isfinite(wl[:, -1])
-    if dec.any():
-        wl[dec] = wl[dec, ::-1]
-        for a in arrays:
-            if a is not None:
-                a[dec] = a[dec, ::-1]
-        keep |= dec
+    if lens is None:
+        dec = ~inc & (wl[:, 1:] < wl[:, :-1]).all(axis=1)
+        dec &= np.isfinite(wl[:, 0]) & np.isfinite(wl[:, -1])
+        if dec.any():
+            wl[dec] = wl[dec, ::-1]
+            for a in arrays:
+                if a is not None:
+                    a[dec] = a[dec, ::-1]
+            keep |= dec
     for i in np.flatnonzero(~keep):
-        if not np.isfinite(wl[i]).all():
+        m = n if lens is None else int(lens[i])
+        if not np.isfinite(wl[i, :m]).all():
             error[rows[i]] = "non-finite wavelengths"
             continue
-        o = np.argsort(wl[i], kind="stable")
-        wl[i] = wl[i, o]
+        o = np.argsort(wl[i, :m], kind="stable")
+        wl[i, :m] = wl[i, o]
         for a in arrays:
             if a is not None:
-                a[i] = a[i, o]
-        if (np.diff(wl[i]) > 0).all():
+                a[i, :m] = a[i, o]
+        if (np.diff(wl[i, :m]) > 0).all():
             keep[i] = True
+            if m < n:
+                wl[i : i + 1] = _extend_grid(wl[i : i + 1], lens[i : i + 1])
         else:
             error[rows[i]] = "repeated wavelengths"
     return keep
+
+
+def _extend_grid(wl: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Overwrite the pixels past each row's length with a continuation of its grid.
+
+    A row continues linearly or geometrically (whichever matches its middle pixel better, so
+    linear and log-lambda grids stay linear and log-lambda), with the mean step (ratio) over the
+    whole row: float32 rounding of the wavelengths does not leak into the extension.
+    """
+    b, n = wl.shape
+    short = np.flatnonzero(lens < n)
+    if short.size == 0:
+        return wl
+    w = wl[short]
+    m = lens[short].astype(np.intp)
+    r = np.arange(short.size)
+    first, last = w[r, 0], w[r, m - 1]
+    mid_i = (m - 1) // 2
+    mid = w[r, mid_i]
+    step = (last - first) / (m - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lnr = np.log(last / first) / (m - 1)
+        geo = np.abs(first * np.exp(lnr * mid_i) - mid) < np.abs(first + step * mid_i - mid)
+    k = np.arange(n)[None, :] - (m - 1)[:, None]
+    pad = k > 0
+    kk = np.where(pad, k, 0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        ext = np.where(
+            geo[:, None],
+            last[:, None] * np.exp(lnr[:, None] * kk),
+            last[:, None] + step[:, None] * kk,
+        )
+    wl[short] = np.where(pad, ext, w)
+    return wl
+
+
+def _stack(its: list[_Item]):
+    """Rows of a bucket as ``B x n_max`` arrays: (wl, flux, good, ivar, lens or None).
+
+    Shorter rows are padded: ``good`` False, flux 0, ivar NaN, wavelengths continuing the grid
+    (:func:`_extend_grid`). Rows stored in descending order are reversed first.
+    """
+    lens = np.array([it.wl.shape[0] for it in its])
+    n = int(lens.max())
+    has_ivar = any(it.ivar is not None for it in its)
+    if (lens == n).all():
+        wl = np.stack([it.wl for it in its])
+        flux = np.stack([it.flux for it in its])
+        good = np.stack([it.good for it in its])
+        ivar = None
+        if has_ivar:
+            ivar = np.full(wl.shape, np.nan, dtype=np.float32)
+            for j, it in enumerate(its):
+                if it.ivar is not None:
+                    ivar[j] = it.ivar
+        return wl, flux, good, ivar, None
+    b = len(its)
+    wl = np.empty((b, n), dtype=np.float64)
+    flux = np.zeros((b, n), dtype=np.result_type(*(it.flux.dtype for it in its)))
+    good = np.zeros((b, n), dtype=bool)
+    ivar = np.full((b, n), np.nan, dtype=np.float32) if has_ivar else None
+    for j, it in enumerate(its):
+        m = lens[j]
+        rev = it.wl[0] > it.wl[-1]
+        sl = slice(None, None, -1) if rev else slice(None)
+        wl[j, :m] = it.wl[sl]
+        flux[j, :m] = it.flux[sl]
+        good[j, :m] = it.good[sl]
+        if it.ivar is not None:
+            ivar[j, :m] = it.ivar[sl]
+    return _extend_grid(wl, lens), flux, good, ivar, lens
 
 
 def _fail_rows(error: list, rows: np.ndarray, errs: Sequence[str | None]) -> np.ndarray:
@@ -180,19 +288,11 @@ def _group(
     rows: np.ndarray, items: dict[int, _Item], params: PreprocessParams, error: list, pad: float
 ) -> _Cut | None:
     its = [items[i] for i in rows]
-    wl = np.stack([it.wl for it in its])
-    flux = np.stack([it.flux for it in its])
-    good = np.stack([it.good for it in its])
-    ivar = None
-    if any(it.ivar is not None for it in its):
-        ivar = np.full(wl.shape, np.nan, dtype=np.float32)
-        for j, it in enumerate(its):
-            if it.ivar is not None:
-                ivar[j] = it.ivar
+    wl, flux, good, ivar, lens = _stack(its)
     rv = np.array([it.rv for it in its])
     if rv.any():
         wl = to_rest_frame(wl, rv)
-    keep = _sort_rows(wl, [flux, good, ivar], error, rows)
+    keep = _sort_rows(wl, [flux, good, ivar], error, rows, lens)
     grid_lo, grid_hi = params.grid_params.start, params.grid_params.stop
     keep[keep] = _fail_rows(
         error, rows[keep], coverage_errors(wl[keep], good[keep], grid_lo, grid_hi)
@@ -204,6 +304,7 @@ def _group(
         wl, flux, good = wl[sel], flux[sel], good[sel]
         ivar = None if ivar is None else ivar[sel]
         rows = rows[sel]
+        lens = None if lens is None else lens[sel]
         rs = np.array([items[i].rs for i in rows])
     else:
         rs = np.array([it.rs for it in its])
@@ -211,6 +312,8 @@ def _group(
     fit = fit_continuum(wl, flux, good, cp) if cp is not None else None
     c = params.cutout
     start, stop = cutout_bounds(wl, c.lo - pad, c.hi + pad)
+    if lens is not None:
+        stop = np.minimum(stop, lens)  # never into the padding
     (wlc, fc, gc, ivc), valid = gather_cutout([wl, flux, good, ivar], start, stop)
     fc = fc.astype(np.float64)
     if fit is not None:
@@ -306,10 +409,12 @@ def preprocess_block(
         rs = np.array([it.rs for it in items.values()])
         sig = degradation_sigma(params.cutout.center, params.resolution.target, rs)
         pad = _TRUNCATE * float(np.nanmax(sig, initial=0.0))
+    # splines: the knots follow each spectrum's own range, so no padding (one bucket per length)
+    spline = params.continuum is not None and params.continuum.method == "spline"
     cuts = [
         cut
-        for n, rows in by_len.items()
-        if (cut := _group(np.asarray(rows), items, params, error, pad)) is not None
+        for rows in _buckets(by_len, 1.0 if spline else _BUCKET_RATIO)
+        if (cut := _group(rows, items, params, error, pad)) is not None
     ]
     if not cuts:
         return BlockResult(features, error, snr)
