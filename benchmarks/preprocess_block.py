@@ -1,8 +1,11 @@
-"""Throughput of the vocloud preprocessing on a block of LAMOST-like spectra (single-threaded).
+"""Throughput of the vocloud preprocessing on a block of spectra (single-threaded).
 
 Run: ``OPENBLAS_NUM_THREADS=1 python benchmarks/preprocess_block.py [n_spectra]``. Prints spectra/s
-(best of several repeats) of the continuum fit alone (float32 and float64, and a per-spectrum
-numpy loop for reference) and of the whole ``preprocess_block`` with the VO-CLOUD H-alpha YAML.
+(best of several repeats) of the continuum fit alone on LAMOST-like spectra (float32 and float64,
+and a per-spectrum numpy loop for reference) and of the whole ``preprocess_block`` with the
+VO-CLOUD H-alpha YAML on blocks of LAMOST-like spectra (one shared grid) and of synthetic
+``"mixed"``, ``"sdss-coadd"`` and ``"iraf-linear"`` archives (lengths differ from spectrum to
+spectrum; read back from their file bytes like a real archive).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import astropy.units as u  # noqa: E402
 import numpy as np  # noqa: E402
 
+from vocloud.datasets import synthesize, to_bytes  # noqa: E402
+from vocloud.io import read_spectrum  # noqa: E402
 from vocloud.io.spectrum import Spectrum  # noqa: E402
 from vocloud.preprocess import PreprocessParams, fit_continuum, preprocess_block  # noqa: E402
 
@@ -45,6 +50,11 @@ def lamost_like(n_spectra: int, seed: int = 0) -> list[Spectrum]:
         ivar = np.ones(n, np.float32)
         out.append(Spectrum(wl * u.AA, flux, ivar=ivar, meta={"RESPOWER": 1800.0}))
     return out
+
+
+def archive_block(layout: str, n_spectra: int, seed: int = 0) -> list[Spectrum]:
+    """A block of synthetic spectra of ``layout``, read from their file content."""
+    return [read_spectrum(to_bytes(s)) for s in synthesize(n_spectra, layout=layout, seed=seed)]
 
 
 def best(fn, repeat: int = 5) -> float:
@@ -89,13 +99,18 @@ def main(n_spectra: int = 1000) -> None:
     m = min(n_spectra, 200)
     t = best(lambda: loop_fit(wl[:m], flux[:m].astype(np.float64)), repeat=2)
     print(f"continuum per-spectrum loop: {m / t:9.0f} spectra/s")
-    t = best(lambda: preprocess_block(spectra, params))
-    res = preprocess_block(spectra, params)
-    n_ok = sum(e is None for e in res.error)
-    print(
-        f"preprocess_block: {n_spectra / t:9.0f} spectra/s "
-        f"({n_ok}/{n_spectra} ok, {t * 1e3:.0f} ms per block)"
-    )
+    blocks = {"lamost-like": spectra}
+    for layout in ("mixed", "sdss-coadd", "iraf-linear"):
+        blocks[layout] = archive_block(layout, n_spectra)
+    for name, block in blocks.items():
+        t = best(lambda block=block: preprocess_block(block, params))
+        res = preprocess_block(block, params)
+        n_ok = sum(e is None for e in res.error)
+        n_len = len({s.flux.shape[0] for s in block})
+        print(
+            f"preprocess_block {name:12s}: {len(block) / t:9.0f} spectra/s "
+            f"({n_ok}/{len(block)} ok, {n_len} lengths, {t * 1e3:.0f} ms per block)"
+        )
 
 
 if __name__ == "__main__":

@@ -405,3 +405,105 @@ def test_preprocess_block_mixed_grids_and_failures():
         rel=0.02,
     )
     assert np.isnan(res.snr[4]) and np.isnan(res.snr[1])
+
+
+# ---------------------------------------------------------------- mixed lengths (padded buckets)
+
+
+def cheb_reference(wl, flux, degree=5, iterations=5, sigma=3.0):
+    """Per-spectrum float64 numpy sigma-clipped Chebyshev fit on wavelength: the continuum."""
+    x = (wl - wl[0]) * (2 / (wl[-1] - wl[0])) - 1
+    keep = np.isfinite(flux)
+    k0 = keep.copy()
+    for it in range(iterations + 1):
+        c = np.polynomial.chebyshev.chebfit(x[keep], flux[keep], degree)
+        if it == iterations:
+            break
+        r = flux - np.polynomial.chebyshev.chebval(x, c)
+        new = (np.abs(r) <= sigma * np.sqrt(np.mean(r[keep] ** 2))) & k0
+        if (new == keep).all():
+            break
+        keep = new
+    return np.polynomial.chebyshev.chebval(x, c)
+
+
+def linear_spectra(n_spec=12, seed=11):
+    """Ondřejov-like linear grids of different lengths (1900-2150 px), some descending."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(n_spec):
+        n = int(rng.integers(1900, 2150))
+        start, step = rng.uniform(6250, 6280), rng.uniform(0.235, 0.245)
+        wl = start + step * np.arange(n)
+        flux = continuum_true(wl) * (1 + gauss(wl, HALPHA, rng.uniform(1, 4), rng.uniform(0.3, 2)))
+        flux = flux + rng.normal(0, 0.3, n)
+        out.append((wl[::-1], flux[::-1]) if k % 4 == 3 else (wl, flux))
+    return out
+
+
+def log_spectra(n_spec=8, seed=12):
+    """SDSS-like log-lambda grids of different lengths with float32 wavelength rounding."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_spec):
+        n = int(rng.integers(3800, 4400))
+        wl = (10 ** (3.58 - 1e-4 * rng.integers(0, 150) + 1e-4 * np.arange(n))).astype(np.float32)
+        wl = wl.astype(np.float64)
+        flux = continuum_true(wl) * (1 + gauss(wl, HALPHA, 4.0, rng.uniform(0.3, 2)))
+        out.append((wl, flux + rng.normal(0, 0.5, n)))
+    return out
+
+
+def test_mixed_length_block_equals_each_spectrum_alone():
+    pairs = linear_spectra() + log_spectra() + [(lamost_wl(), continuum_true(lamost_wl()))]
+    rng = np.random.default_rng(2)
+    spectra = [spectrum(w, f * (1 + 0.01 * rng.normal(size=f.size))) for w, f in pairs]
+    order = rng.permutation(len(spectra))
+    block = preprocess_block([spectra[i] for i in order], params())
+    assert block.error == [None] * len(spectra)
+    for j, i in enumerate(order):
+        alone = preprocess_block([spectra[i]], params())
+        np.testing.assert_allclose(block.features[j], alone.features[0], atol=1e-4)
+
+
+def test_linear_grid_continuum_matches_wavelength_reference():
+    from vocloud.preprocess.pipeline import _prepare, _sort_rows, _stack
+
+    pairs = linear_spectra()
+    its = [_prepare(spectrum(w, f), params()) for w, f in pairs]
+    wl, flux, good, ivar, lens = _stack(its)
+    assert lens is not None and len(set(lens)) > 1  # really padded
+    keep = _sort_rows(wl, [flux, good, ivar], [None] * len(its), np.arange(len(its)), lens)
+    assert keep.all()
+    cont = fit_continuum(wl, flux, good, ContinuumParams()).evaluate(wl)
+    for j, (w, f) in enumerate(pairs):
+        o = np.argsort(w)
+        ref = cheb_reference(w[o], f[o])
+        assert np.abs(cont[j, : lens[j]] / ref - 1).max() < 1e-5
+    # and the whole pipeline: features equal those of the reference-normalised flux
+    res = preprocess_block([spectrum(w, f) for w, f in pairs], params())
+    for j, (w, f) in enumerate(pairs):
+        o = np.argsort(w)
+        ref = preprocess_block(
+            [spectrum(w[o], f[o] / cheb_reference(w[o], f[o]))], params(continuum=None)
+        )
+        np.testing.assert_allclose(res.features[j], ref.features[0], atol=1e-4)
+
+
+@pytest.mark.parametrize("grid", ["linear", "log"])
+def test_padding_does_not_change_the_fit(grid):
+    from vocloud.preprocess.pipeline import _extend_grid
+
+    w, f = (linear_spectra if grid == "linear" else log_spectra)(n_spec=1)[0]
+    w, f = (w[::-1], f[::-1]) if w[0] > w[-1] else (w, f)
+    n, pad = w.size, int(0.15 * w.size)
+    wp = np.concatenate([w, np.zeros(pad)])[None]
+    _extend_grid(wp, np.array([n]))
+    assert (np.diff(wp[0]) > 0).all()
+    fp = np.concatenate([f, np.full(pad, 1e6)])[None]  # padding flux must not matter
+    gp = (np.arange(n + pad) < n)[None]
+    cp = ContinuumParams()
+    for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-6)):
+        padded = fit_continuum(wp, fp, gp, cp, dtype=dtype).evaluate(w[None])[0]
+        plain = fit_continuum(w, f, None, cp, dtype=dtype).evaluate(w[None])[0]
+        assert np.abs(padded / plain - 1).max() < tol

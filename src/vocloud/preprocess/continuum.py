@@ -1,9 +1,19 @@
 """Continuum normalisation: iterative sigma-clipped least squares, vectorised over a block.
 
-Spectra whose normalised abscissae coincide (same length, same ``x`` in [-1, 1] within 1e-9: every
-LAMOST spectrum, every linear grid of the same length) share one design matrix; their normal
-matrices for a whole chunk come from one GEMM ``W @ (A_i A_j)``. The others are fitted with
-per-spectrum design matrices, still batched (batched matmul).
+The fit coordinate is the wavelength: ``x`` maps each row's wavelength range linearly onto
+[-1, 1]. Rows whose ``x`` coincide within 1e-5 (same length and grid shape: every linear grid,
+log-lambda grids of the same step, the float32 rounding of LAMOST/SDSS wavelengths included) share
+one design matrix; their normal matrices for a whole chunk come from one GEMM ``W @ (A_i A_j)``.
+The others are fitted with per-spectrum design matrices, still batched (batched matmul).
+
+Padded rows: :func:`vocloud.preprocess.preprocess_block` pads the spectra of a block of similar
+lengths to a common length (weight 0 in the padding, wavelengths continuing each grid linearly or
+geometrically). The padding extends the range mapped onto [-1, 1], so a row's data occupy
+``[-1, x_end]``; a polynomial of degree d in an affine map of the wavelength spans the same
+functions, so its least-squares fit, and the continuum, do not change (only the conditioning:
+the pipeline keeps ``x_end >= 0.7``). Linear grids of different lengths then share ``x``, and so
+do log-lambda grids of the same step. Splines are not padded (their knots follow each row's range).
+Float32 fits are refined from the residuals (see :func:`_clip_fit`): within ~1e-7 of float64.
 """
 
 from __future__ import annotations
@@ -163,6 +173,12 @@ def _clip_fit(
     Only rows whose mask changed in the last round are fitted again: by the fourth round about
     half of the LAMOST-like rows have converged, and refitting just the others saves ~20 % of the
     fit (1,000 spectra, degree 5, 5 rounds).
+
+    Each round after the first solves for the *correction* of the coefficients from the residuals
+    of the previous round (``c' = c + N'^-1 A^T W' r``, the same least-squares solution), and a
+    row that keeps its first mask gets one such correction (iterative refinement): the float32
+    products then carry errors relative to the residuals, not to the flux, which keeps float32
+    within ~1e-7 of float64 also when the data fill only part of [-1, 1] (padded rows).
     """
     shared = a.ndim == 2
     b, d = y.shape[0], a.shape[-1]
@@ -172,30 +188,43 @@ def _clip_fit(
     keep = keep0.copy()
     nkeep = np.count_nonzero(keep, axis=1)
     ok_rows = nkeep >= d
-    coef = np.full((b, d), np.nan)
+    coef = np.zeros((b, d))
     ok = np.zeros(b, dtype=bool)
+    ra = y  # residuals of the current coefficients (none yet) of the active rows
     active = np.arange(b)
+
+    def products(w, r, sel=None):
+        """Normal matrices (upper triangles) and right-hand sides of the rows ``active[sel]``."""
+        wr = w * r
+        if shared:
+            return w @ aa, wr @ af
+        rows = active if sel is None else active[sel]
+        aa_a, af_a = (aa, af) if rows.size == b else (aa[rows], af[rows])
+        return (
+            np.matmul(w[:, None, :], aa_a)[:, 0, :],
+            np.matmul(wr[:, None, :], af_a)[:, 0, :],
+        )
+
+    def model(c, sel=None):
+        if shared:
+            return c @ af.T
+        rows = active if sel is None else active[sel]
+        af_a = af if rows.size == b else af[rows]
+        return np.matmul(af_a, c[:, :, None])[:, :, 0]
+
     for it in range(iterations + 1):
         full = active.size == b
-        ya = y if full else y[active]
         ka = keep if full else keep[active]
         w = ka.astype(dtype)
-        wy = w * ya
-        if shared:
-            n_tri = w @ aa
-            rhs = wy @ af
-        else:
-            aa_a, af_a = (aa, af) if full else (aa[active], af[active])
-            n_tri = np.matmul(w[:, None, :], aa_a)[:, 0, :]
-            rhs = np.matmul(wy[:, None, :], af_a)[:, 0, :]
+        n_tri, rhs = products(w, ra)
         c, o = _solve(n_tri, rhs, d, ok_rows[active])
-        coef[active] = c
         ok[active] = o
+        c[~o] = 0.0
+        coef[active] += c
         if it == iterations:
             break
-        cf = np.where(o[:, None], c, 0.0).astype(dtype)
-        model = cf @ af.T if shared else np.matmul(af_a, cf[:, :, None])[:, :, 0]
-        r = np.subtract(ya, model, out=model)
+        m = model(c.astype(dtype))
+        r = np.subtract(ra, m, out=m)
         r2 = r * r
         na = nkeep[active]
         rms = np.sqrt(np.einsum("ij,ij->i", w, r2) / np.maximum(na, 1)).astype(dtype)
@@ -208,13 +237,24 @@ def _clip_fit(
         changed = (new != ka).any(axis=1) & o
         nnew = np.count_nonzero(new, axis=1)
         changed &= nnew >= d  # never clip a fit into degeneracy: keep the previous mask
+        # rows done after the first solve get one correction from their residuals; later solves
+        # are corrections already
+        done = np.flatnonzero(~changed & o) if it == 0 else np.zeros(0, np.intp)
+        if done.size:
+            _, rhs2 = products(w[done], r[done], done)
+            c2, o2 = _solve(n_tri[done], rhs2, d, o[done])
+            c2[~o2] = 0.0
+            coef[active[done]] += c2
         if not changed.any():
             break
         rows = active[changed]
         keep[rows] = new[changed]
         nkeep[rows] = nnew[changed]
+        ra = r[changed]
         active = rows
-    return coef, ok & ok_rows
+    ok &= ok_rows
+    coef[~ok] = np.nan
+    return coef, ok
 
 
 def _x_groups(wl: np.ndarray, min_shared: int = 2) -> list[np.ndarray]:
@@ -264,14 +304,15 @@ def fit_continuum(
     *,
     dtype: type = np.float32,
 ) -> ContinuumFit:
-    """Fit the continuum of a block of same-length spectra (rows sorted by wavelength).
+    """Fit the continuum of a block of same-length (or padded) spectra (rows sorted by wavelength).
 
     Parameters
     ----------
     wavelength, flux : numpy.ndarray
         ``B x n`` (or ``n``) arrays; wavelengths in Angstrom, strictly increasing along each row.
     good : numpy.ndarray or None
-        ``B x n`` bool, False for pixels left out (NaN, masked); non-finite flux is always left out.
+        ``B x n`` bool, False for pixels left out (NaN, masked, padding); non-finite flux is always
+        left out.
     params : ContinuumParams
         Method, degree/knots, sigma clip, iterations, windows.
     dtype : numpy dtype

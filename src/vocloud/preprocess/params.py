@@ -97,6 +97,10 @@ def _check_keys(d: Any, allowed: tuple[str, ...], where: str) -> dict[str, Any]:
 class ContinuumParams:
     """Continuum fit: iterative sigma-clipped least squares, flux divided by the continuum.
 
+    The fit is in wavelength (each spectrum's range mapped onto [-1, 1]); spectra of similar
+    length are fitted together, padded to a common length, which leaves the least-squares fit of a
+    polynomial unchanged (see :mod:`vocloud.preprocess.continuum`).
+
     Attributes
     ----------
     method : str
