@@ -43,6 +43,28 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_methods(args: argparse.Namespace) -> int:
+    from vocloud.steps import list_methods
+
+    methods = list_methods()
+    if args.json:
+        print(json.dumps(methods, indent=2, default=str))
+        return 0
+    for m in methods:
+        print(f"{m['method']}: {m['description']}")
+        for k, v in m["params"].items():
+            print(f"    {k} = {v!r}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from vocloud.export import export
+
+    out = export(args.path, args.output, format=args.format)
+    print(f"vocloud: wrote {out}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from vocloud.demo import run_demo
 
@@ -67,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("path")
     i.add_argument("--json", action="store_true", help="print JSON")
     i.set_defaults(func=_cmd_info)
+    m = sub.add_parser("methods", help="list the analysis methods with their parameters")
+    m.add_argument("--json", action="store_true", help="print JSON")
+    m.set_defaults(func=_cmd_methods)
+    e = sub.add_parser("export", help="one row per spectrum with every step's outputs")
+    e.add_argument("path", help="experiment folder")
+    e.add_argument("--format", choices=["csv", "votable"], default="csv")
+    e.add_argument("-o", "--output", help="file to write (default <experiment>/export.csv|vot)")
+    e.set_defaults(func=_cmd_export)
     d = sub.add_parser("demo", help="make a synthetic archive and run the demo experiment on it")
     d.add_argument("--folder", default="demo", help="working folder (default ./demo)")
     d.add_argument("-n", type=int, default=5000, help="spectra in the synthetic archive")

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 #: Top-level keys of an experiment file; the schema grows with later features.
-TOP_LEVEL_KEYS = {"name", "store", "source", "preprocess", "run"}
+TOP_LEVEL_KEYS = {"name", "store", "source", "preprocess", "run", "steps"}
 RUN_KEYS = {"block_size", "scheduler", "n_workers"}
 
 
@@ -58,5 +58,12 @@ def load_experiment_file(path: str | Path) -> dict[str, Any]:
     run = spec.get("run") or {}
     if not isinstance(run, dict) or set(run) - RUN_KEYS:
         raise ExperimentFileError(f"{path}: run: known keys are {sorted(RUN_KEYS)}")
+    steps = spec.get("steps") or []
+    if not isinstance(steps, list) or not all(isinstance(s, dict) and "method" in s for s in steps):
+        raise ExperimentFileError(f"{path}: steps: a list of {{method: NAME, params: {{...}}}}")
+    for s in steps:
+        extra = set(s) - {"method", "params", "input"}
+        if extra:
+            raise ExperimentFileError(f"{path}: steps: unknown keys {sorted(extra)} in {s}")
     spec["_base_dir"] = str(path.resolve().parent)
     return spec

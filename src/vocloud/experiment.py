@@ -24,6 +24,7 @@ from vocloud.config import load_experiment_file
 from vocloud.preprocess import PreprocessParams
 from vocloud.sources import Source, source_from_config
 from vocloud.spectralist import duplicate_reasons, list_hash
+from vocloud.steps.runner import StepResult, recorded_steps
 from vocloud.store import PARTIAL_SUFFIX, FeatureStore, open_store
 
 #: Bumped when the meaning of stored features changes, so old caches are not reused.
@@ -64,7 +65,10 @@ class Experiment:
     cluster_kwargs : dict, optional
         Settings for the LocalCluster started when no scheduler is given.
     base_dir : str or Path, optional
-        Relative paths in ``source`` and ``store`` are relative to this folder.
+        Relative paths in ``source``, ``store`` and step parameters are relative to this folder.
+    steps : list of dict, optional
+        Analysis steps run by :meth:`run` after the preprocessing, each
+        ``{"method": name, "params": {...}, "input": "features" | previous method}``.
 
     Examples
     --------
@@ -94,8 +98,11 @@ class Experiment:
         scheduler: str | Client | None = None,
         cluster_kwargs: dict[str, Any] | None = None,
         base_dir: str | os.PathLike[str] | None = None,
+        steps: list[dict[str, Any]] | None = None,
     ) -> None:
         base = Path(base_dir) if base_dir is not None else Path.cwd()
+        self.base_dir = base
+        self.steps = [dict(s) for s in (steps or [])]
         self.source = source_from_config(source, base)
         if isinstance(preprocess, PreprocessParams):
             self.params = preprocess
@@ -137,6 +144,7 @@ class Experiment:
         if run.get("n_workers"):
             kwargs["cluster_kwargs"] = {"n_workers": int(run["n_workers"])}
         kwargs.update({k: v for k, v in overrides.items() if v is not None})
+        kwargs.setdefault("steps", spec.get("steps"))
         return cls(spec["source"], spec.get("preprocess"), **kwargs)
 
     # -- the spectra list and the cache key -------------------------------------------------
@@ -308,6 +316,7 @@ class Experiment:
             }
             self._write_pointer(final)
             say(f"vocloud: cache hit, reusing {final}")
+            self._run_steps(client, verbose)
             return open_store(final)
         st = self._open_or_create_partial()
         done = st.done_chunks()
@@ -365,7 +374,52 @@ class Experiment:
             f"vocloud: {summary['n_ok']} ok, {summary['n_failed']} failed of "
             f"{summary['n_spectra']} in {self.last_run['seconds']:.1f} s -> {final}"
         )
+        self._run_steps(client, verbose)
         return open_store(final)
+
+    def _run_steps(self, client: Client | str | None, verbose: bool) -> None:
+        if not self.steps:
+            return
+        kwargs = dict(self.cluster_kwargs)
+        with get_client(client or self.scheduler, quiet=True, **kwargs) as c, c.as_current():
+            for step in self.steps:
+                res = self.run_step(
+                    step["method"],
+                    input=step.get("input", "features"),
+                    **(step.get("params") or {}),
+                )
+                if verbose:
+                    state = "cached" if res.cached else "done"
+                    print(f"vocloud: step {res.method} ({state}) {json.dumps(res.metrics)[:300]}")
+
+    def run_step(self, method: str, *, input: str = "features", **params: Any) -> StepResult:
+        """Run one analysis step on the experiment's feature store (computed first if needed).
+
+        Parameters
+        ----------
+        method : str
+            A registered method (``vocloud methods`` lists them), e.g. ``"pca"`` or ``"som"``.
+        input : str
+            ``"features"`` or a method run before (``"pca"``: a SOM on PCA scores).
+        **params
+            The method's parameters; missing ones take their defaults.
+
+        Returns
+        -------
+        StepResult
+            ``.metrics``, ``.store`` and ``.open()`` for the per-spectrum outputs.
+
+        Examples
+        --------
+        >>> res = exp.run_step("som", shape=(20, 20), input="pca")  # doctest: +SKIP
+        """
+        from vocloud.steps import run_step
+
+        if not self.is_cached():
+            self.run(progress=False, verbose=False)
+        return run_step(
+            self.directory, self.store_path, method, params, input=input, base_dir=self.base_dir
+        )
 
     def _write_pointer(self, final: Path) -> None:
         """Record the store of the latest run in ``<experiment>/experiment.json``."""
@@ -457,5 +511,9 @@ def summarize(path: str | os.PathLike[str]) -> dict[str, Any]:
         "finished": ds.attrs.get("finished"),
         "cache_key": ds.attrs.get("cache_key"),
         "complete": bool(ds.attrs.get("complete")),
+        "steps": [
+            {k: rec[k] for k in ("method", "input", "params", "metrics", "key")}
+            for rec in recorded_steps(store.parent, store)
+        ],
     }
     return out

@@ -1,0 +1,98 @@
+"""Export an experiment as one row per spectrum (CSV or VOTable), ready for TOPCAT."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vocloud.experiment import resolve_store
+from vocloud.steps.runner import STEPS_FOLDER, open_step, recorded_steps
+from vocloud.store import open_store
+
+_BASE_COLUMNS = ("id", "status", "error", "path", "layout", "target", "s_ra", "s_dec", "snr")
+#: A per-spectrum output with more columns than this is left out of the table (e.g. features).
+MAX_WIDE = 200
+
+
+def export_table(experiment: str | os.PathLike[str]) -> pd.DataFrame:
+    """One row per spectrum: id, status, metadata and every per-spectrum output of the steps.
+
+    Parameters
+    ----------
+    experiment : path
+        An experiment folder (its latest feature store and the steps run on it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        2-D outputs become one column per entry (``pca_score_0``, ``probability_shell`` ...).
+
+    Examples
+    --------
+    >>> export_table("experiments/halpha").columns[:3].tolist()  # doctest: +SKIP
+    ['id', 'status', 'error']
+    """
+    exp_dir = Path(experiment)
+    store = resolve_store(exp_dir)
+    if store == exp_dir:  # a store path was given: its experiment is the parent folder
+        exp_dir = store.parent
+    ds = open_store(store)
+    df = pd.DataFrame({c: ds[c].values for c in _BASE_COLUMNS if c in ds.variables})
+    for rec in recorded_steps(exp_dir, store):
+        sds = open_step(exp_dir / STEPS_FOLDER / rec["store"])
+        for name, var in sds.data_vars.items():
+            if not var.dims or var.dims[0] != "spectrum" or var.sizes["spectrum"] != len(df):
+                continue
+            values = np.asarray(var.values)
+            if values.ndim == 1:
+                df[name] = values
+            elif values.ndim == 2 and values.shape[1] <= MAX_WIDE:
+                dim = var.dims[1]
+                labels = sds[dim].values if dim in sds.coords else np.arange(values.shape[1])
+                for j, lab in enumerate(labels):
+                    df[f"{name}_{lab}"] = values[:, j]
+    return df
+
+
+def export(
+    experiment: str | os.PathLike[str],
+    output: str | os.PathLike[str] | None = None,
+    *,
+    format: str = "csv",
+) -> Path:
+    """Write :func:`export_table` as CSV or VOTable (BINARY2); returns the file written.
+
+    The default output is ``<experiment>/export.csv`` or ``export.vot``.
+    """
+    fmt = format.lower()
+    if fmt not in ("csv", "votable"):
+        raise ValueError(f"format must be 'csv' or 'votable', got {format!r}")
+    df = export_table(experiment)
+    out = (
+        Path(output)
+        if output
+        else Path(experiment) / ("export.csv" if fmt == "csv" else "export.vot")
+    )
+    if fmt == "csv":
+        df.to_csv(out, index=False)
+    else:
+        from astropy.table import Table
+
+        t = Table()
+        for col in df.columns:
+            v = df[col].to_numpy()
+            if v.dtype == object:
+                v = np.array(
+                    [
+                        "" if x is None or (isinstance(x, float) and np.isnan(x)) else str(x)
+                        for x in v
+                    ]
+                )
+            elif v.dtype.kind in "iu" and v.dtype.itemsize == 1:  # VOTable has no 8-bit signed
+                v = v.astype(np.int16)
+            t[col] = v
+        t.write(out, format="votable", tabledata_format="binary2", overwrite=True)
+    return out

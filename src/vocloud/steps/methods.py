@@ -1,0 +1,3 @@
+"""The built-in analysis methods (importing this module registers them)."""
+
+from __future__ import annotations
