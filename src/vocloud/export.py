@@ -43,10 +43,13 @@ def export_table(experiment: str | os.PathLike[str]) -> pd.DataFrame:
     df = pd.DataFrame({c: ds[c].values for c in _BASE_COLUMNS if c in ds.variables})
     for rec in recorded_steps(exp_dir, store):
         sds = open_step(exp_dir / STEPS_FOLDER / rec["store"])
+        prefix = f"{rec['method']}_{rec['input']}_"
         for name, var in sds.data_vars.items():
             if not var.dims or var.dims[0] != "spectrum" or var.sizes["spectrum"] != len(df):
                 continue
             values = np.asarray(var.values)
+            if name in df.columns or any(c.startswith(f"{name}_") for c in df.columns):
+                name = prefix + name  # the same method on another input: keep both
             if values.ndim == 1:
                 df[name] = values
             elif values.ndim == 2 and values.shape[1] <= MAX_WIDE:
