@@ -24,7 +24,33 @@ preprocess:
   grid: {start: 6420, stop: 6710, step: 0.25, unit: Angstrom}
   resample: flux-conserving
   scale: minmax-1-1
+steps:
+  - {method: pca, params: {n_components: 20}}
+  - {method: som, params: {shape: [20, 20], topology: hexagonal, epochs: 20}}
+  - {method: random-forest, params: {labels: archive/labels.csv, n_estimators: 300}}
 """
+
+
+def _brief(metrics: dict) -> str:
+    """The headline figures of a step's metrics, one line."""
+    keys = (
+        "explained_variance_ratio_total",
+        "quantization_error",
+        "topographic_error",
+        "oob_score",
+        "cv_accuracy",
+        "f1_per_class",
+    )
+    parts = []
+    for k in keys:
+        if k in metrics:
+            v = metrics[k]
+            if isinstance(v, dict):
+                v = ", ".join(f"{c} {x:.2f}" for c, x in v.items())
+            elif isinstance(v, float):
+                v = f"{v:.3f}"
+            parts.append(f"{k} {v}")
+    return "; ".join(parts)
 
 
 def run_demo(
@@ -83,6 +109,8 @@ def run_demo(
             indent=2,
         )
     )
+    for step in summary.get("steps", []):
+        print(f"vocloud demo: {step['method']} on {step['input']}: {_brief(step['metrics'])}")
     print(
         f"vocloud demo: open it with vocloud.open_experiment({str(exp.directory)!r}) "
         f"or `vocloud info {exp.directory}`"
