@@ -76,7 +76,7 @@ class SOMMethod(Method):
         "neighborhood": "gaussian",
         "epochs": 20,
         "sigma_start": None,
-        "sigma_end": 0.5,
+        "sigma_end": 1.0,
         "decay": "exponential",
         "init": "pca",
         "random_state": 0,

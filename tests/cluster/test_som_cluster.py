@@ -1,0 +1,39 @@
+"""SOM training on a 2-worker LocalCluster from a Zarr-backed dask array equals the numpy fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vocloud.ml.som import SOM
+
+pytestmark = pytest.mark.cluster
+
+da = pytest.importorskip("dask.array")
+zarr = pytest.importorskip("zarr")
+
+
+def _data(n: int = 4000, f: int = 40, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=3.0, size=(6, f))
+    X = (centres[rng.integers(0, 6, n)] + rng.normal(size=(n, f))).astype(np.float32)
+    X[[10, 1500, 3999]] = np.nan  # failed spectra
+    return X
+
+
+@pytest.mark.parametrize("init", ["pca", "random"])
+def test_zarr_dask_fit_on_cluster_equals_numpy(client, tmp_path, init: str) -> None:
+    X = _data()
+    path = str(tmp_path / "features.zarr")
+    da.from_array(X, chunks=(500, -1)).to_zarr(path)
+    lazy = da.from_zarr(path)
+    assert lazy.numblocks == (8, 1)
+    kw = dict(shape=(6, 7), topology="hexagonal", epochs=6, init=init, random_state=4)
+    ref = SOM(**kw, chunk_size=500).fit(X)  # type: ignore[arg-type]
+    dist = SOM(**kw).fit(lazy)  # type: ignore[arg-type]
+    np.testing.assert_allclose(dist.codebook_, ref.codebook_, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(dist.quantization_error_, ref.quantization_error_, rtol=1e-9)
+    np.testing.assert_array_equal(dist.topographic_error_, ref.topographic_error_)
+    np.testing.assert_array_equal(dist.hits_, ref.hits_)
+    np.testing.assert_array_equal(dist.predict(lazy).compute(), ref.predict(X))
+    assert dist.topographic_error(lazy) == ref.topographic_error(X)
