@@ -31,28 +31,6 @@ steps:
 """
 
 
-def _brief(metrics: dict) -> str:
-    """The headline figures of a step's metrics, one line."""
-    keys = (
-        "explained_variance_ratio_total",
-        "quantization_error",
-        "topographic_error",
-        "oob_score",
-        "cv_accuracy",
-        "f1_per_class",
-    )
-    parts = []
-    for k in keys:
-        if k in metrics:
-            v = metrics[k]
-            if isinstance(v, dict):
-                v = ", ".join(f"{c} {x:.2f}" for c, x in v.items())
-            elif isinstance(v, float):
-                v = f"{v:.3f}"
-            parts.append(f"{k} {v}")
-    return "; ".join(parts)
-
-
 def run_demo(
     folder: str | os.PathLike[str] = "demo",
     *,
@@ -84,6 +62,7 @@ def run_demo(
     """
     from vocloud.datasets import make_archive, make_broken_files
     from vocloud.experiment import Experiment, summarize
+    from vocloud.steps.registry import brief_metrics
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -110,7 +89,9 @@ def run_demo(
         )
     )
     for step in summary.get("steps", []):
-        print(f"vocloud demo: {step['method']} on {step['input']}: {_brief(step['metrics'])}")
+        print(
+            f"vocloud demo: {step['method']} on {step['input']}: {brief_metrics(step['metrics'])}"
+        )
     print(
         f"vocloud demo: open it with vocloud.open_experiment({str(exp.directory)!r}) "
         f"or `vocloud info {exp.directory}`"

@@ -24,11 +24,12 @@ from vocloud.config import load_experiment_file
 from vocloud.preprocess import PreprocessParams
 from vocloud.sources import Source, source_from_config
 from vocloud.spectralist import duplicate_reasons, list_hash
+from vocloud.steps.registry import brief_metrics
 from vocloud.steps.runner import StepResult, recorded_steps
 from vocloud.store import PARTIAL_SUFFIX, FeatureStore, open_store
 
 #: Bumped when the meaning of stored features changes, so old caches are not reused.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 POINTER_FILE = "experiment.json"
 
 
@@ -390,7 +391,7 @@ class Experiment:
                 )
                 if verbose:
                     state = "cached" if res.cached else "done"
-                    print(f"vocloud: step {res.method} ({state}) {json.dumps(res.metrics)[:300]}")
+                    print(f"vocloud: step {res.method} ({state}): {brief_metrics(res.metrics)}")
 
     def run_step(self, method: str, *, input: str = "features", **params: Any) -> StepResult:
         """Run one analysis step on the experiment's feature store (computed first if needed).

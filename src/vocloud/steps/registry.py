@@ -130,3 +130,25 @@ def list_methods() -> list[dict[str, Any]]:
 
 def _load_builtin() -> None:
     from vocloud.steps import methods  # noqa: F401  (registers the built-in methods)
+
+
+def brief_metrics(metrics: dict[str, Any]) -> str:
+    """The headline figures of a step's metrics, one line."""
+    keys = (
+        "explained_variance_ratio_total",
+        "quantization_error",
+        "topographic_error",
+        "oob_score",
+        "cv_accuracy",
+        "f1_per_class",
+    )
+    parts = []
+    for k in keys:
+        if k in metrics:
+            v = metrics[k]
+            if isinstance(v, dict):
+                v = ", ".join(f"{c} {x:.2f}" for c, x in v.items())
+            elif isinstance(v, float):
+                v = f"{v:.3f}"
+            parts.append(f"{k} {v}")
+    return "; ".join(parts)
