@@ -32,14 +32,12 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+import yaml
 
-HALPHA = {
-    "continuum": {"method": "chebyshev", "degree": 5, "sigma": [3.0, 3.0], "iterations": 5},
-    "cutout": {"center": 6562.8, "half_width": 150, "unit": "Angstrom"},
-    "grid": {"start": 6420, "stop": 6710, "step": 0.25, "unit": "Angstrom"},
-    "resample": "flux-conserving",
-    "scale": "minmax-1-1",
-}
+from vocloud.demo import DEMO_EXPERIMENT
+
+#: The VO-CLOUD H-alpha parameters of issue #2 (the demo experiment's `preprocess:`).
+HALPHA = yaml.safe_load(DEMO_EXPERIMENT)["preprocess"]
 BLOCK = 2880
 
 

@@ -19,19 +19,16 @@ for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import astropy.units as u  # noqa: E402
 import numpy as np  # noqa: E402
+import yaml  # noqa: E402
 
 from vocloud.datasets import synthesize, to_bytes  # noqa: E402
+from vocloud.demo import DEMO_EXPERIMENT  # noqa: E402
 from vocloud.io import read_spectrum  # noqa: E402
 from vocloud.io.spectrum import Spectrum  # noqa: E402
 from vocloud.preprocess import PreprocessParams, fit_continuum, preprocess_block  # noqa: E402
 
-PARAMS = {
-    "continuum": {"method": "chebyshev", "degree": 5, "sigma": [3.0, 3.0], "iterations": 5},
-    "cutout": {"center": 6562.8, "half_width": 150, "unit": "Angstrom"},
-    "grid": {"start": 6420, "stop": 6710, "step": 0.25, "unit": "Angstrom"},
-    "resample": "flux-conserving",
-    "scale": "minmax-1-1",
-}
+#: The VO-CLOUD H-alpha parameters of issue #2 (the demo experiment's `preprocess:`).
+PARAMS = yaml.safe_load(DEMO_EXPERIMENT)["preprocess"]
 
 
 def lamost_like(n_spectra: int, seed: int = 0) -> list[Spectrum]:
