@@ -92,3 +92,20 @@ def test_failure_category():
     assert failure_category("empty file") == "empty file"
     assert failure_category("unknown FITS layout: 3-D image 4x4x4") == "unknown FITS layout"
     assert failure_category("duplicate id (same id as a.fits)") == "duplicate id"
+
+
+def test_store_made_anew_at_the_same_path_is_written_correctly(tmp_path):
+    """Arrays opened for writing are reused per process only while their metadata is the same."""
+    p = tmp_path / "s.zarr.partial"
+    for n, m in [(4, 3), (6, 5), (4, 3)]:
+        st = FeatureStore.create(
+            p,
+            ids=[str(i) for i in range(n)],
+            paths=["x"] * n,
+            grid=np.arange(float(m)),
+            chunk_size=n,
+        )
+        data = _chunk(n, m)
+        FeatureStore.write_chunk(p, 0, 0, data)
+        np.testing.assert_array_equal(zarr.open_array(str(p / "features"))[:], data.features)
+        assert st.done_chunks().tolist() == [True]
