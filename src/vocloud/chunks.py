@@ -48,6 +48,9 @@ READ_AHEAD = 16
 _HAS_FADVISE = hasattr(os, "posix_fadvise")
 
 
+_REMOTE = "remote spectra (http, https, ftp) are not fetched by this version of vocloud"
+
+
 def _open_ahead(path: str) -> int | OSError:
     """Open ``path`` and ask the kernel to start reading it; the fd (or the error) is kept."""
     try:
@@ -75,6 +78,7 @@ def read_block(paths: Sequence[str], skip: Sequence[str | None]) -> list[Spectru
     ``skip[i]`` (a reason, e.g. a duplicate id) marks a file that is not read at all. Files are
     opened :data:`READ_AHEAD` ahead of the one being parsed, with a read-ahead hint to the kernel.
     """
+    skip = [reason or (_REMOTE if "://" in p else None) for p, reason in zip(paths, skip)]
     todo = [p for p, reason in zip(paths, skip) if not reason]
     window: deque[int | OSError] = deque(_open_ahead(p) for p in todo[: max(1, READ_AHEAD)])
     nxt = len(window)

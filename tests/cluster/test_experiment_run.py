@@ -211,3 +211,24 @@ def test_killed_run_resumes_only_missing_chunks(tmp_path, client):
     np.testing.assert_array_equal(ds.status.values, ref.status.values)
     assert int((ds.status == 1).sum()) >= 0.95 * info.n_spectra
     assert ds.id.values.tolist() == ref.id.values.tolist()
+
+
+def test_votable_list_source(mixed_archive, tmp_path, client):
+    """The archive's own index.vot as the spectra list (source: {votable: ...})."""
+    info, _ = mixed_archive
+    spec = {
+        "name": "fromlist",
+        "store": "./experiments",
+        "source": {"votable": str(info.index_vot)},
+        "preprocess": HALPHA,
+        "run": {"block_size": 100},
+    }
+    f = tmp_path / "list.yaml"
+    f.write_text(yaml.safe_dump(spec))
+    exp = Experiment.from_file(f)
+    ds = exp.run(client, progress=False, verbose=False)
+    assert ds.id.values.tolist() == info.index["id"].tolist()
+    truth = info.truth().set_index("id")["class"]
+    normal = np.array([truth[i] != "outlier" for i in ds.id.values])
+    assert (ds.status.values[normal] == 1).all()
+    assert "s_ra" in exp.spectra.columns  # index metadata passes through to the spectra list

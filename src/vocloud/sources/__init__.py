@@ -2,5 +2,6 @@
 
 from vocloud.sources.base import Source, source_from_config
 from vocloud.sources.directory import DirectorySource
+from vocloud.sources.votable import VOTableSource
 
-__all__ = ["DirectorySource", "Source", "source_from_config"]
+__all__ = ["DirectorySource", "Source", "VOTableSource", "source_from_config"]

@@ -44,11 +44,23 @@ def source_from_config(entry: dict[str, Any] | Source, base_dir: str | Path = ".
         return entry
     if not isinstance(entry, dict):
         raise ValueError(f"source: expected a mapping like {{directory: ./spectra}}, got {entry!r}")
-    kinds = [k for k in ("directory",) if k in entry]
+    kinds = [k for k in ("directory", "votable") if k in entry]
     if len(kinds) != 1:
         raise ValueError(
-            f"source: name exactly one kind of source (known: directory), got keys {sorted(entry)}"
+            "source: name exactly one kind of source (known: directory, votable), "
+            f"got keys {sorted(entry)}"
         )
+    if kinds[0] == "votable":
+        from vocloud.sources.votable import VOTableSource
+
+        opts = dict(entry)
+        loc = Path(opts.pop("votable"))
+        unknown = set(opts) - {"access_column", "id_column"}
+        if unknown:
+            raise ValueError(
+                f"source.votable: unknown keys {sorted(unknown)} (known: access_column, id_column)"
+            )
+        return VOTableSource(loc if loc.is_absolute() else Path(base_dir) / loc, **opts)
     from vocloud.sources.directory import DirectorySource
 
     opts = dict(entry)
