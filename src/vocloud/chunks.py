@@ -48,9 +48,6 @@ READ_AHEAD = 16
 _HAS_FADVISE = hasattr(os, "posix_fadvise")
 
 
-_REMOTE = "remote spectra (http, https, ftp) are not fetched by this version of vocloud"
-
-
 def _open_ahead(path: str) -> int | OSError:
     """Open ``path`` and ask the kernel to start reading it; the fd (or the error) is kept."""
     try:
@@ -72,28 +69,52 @@ def _read_fd(fd: int | OSError) -> bytes:
         return f.read()
 
 
-def read_block(paths: Sequence[str], skip: Sequence[str | None]) -> list[Spectrum | BaseException]:
+def _fetch_remote(
+    paths: Sequence[str], skip: Sequence[str | None], fetch: dict[str, Any] | None
+) -> dict[int, bytes | BaseException]:
+    """Download the remote (``scheme://``) entries of a block, concurrently, through the cache."""
+    remote = [i for i, (p, r) in enumerate(zip(paths, skip)) if not r and "://" in p]
+    if not remote:
+        return {}
+    from vocloud.fetch import FetchOptions, fetch_many
+
+    opts = fetch if isinstance(fetch, FetchOptions) else FetchOptions.from_dict(fetch or {})
+    return dict(zip(remote, fetch_many([paths[i] for i in remote], opts)))
+
+
+def read_block(
+    paths: Sequence[str], skip: Sequence[str | None], fetch: dict[str, Any] | None = None
+) -> list[Spectrum | BaseException]:
     """Read each file; a file that cannot be read gives its exception in its place.
 
-    ``skip[i]`` (a reason, e.g. a duplicate id) marks a file that is not read at all. Files are
-    opened :data:`READ_AHEAD` ahead of the one being parsed, with a read-ahead hint to the kernel.
+    ``skip[i]`` (a reason, e.g. a duplicate id) marks a file that is not read at all. Local files
+    are opened :data:`READ_AHEAD` ahead of the one being parsed, with a read-ahead hint to the
+    kernel; remote ones (http, https, ftp) are fetched first, concurrently and through the raw
+    cache, with the ``fetch`` options (:class:`vocloud.fetch.FetchOptions` as a dict).
     """
-    skip = [reason or (_REMOTE if "://" in p else None) for p, reason in zip(paths, skip)]
-    todo = [p for p, reason in zip(paths, skip) if not reason]
+    fetched = _fetch_remote(paths, skip, fetch)
+    todo = [p for i, (p, r) in enumerate(zip(paths, skip)) if not r and i not in fetched]
     window: deque[int | OSError] = deque(_open_ahead(p) for p in todo[: max(1, READ_AHEAD)])
     nxt = len(window)
     out: list[Spectrum | BaseException] = []
     try:
-        for path, reason in zip(paths, skip):
+        for i, (path, reason) in enumerate(zip(paths, skip)):
             if reason:
                 out.append(ValueError(reason))
                 continue
-            fd = window.popleft()
-            if nxt < len(todo):
-                window.append(_open_ahead(todo[nxt]))
-                nxt += 1
             try:
-                out.append(read_spectrum(_read_fd(fd), name=path))
+                if i in fetched:
+                    raw = fetched[i]
+                    if isinstance(raw, BaseException):
+                        out.append(ValueError(getattr(raw, "reason", None) or str(raw)))
+                        continue
+                else:
+                    fd = window.popleft()
+                    if nxt < len(todo):
+                        window.append(_open_ahead(todo[nxt]))
+                        nxt += 1
+                    raw = _read_fd(fd)
+                out.append(read_spectrum(raw, name=path))
             except SpectrumFormatError as exc:
                 out.append(ValueError(exc.reason))
             except OSError as exc:
@@ -108,7 +129,10 @@ def read_block(paths: Sequence[str], skip: Sequence[str | None]) -> list[Spectru
 
 
 def compute_chunk(
-    paths: Sequence[str], skip: Sequence[str | None], params: dict[str, Any] | PreprocessParams
+    paths: Sequence[str],
+    skip: Sequence[str | None],
+    params: dict[str, Any] | PreprocessParams,
+    fetch: dict[str, Any] | None = None,
 ) -> ChunkData:
     """Read and preprocess a block of files into the rows of the feature store.
 
@@ -120,6 +144,8 @@ def compute_chunk(
         Per file, ``None`` or a reason to record it as failed without reading it.
     params : dict or PreprocessParams
         The preprocessing parameters.
+    fetch : dict, optional
+        Options for remote entries (:class:`vocloud.fetch.FetchOptions` fields).
 
     Returns
     -------
@@ -128,7 +154,7 @@ def compute_chunk(
     """
     if not isinstance(params, PreprocessParams):
         params = PreprocessParams.from_dict(params)
-    spectra = read_block(paths, skip)
+    spectra = read_block(paths, skip, fetch)
     result = preprocess_block(spectra, params)
     n = len(paths)
     status = np.full(n, STATUS_OK, dtype="i1")
@@ -171,9 +197,10 @@ def run_chunk(
     paths: Sequence[str],
     skip: Sequence[str | None],
     params: dict[str, Any],
+    fetch: dict[str, Any] | None = None,
 ) -> dict[str, int]:
     """Compute chunk ``index`` of a store and write it; returns ``{"chunk", "n_ok", "n_failed"}``."""
-    data = compute_chunk(paths, skip, params)
+    data = compute_chunk(paths, skip, params, fetch)
     FeatureStore.write_chunk(store_path, index, start, data)
     ok = int((data.columns["status"] == STATUS_OK).sum())
     return {"chunk": index, "n_ok": ok, "n_failed": len(paths) - ok}

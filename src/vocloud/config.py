@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 #: Top-level keys of an experiment file; the schema grows with later features.
-TOP_LEVEL_KEYS = {"name", "store", "source", "preprocess", "run", "steps"}
+TOP_LEVEL_KEYS = {"name", "store", "source", "preprocess", "run", "steps", "fetch"}
 RUN_KEYS = {"block_size", "scheduler", "n_workers"}
 
 

@@ -67,6 +67,10 @@ class Experiment:
         Settings for the LocalCluster started when no scheduler is given.
     base_dir : str or Path, optional
         Relative paths in ``source``, ``store`` and step parameters are relative to this folder.
+    fetch : dict, optional
+        How remote spectra are downloaded (:class:`vocloud.fetch.FetchOptions`: ``concurrency``,
+        ``retries``, ``timeout``, ``backoff``, ``cache_dir``); the raw cache defaults to
+        ``<store>/.raw-cache``, shared by the experiments of that folder.
     steps : list of dict, optional
         Analysis steps run by :meth:`run` after the preprocessing, each
         ``{"method": name, "params": {...}, "input": "features" | previous method}``.
@@ -100,10 +104,12 @@ class Experiment:
         cluster_kwargs: dict[str, Any] | None = None,
         base_dir: str | os.PathLike[str] | None = None,
         steps: list[dict[str, Any]] | None = None,
+        fetch: dict[str, Any] | None = None,
     ) -> None:
         base = Path(base_dir) if base_dir is not None else Path.cwd()
         self.base_dir = base
         self.steps = [dict(s) for s in (steps or [])]
+        self.fetch = dict(fetch or {})
         self.source = source_from_config(source, base)
         if isinstance(preprocess, PreprocessParams):
             self.params = preprocess
@@ -146,7 +152,21 @@ class Experiment:
             kwargs["cluster_kwargs"] = {"n_workers": int(run["n_workers"])}
         kwargs.update({k: v for k, v in overrides.items() if v is not None})
         kwargs.setdefault("steps", spec.get("steps"))
+        kwargs.setdefault("fetch", spec.get("fetch"))
         return cls(spec["source"], spec.get("preprocess"), **kwargs)
+
+    def fetch_options(self) -> dict[str, Any]:
+        """The download options the tasks get (validated; raw cache under the store folder)."""
+        from vocloud.fetch import FetchOptions
+
+        opts = dict(self.fetch)
+        cache = opts.get("cache_dir")
+        if cache is None:
+            opts["cache_dir"] = str(self.directory.parent / ".raw-cache")
+        elif not Path(cache).is_absolute():
+            opts["cache_dir"] = str(self.base_dir / cache)
+        FetchOptions.from_dict(opts)  # a bad option fails here, before any task runs
+        return opts
 
     # -- the spectra list and the cache key -------------------------------------------------
     @property
@@ -207,6 +227,7 @@ class Experiment:
         paths = spectra["access_url"].astype(str).tolist()
         skip = duplicate_reasons(spectra).tolist()
         params = self.params.to_dict()
+        fetch = self.fetch_options()
         parts: dict[str, list[Any]] = {}
         dtypes = {
             "status": "i1",
@@ -218,7 +239,9 @@ class Experiment:
             "layout": object,
         }
         for start, stop in self._blocks(self.block_size):
-            d = dask.delayed(compute_chunk, pure=True)(paths[start:stop], skip[start:stop], params)
+            d = dask.delayed(compute_chunk, pure=True)(
+                paths[start:stop], skip[start:stop], params, fetch
+            )
             k = stop - start
             parts.setdefault("features", []).append(
                 da.from_delayed(d.features, shape=(k, m), dtype="f4")
@@ -328,6 +351,7 @@ class Experiment:
         paths = spectra["access_url"].astype(str).tolist()
         skip = duplicate_reasons(spectra).tolist()
         params = self.params.to_dict()
+        fetch = self.fetch_options()
         errors: list[str] = []
         if todo.size:
             say(f"vocloud: preprocessing {len(spectra)} spectra in {todo.size} tasks -> {final}")
@@ -345,6 +369,7 @@ class Experiment:
                             paths[start:stop],
                             skip[start:stop],
                             params,
+                            fetch,
                             pure=False,
                             key=f"vocloud-chunk-{self.cache_key[:12]}-{int(i)}",
                         )

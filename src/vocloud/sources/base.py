@@ -44,12 +44,25 @@ def source_from_config(entry: dict[str, Any] | Source, base_dir: str | Path = ".
         return entry
     if not isinstance(entry, dict):
         raise ValueError(f"source: expected a mapping like {{directory: ./spectra}}, got {entry!r}")
-    kinds = [k for k in ("directory", "votable") if k in entry]
+    kinds = [k for k in ("directory", "votable", "http", "ftp") if k in entry]
     if len(kinds) != 1:
         raise ValueError(
-            "source: name exactly one kind of source (known: directory, votable), "
+            "source: name exactly one kind of source (known: directory, votable, http, ftp), "
             f"got keys {sorted(entry)}"
         )
+    if kinds[0] in ("http", "ftp"):
+        from vocloud.sources.files import FTPSource, HTTPIndexSource
+
+        opts = dict(entry)
+        url = str(opts.pop(kinds[0]))
+        unknown = set(opts) - {"pattern", "recursive", "timeout", "max_files"}
+        if unknown:
+            raise ValueError(
+                f"source.{kinds[0]}: unknown keys {sorted(unknown)} "
+                "(known: pattern, recursive, timeout, max_files)"
+            )
+        cls = HTTPIndexSource if kinds[0] == "http" else FTPSource
+        return cls(url, **opts)
     if kinds[0] == "votable":
         from vocloud.sources.votable import VOTableSource
 

@@ -1,0 +1,667 @@
+"""Fetch remote spectra (http, https, ftp) with retries, a per-host concurrency limit and a raw cache.
+
+Spectra lists may hold remote access URLs; they are fetched inside Dask tasks with :func:`fetch`
+(one URL) or :func:`fetch_many` (a block of URLs, downloaded in parallel threads).
+
+* http/https use :mod:`requests` (one ``Session`` per thread, body streamed, ``Content-Length``
+  checked). Redirects are followed by hand (at most :data:`MAX_REDIRECTS`), only to http/https,
+  and credentials are not sent on to another host.
+* ftp uses :mod:`ftplib`, anonymous unless the URL or the environment give a user.
+* Retries (``FetchOptions.retries``) on 5xx answers, timeouts, connection errors and truncated
+  bodies, with a doubling back-off; never on 4xx answers.
+* Credentials (``user:password@`` in the URL, or from the environment) never appear in error
+  messages, logs or cache file names: the URL is always shown and hashed without them.
+
+Credentials from the environment: ``VOCLOUD_HTTP_USER`` / ``VOCLOUD_HTTP_PASSWORD`` (HTTP Basic;
+:mod:`requests` also honours ``~/.netrc`` when neither the URL nor these give a user) and
+``VOCLOUD_FTP_USER`` / ``VOCLOUD_FTP_PASSWORD``. Note that environment credentials are sent to
+every host of the list; use them only with lists from a trusted archive, preferably over https.
+"""
+
+from __future__ import annotations
+
+import ftplib
+import hashlib
+import http
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from typing import Any
+from urllib.parse import unquote, urlencode, urljoin, urlsplit, urlunsplit
+
+import requests
+
+from vocloud._version import __version__
+
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "MAX_REDIRECTS",
+    "FetchError",
+    "FetchOptions",
+    "cache_key",
+    "fetch",
+    "fetch_many",
+]
+
+log = logging.getLogger(__name__)
+
+#: Most redirects followed for one request.
+MAX_REDIRECTS = 10
+#: Most threads :func:`fetch_many` starts, whatever the number of hosts.
+MAX_THREADS = 64
+_CHUNK = 1 << 16
+_HTTP_SCHEMES = ("http", "https")
+_SCHEMES = (*_HTTP_SCHEMES, "ftp")
+_USER_AGENT = f"vocloud/{__version__}"
+
+
+class FetchError(Exception):
+    """A URL could not be fetched.
+
+    Parameters
+    ----------
+    url : str
+        The URL, without credentials.
+    reason : str
+        What went wrong, e.g. ``"HTTP 404 Not Found"`` or ``"timeout after 30 s"``.
+    status : int or None
+        The HTTP status (or FTP reply code) of the last answer, if there was one.
+
+    Examples
+    --------
+    >>> err = FetchError("http://example.org/a.fits", "HTTP 404 Not Found", 404)
+    >>> str(err)
+    'http://example.org/a.fits: HTTP 404 Not Found'
+    >>> err.status
+    404
+    """
+
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+        super().__init__(url, reason, status)  # args kept so that the error pickles (Dask)
+        self.url = url
+        self.reason = reason
+        self.status = status
+
+    def __str__(self) -> str:
+        return f"{self.url}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """How remote spectra are fetched.
+
+    Parameters
+    ----------
+    concurrency : int
+        Parallel downloads per host within one call of :func:`fetch_many`.
+    retries : int
+        Extra attempts on 5xx answers, timeouts, connection errors and truncated bodies; none on
+        4xx answers.
+    timeout : float
+        Seconds, for the connection and for each read (not for the whole download).
+    backoff : float
+        Seconds waited before the first retry, doubled for each further retry.
+    cache_dir : str or None
+        Folder of an on-disk cache of the raw downloads; None: no cache.
+
+    Examples
+    --------
+    >>> FetchOptions.from_dict({"retries": 1, "timeout": 5})
+    FetchOptions(concurrency=8, retries=1, timeout=5.0, backoff=0.5, cache_dir=None)
+    >>> FetchOptions.from_dict({"retry": 1})
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown fetch option(s): 'retry'; valid options: 'concurrency', 'retries', 'timeout', 'backoff', 'cache_dir'
+    """
+
+    concurrency: int = 8
+    retries: int = 3
+    timeout: float = 30.0
+    backoff: float = 0.5
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, low in (("concurrency", 1), ("retries", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(
+                    f"fetch option {name!r} must be an integer >= {low}, not {value!r}"
+                )
+        for name, positive in (("timeout", True), ("backoff", False)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"fetch option {name!r} must be a number, not {value!r}")
+            if (
+                not (value > 0 if positive else value >= 0)
+                or value != value
+                or value == float("inf")
+            ):
+                bound = "> 0" if positive else ">= 0"
+                raise ValueError(f"fetch option {name!r} must be finite and {bound}, not {value!r}")
+            object.__setattr__(self, name, float(value))
+        if self.cache_dir is not None:
+            if not isinstance(self.cache_dir, str | os.PathLike) or not os.fspath(self.cache_dir):
+                raise ValueError(
+                    f"fetch option 'cache_dir' must be a path or None, not {self.cache_dir!r}"
+                )
+            object.__setattr__(self, "cache_dir", str(os.fspath(self.cache_dir)))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> FetchOptions:
+        """Options from a mapping (e.g. a ``fetch:`` section of a configuration).
+
+        Parameters
+        ----------
+        d : mapping or None
+            Option names and values; missing ones keep their default.
+
+        Returns
+        -------
+        FetchOptions
+
+        Raises
+        ------
+        ValueError
+            If a key is not an option (all unknown keys are named) or a value is invalid.
+        """
+        if d is None:
+            return cls()
+        if not isinstance(d, Mapping):
+            raise ValueError(f"fetch options must be a mapping, not {type(d).__name__}")
+        names = [f.name for f in fields(cls)]
+        unknown = [k for k in d if k not in names]
+        if unknown:
+            raise ValueError(
+                f"unknown fetch option(s): {', '.join(repr(k) for k in unknown)}; "
+                f"valid options: {', '.join(repr(n) for n in names)}"
+            )
+        return cls(**d)
+
+
+#: The options used when none are given.
+DEFAULT_OPTIONS = FetchOptions()
+
+
+# --------------------------------------------------------------------------------------- URLs
+def _split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """``url`` without ``user:password@``, and the (unquoted) user and password."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at:
+        return url, None, None
+    user, colon, password = userinfo.partition(":")
+    clean = urlunsplit(parts._replace(netloc=hostport))
+    return clean, unquote(user), (unquote(password) if colon else None)
+
+
+def _redact(url: str) -> str:
+    """``url`` without credentials, safe to print; never raises."""
+    try:
+        return _split_credentials(url)[0]
+    except ValueError:
+        return "<invalid URL>"
+
+
+def _scrub(text: str, secrets: Sequence[str | None]) -> str:
+    """``text`` with every (non-trivial) secret replaced by ``***``."""
+    for secret in secrets:
+        if secret and len(secret) > 1:
+            text = text.replace(secret, "***")
+    return text
+
+
+def cache_key(url: str, params: Mapping[str, Any] | None = None) -> str:
+    """The cache key of a URL: sha256 (hex) of the URL without credentials and the sorted params.
+
+    Parameters
+    ----------
+    url : str
+        The URL; ``user:password@`` is removed before hashing.
+    params : mapping or None
+        Query parameters added by :func:`fetch`; their order does not matter.
+
+    Returns
+    -------
+    str
+        64 hex digits; the cache file is ``<cache_dir>/<key[:2]>/<key>``.
+
+    Examples
+    --------
+    >>> k = cache_key("https://user:secret@example.org/spec/1.fits")
+    >>> k == cache_key("https://example.org/spec/1.fits")
+    True
+    >>> len(k)
+    64
+    >>> cache_key("http://h/x", {"b": 2, "a": 1}) == cache_key("http://h/x", {"a": 1, "b": 2})
+    True
+    >>> cache_key("http://h/x", {"a": 1}) == cache_key("http://h/x")
+    False
+    """
+    text = _redact(url)
+    if params:
+        text += "\n" + urlencode(sorted((str(k), str(v)) for k, v in params.items()))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# -------------------------------------------------------------------------------------- cache
+def _cache_path(cache_dir: str, key: str) -> str:
+    return os.path.join(cache_dir, key[:2], key)
+
+
+def _cache_write(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then replace)."""
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+    except OSError as exc:
+        log.warning("cannot write to the fetch cache %s: %s", folder, exc)
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("cannot write to the fetch cache %s: %s", folder, exc)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+# ------------------------------------------------------------------------------------ attempts
+class _Retry(Exception):
+    """One attempt failed in a way worth retrying."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason, status)
+        self.reason = reason
+        self.status = status
+
+
+class _Fail(Exception):
+    """One attempt failed for good (no retry)."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason, status)
+        self.reason = reason
+        self.status = status
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc``, its causes and contexts, and exceptions held in their args (urllib3 style)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo and len(seen) < 32:
+        e = todo.pop()
+        if any(e is s for s in seen):
+            continue
+        seen.append(e)
+        todo.extend(a for a in e.args if isinstance(a, BaseException))
+        for nxt in (e.__cause__, e.__context__, getattr(e, "reason", None)):
+            if isinstance(nxt, BaseException):
+                todo.append(nxt)
+    return seen
+
+
+def _seconds(t: float) -> str:
+    return f"{t:g} s"
+
+
+def _connection_reason(exc: BaseException, timeout: float) -> str:
+    chain = _chain(exc)
+    if any(isinstance(e, requests.Timeout | TimeoutError | socket.timeout) for e in chain):
+        return f"timeout after {_seconds(timeout)}"
+    if any(type(e).__name__ in ("ReadTimeoutError", "ConnectTimeoutError") for e in chain):
+        return f"timeout after {_seconds(timeout)}"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return "connection refused"
+    if any(isinstance(e, socket.gaierror) for e in chain) or any(
+        type(e).__name__ == "NameResolutionError" for e in chain
+    ):
+        return "cannot resolve host name"
+    return "connection reset"
+
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    """The ``requests.Session`` of this thread (made on first use)."""
+    s = getattr(_local, "session", None)
+    if s is None:
+        s = requests.Session()
+        s.headers["User-Agent"] = _USER_AGENT
+        # The raw bytes are wanted (and cached), and Content-Length then counts them.
+        s.headers["Accept-Encoding"] = "identity"
+        _local.session = s
+    return s
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def _phrase(status: int, server_reason: str | None) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return server_reason or "(unknown status)"
+
+
+def _http_attempt(
+    url: str,
+    auth: tuple[str, str] | None,
+    params: Mapping[str, Any] | None,
+    timeout: float,
+) -> bytes:
+    """One GET of ``url`` (credentials already removed), following redirects by hand."""
+    session = _session()
+    first_host = _host(url)
+    first_scheme = urlsplit(url).scheme.lower()
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        # As requests does: no credentials to another host, nor from https down to http.
+        downgrade = first_scheme == "https" and urlsplit(current).scheme.lower() != "https"
+        send_auth = auth if _host(current) == first_host and not downgrade else None
+        try:
+            r = session.get(
+                current,
+                params=params if current is url else None,
+                auth=send_auth,
+                timeout=(timeout, timeout),
+                stream=True,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise _Retry(_connection_reason(exc, timeout)) from None
+        with r:
+            status = r.status_code
+            if r.is_redirect:
+                target = urljoin(r.url, r.headers["location"])
+                scheme = urlsplit(target).scheme.lower()
+                if scheme not in _HTTP_SCHEMES:
+                    raise _Fail(f"redirect to unsupported URL scheme {scheme!r}", status)
+                log.debug("redirect %s -> %s", _redact(r.url), _redact(target))
+                current = target
+                continue
+            if status >= 400:
+                reason = f"HTTP {status} {_phrase(status, r.reason)}"
+                if status >= 500:
+                    raise _Retry(reason, status)
+                raise _Fail(reason, status)
+            if status >= 300:
+                raise _Fail(f"HTTP {status} {_phrase(status, r.reason)} (no Location)", status)
+            return _read_body(r, timeout)
+    raise _Fail(f"too many redirects (more than {MAX_REDIRECTS})")
+
+
+def _read_body(r: requests.Response, timeout: float) -> bytes:
+    """The body of ``r``, checked against its Content-Length."""
+    expected: int | None = None
+    header = r.headers.get("content-length")
+    if header is not None:
+        try:
+            expected = int(header)
+        except ValueError:
+            expected = None
+    parts: list[bytes] = []
+    received = 0
+    broken: BaseException | None = None
+    try:
+        for chunk in r.iter_content(_CHUNK):
+            parts.append(chunk)
+            received += len(chunk)
+    except requests.RequestException as exc:
+        broken = exc
+    # Bytes off the wire (Content-Length counts them, whatever the content encoding).
+    try:
+        wire = int(r.raw.tell())
+    except Exception:
+        wire = received
+    if expected is not None and wire < expected:
+        if broken is not None and _connection_reason(broken, timeout).startswith("timeout"):
+            raise _Retry(f"timeout after {_seconds(timeout)} (got {wire} of {expected} bytes)")
+        raise _Retry(f"truncated body: got {wire} of {expected} bytes", r.status_code)
+    if broken is not None:
+        raise _Retry(_connection_reason(broken, timeout), r.status_code)
+    return b"".join(parts)
+
+
+def _ftp_attempt(
+    url: str, user: str | None, password: str | None, timeout: float
+) -> tuple[bytes, list[str | None]]:
+    """One download of an ftp URL (credentials already removed from ``url``)."""
+    if user is None:
+        env_user = os.environ.get("VOCLOUD_FTP_USER")
+        if env_user:
+            user, password = env_user, os.environ.get("VOCLOUD_FTP_PASSWORD", "")
+    secrets = [user, password]
+    parts = urlsplit(url)
+    path = unquote(parts.path)
+    if path.startswith("/"):
+        path = path[1:]  # RFC 1738: relative to the login folder ("/%2F..." for an absolute one)
+    if not path or path.endswith("/"):
+        raise _Fail("no file name in the ftp URL")
+    ftp = ftplib.FTP(timeout=timeout)
+    try:
+        try:
+            ftp.connect(parts.hostname or "", parts.port or 21)
+            if user is None:
+                ftp.login()  # anonymous
+            else:
+                ftp.login(user, password or "")
+            ftp.voidcmd("TYPE I")
+            size: int | None
+            try:
+                size = ftp.size(path)
+            except ftplib.Error:
+                size = None
+            chunks: list[bytes] = []
+            ftp.retrbinary(f"RETR {path}", chunks.append, blocksize=_CHUNK)
+        except ftplib.error_perm as exc:
+            msg = _scrub(str(exc).strip(), secrets)
+            code = int(msg[:3]) if msg[:3].isdigit() else None
+            raise _Fail(f"FTP {msg}", code) from None
+        except ftplib.error_temp as exc:
+            msg = _scrub(str(exc).strip(), secrets)
+            code = int(msg[:3]) if msg[:3].isdigit() else None
+            raise _Retry(f"FTP {msg}", code) from None
+        except ftplib.Error as exc:
+            raise _Retry(f"FTP {_scrub(str(exc).strip(), secrets)}") from None
+        except (OSError, EOFError) as exc:
+            raise _Retry(_connection_reason(exc, timeout)) from None
+    finally:
+        try:
+            ftp.close()
+        except OSError:
+            pass
+    data = b"".join(chunks)
+    if size is not None and len(data) < size:
+        raise _Retry(f"truncated body: got {len(data)} of {size} bytes")
+    return data, secrets
+
+
+# ------------------------------------------------------------------------------------- public
+def fetch(
+    url: str,
+    options: FetchOptions = DEFAULT_OPTIONS,
+    *,
+    params: Mapping[str, Any] | None = None,
+) -> bytes:
+    """Download one URL (http, https or ftp), with retries and the optional raw cache.
+
+    Parameters
+    ----------
+    url : str
+        The URL; it may hold ``user:password@`` (never shown nor hashed).
+    options : FetchOptions
+        Retries, timeout, back-off and cache folder.
+    params : mapping or None
+        Query parameters (http/https only), added to the URL and to the cache key.
+
+    Returns
+    -------
+    bytes
+        The body, exactly as sent (``Accept-Encoding: identity`` is asked for).
+
+    Raises
+    ------
+    FetchError
+        If the URL has an unsupported scheme, or the last attempt failed. Its reason says why,
+        e.g. ``"HTTP 404 Not Found"``, ``"HTTP 503 Service Unavailable (after 4 attempts)"``,
+        ``"timeout after 30 s"``, ``"connection reset"``, ``"truncated body: got N of M bytes"``.
+
+    Examples
+    --------
+    >>> fetch("file:///etc/hostname")
+    Traceback (most recent call last):
+    ...
+    vocloud.fetch.FetchError: file:///etc/hostname: unsupported URL scheme 'file'
+    >>> data = fetch("https://example.org/spec/1.fits", FetchOptions(retries=1))  # doctest: +SKIP
+    """
+    shown = _redact(url)
+    try:
+        clean, user, password = _split_credentials(url)
+        parts = urlsplit(clean)
+        _ = parts.port  # raises ValueError on a bad port
+    except ValueError as exc:
+        raise FetchError(shown, f"invalid URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _SCHEMES:
+        raise FetchError(shown, f"unsupported URL scheme {scheme!r}")
+    if not parts.hostname:
+        raise FetchError(shown, "no host in the URL")
+    if params and scheme == "ftp":
+        raise FetchError(shown, "query parameters are not supported for ftp")
+
+    path: str | None = None
+    if options.cache_dir is not None:
+        path = _cache_path(options.cache_dir, cache_key(url, params))
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            log.debug("fetch cache hit %s", shown)
+            return data
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("cannot read the fetch cache for %s: %s", shown, exc)
+
+    secrets: list[str | None] = [user, password]
+    auth: tuple[str, str] | None = None
+    if scheme in _HTTP_SCHEMES:
+        if user is not None:
+            auth = (user, password or "")
+        elif os.environ.get("VOCLOUD_HTTP_USER"):
+            auth = (os.environ["VOCLOUD_HTTP_USER"], os.environ.get("VOCLOUD_HTTP_PASSWORD", ""))
+        if auth is not None:
+            secrets = [*auth]
+
+    attempts = options.retries + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            if scheme == "ftp":
+                data, secrets = _ftp_attempt(clean, user, password, options.timeout)
+            else:
+                data = _http_attempt(clean, auth, params, options.timeout)
+        except _Fail as exc:
+            reason = exc.reason if attempt == 1 else f"{exc.reason} (after {attempt} attempts)"
+            raise FetchError(shown, _scrub(reason, secrets), exc.status) from None
+        except _Retry as exc:
+            if attempt == attempts:
+                reason = exc.reason if attempt == 1 else f"{exc.reason} (after {attempt} attempts)"
+                raise FetchError(shown, _scrub(reason, secrets), exc.status) from None
+            delay = options.backoff * 2 ** (attempt - 1)
+            log.debug(
+                "fetch %s: %s; retry %d of %d in %g s",
+                shown,
+                _scrub(exc.reason, secrets),
+                attempt,
+                options.retries,
+                delay,
+            )
+            if delay > 0:
+                time.sleep(delay)
+            continue
+        if path is not None:
+            _cache_write(path, data)
+        return data
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _fetch_or_error(url: str, options: FetchOptions) -> bytes | FetchError:
+    try:
+        return fetch(url, options)
+    except FetchError as exc:
+        return exc
+    except Exception as exc:  # a bug or an odd library error must not sink the whole block
+        log.exception("unexpected error fetching %s", _redact(url))
+        return FetchError(_redact(url), f"unexpected error: {type(exc).__name__}")
+
+
+def fetch_many(
+    urls: Sequence[str], options: FetchOptions = DEFAULT_OPTIONS
+) -> list[bytes | FetchError]:
+    """Download many URLs in parallel threads, at most ``options.concurrency`` per host.
+
+    Parameters
+    ----------
+    urls : sequence of str
+        The URLs; the same URL given twice is downloaded once.
+    options : FetchOptions
+        As for :func:`fetch`; ``concurrency`` bounds the parallel downloads from each host.
+
+    Returns
+    -------
+    list of bytes or FetchError
+        One item per URL, in the order of ``urls``: the body, or the error (never raised).
+
+    Examples
+    --------
+    >>> fetch_many([])
+    []
+    >>> fetch_many(["file:///etc/hostname"])
+    [FetchError('file:///etc/hostname', "unsupported URL scheme 'file'", None)]
+    """
+    results: list[bytes | FetchError | None] = [None] * len(urls)
+    positions: dict[str, list[int]] = {}
+    for i, u in enumerate(urls):
+        positions.setdefault(u, []).append(i)
+    queues: dict[str, deque[str]] = {}
+    for u in positions:
+        try:
+            host = urlsplit(_redact(u)).netloc.lower()
+        except ValueError:
+            host = ""
+        queues.setdefault(host, deque()).append(u)
+
+    def work(queue: deque[str]) -> None:
+        while True:
+            try:
+                u = queue.popleft()
+            except IndexError:
+                return
+            res = _fetch_or_error(u, options)
+            for i in positions[u]:
+                results[i] = res
+
+    jobs: list[tuple[Callable[[deque[str]], None], deque[str]]] = []
+    for queue in queues.values():
+        jobs.extend((work, queue) for _ in range(min(options.concurrency, len(queue))))
+    if len(jobs) == 1:
+        work(jobs[0][1])
+    elif jobs:
+        with ThreadPoolExecutor(min(len(jobs), MAX_THREADS), "vocloud-fetch") as pool:
+            for future in [pool.submit(fn, q) for fn, q in jobs]:
+                future.result()
+    return [r if r is not None else FetchError("<unknown>", "not fetched") for r in results]

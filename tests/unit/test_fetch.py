@@ -1,0 +1,445 @@
+"""vocloud.fetch against a loopback HTTP server whose paths script faults (and a fake FTP)."""
+
+from __future__ import annotations
+
+import base64
+import collections
+import ftplib
+import http.server
+import logging
+import os
+import pickle
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from vocloud import fetch as fetch_mod
+from vocloud.fetch import FetchError, FetchOptions, cache_key, fetch, fetch_many
+
+FAST = FetchOptions(retries=3, timeout=2.0, backoff=0.01)
+
+
+class _State:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.auth: dict[str, str | None] = {}
+        self.inflight = 0
+        self.max_inflight = 0
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 2  # an idle keep-alive connection ends its thread by itself
+    state: _State  # set on the subclass made by the fixture
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        pass
+
+    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        st = self.state
+        with st.lock:
+            st.counts[path] += 1
+            n = st.counts[path]
+            st.auth[path] = self.headers.get("Authorization")
+        try:
+            self._route(path, n)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _route(self, path: str, n: int) -> None:
+        if path.startswith("/ok/"):
+            self._send(200, b"spectrum:" + path[4:].encode() + b":" + self.path.encode())
+        elif path == "/missing":
+            self._send(404)
+        elif path == "/flaky":
+            self._send(503) if n <= 2 else self._send(200, b"finally")
+        elif path == "/always503":
+            self._send(503)
+        elif path == "/slow":
+            time.sleep(1.0)
+            self._send(200, b"too late")
+        elif path.startswith("/sleep/"):
+            st = self.state
+            with st.lock:
+                st.inflight += 1
+                st.max_inflight = max(st.max_inflight, st.inflight)
+            try:
+                time.sleep(0.2)
+            finally:
+                with st.lock:
+                    st.inflight -= 1
+            self._send(200, path.encode())
+        elif path == "/truncated":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"0123456789")
+            self.wfile.flush()
+            self.close_connection = True
+        elif path == "/reset":
+            # RST without any response
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+        elif path == "/redirect-ok":
+            self._send(302, headers={"Location": "/ok/redirected"})
+        elif path == "/redirect-file":
+            self._send(302, headers={"Location": "file:///etc/passwd"})
+        elif path == "/redirect-loop":
+            self._send(302, headers={"Location": "/redirect-loop"})
+        else:
+            self._send(400)
+
+
+class _HTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64  # the default 5 can drop SYNs of a burst (client retries after 1 s)
+
+
+class _Server:
+    def __init__(self, httpd: _HTTPServer, state: _State) -> None:
+        self.httpd = httpd
+        self.state = state
+        self.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+
+    def url(self, path: str, creds: str = "") -> str:
+        return self.base.replace("://", f"://{creds}@" if creds else "://") + path
+
+    def count(self, path: str) -> int:
+        with self.state.lock:
+            return self.state.counts[path]
+
+
+@pytest.fixture
+def server() -> Iterator[_Server]:
+    state = _State()
+    handler = type("Handler", (_Handler,), {"state": state})
+    httpd = _HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield _Server(httpd, state)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+def _files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+# ------------------------------------------------------------------------------------ options
+def test_options_from_dict_and_validation() -> None:
+    o = FetchOptions.from_dict(
+        {"concurrency": 2, "retries": 0, "timeout": 1, "cache_dir": Path("/x")}
+    )
+    assert o == FetchOptions(concurrency=2, retries=0, timeout=1.0, cache_dir="/x")
+    assert FetchOptions.from_dict(None) == FetchOptions()
+    with pytest.raises(ValueError, match=r"unknown fetch option\(s\): 'retry', 'speed'"):
+        FetchOptions.from_dict({"retry": 1, "speed": 2, "timeout": 1})
+    for bad in ({"concurrency": 0}, {"retries": -1}, {"timeout": 0}, {"backoff": -1.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            FetchOptions.from_dict(bad)
+    with pytest.raises(ValueError, match="concurrency"):
+        FetchOptions(concurrency=True)
+    with pytest.raises(ValueError, match="mapping"):
+        FetchOptions.from_dict([("retries", 1)])  # type: ignore[arg-type]
+
+
+def test_cache_key_ignores_credentials_and_param_order() -> None:
+    assert cache_key("http://u:p@h:1/x") == cache_key("http://h:1/x")
+    assert cache_key("http://h/x", {"a": 1, "b": "2"}) == cache_key("http://h/x", {"b": 2, "a": 1})
+    assert cache_key("http://h/x", {"a": 1}) != cache_key("http://h/x")
+    assert len(cache_key("ftp://h/x")) == 64
+
+
+def test_fetch_error_str_and_pickle() -> None:
+    err = FetchError("http://h/x", "HTTP 404 Not Found", 404)
+    assert str(err) == "http://h/x: HTTP 404 Not Found"
+    back = pickle.loads(pickle.dumps(err))
+    assert (back.url, back.reason, back.status, str(back)) == (err.url, err.reason, 404, str(err))
+
+
+# ------------------------------------------------------------------------------------- faults
+def test_ok_and_params(server: _Server) -> None:
+    assert fetch(server.url("/ok/a"), FAST) == b"spectrum:a:/ok/a"
+    assert fetch(server.url("/ok/b"), FAST, params={"x": "1"}) == b"spectrum:b:/ok/b?x=1"
+
+
+def test_404_is_not_retried(server: _Server) -> None:
+    with pytest.raises(FetchError) as info:
+        fetch(server.url("/missing"), FAST)
+    assert str(info.value) == f"{server.base}/missing: HTTP 404 Not Found"
+    assert info.value.status == 404
+    assert server.count("/missing") == 1
+
+
+def test_flaky_is_retried(server: _Server) -> None:
+    assert fetch(server.url("/flaky"), FAST) == b"finally"
+    assert server.count("/flaky") == 3
+
+
+def test_always503_gives_up_after_retries(server: _Server) -> None:
+    with pytest.raises(FetchError) as info:
+        fetch(server.url("/always503"), FAST)
+    assert info.value.reason == "HTTP 503 Service Unavailable (after 4 attempts)"
+    assert info.value.status == 503
+    assert server.count("/always503") == FAST.retries + 1
+
+
+def test_timeout(server: _Server) -> None:
+    opts = FetchOptions(retries=1, timeout=0.3, backoff=0.01)
+    t0 = time.monotonic()
+    with pytest.raises(FetchError) as info:
+        fetch(server.url("/slow"), opts)
+    assert time.monotonic() - t0 < 1.5
+    assert info.value.reason == "timeout after 0.3 s (after 2 attempts)"
+    assert server.count("/slow") == 2
+
+
+def test_truncated_body_is_retried_and_never_cached(server: _Server, tmp_path: Path) -> None:
+    opts = FetchOptions(retries=2, timeout=2.0, backoff=0.01, cache_dir=str(tmp_path))
+    with pytest.raises(FetchError) as info:
+        fetch(server.url("/truncated"), opts)
+    assert info.value.reason == "truncated body: got 10 of 1000 bytes (after 3 attempts)"
+    assert server.count("/truncated") == 3
+    assert _files(tmp_path) == []  # neither the entry nor a temporary file
+
+
+def test_connection_reset(server: _Server) -> None:
+    with pytest.raises(FetchError) as info:
+        fetch(server.url("/reset"), FetchOptions(retries=1, timeout=2.0, backoff=0.01))
+    assert info.value.reason == "connection reset (after 2 attempts)"
+    assert info.value.status is None
+    assert server.count("/reset") == 2
+
+
+def test_connection_refused() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed at once: nobody listens there
+    with pytest.raises(FetchError, match="connection refused"):
+        fetch(f"http://127.0.0.1:{port}/x", FetchOptions(retries=0, timeout=1.0))
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "gopher://h/x", "data:text/plain,hi", "/just/a/path", "s3://b/k"]
+)
+def test_unsupported_schemes(url: str) -> None:
+    with pytest.raises(FetchError, match="unsupported URL scheme"):
+        fetch(url, FAST)
+
+
+def test_redirects(server: _Server) -> None:
+    assert fetch(server.url("/redirect-ok"), FAST) == b"spectrum:redirected:/ok/redirected"
+    with pytest.raises(FetchError, match="redirect to unsupported URL scheme 'file'"):
+        fetch(server.url("/redirect-file"), FAST)
+    assert server.count("/redirect-file") == 1
+    with pytest.raises(FetchError, match="too many redirects"):
+        fetch(server.url("/redirect-loop"), FAST)
+    assert server.count("/redirect-loop") == fetch_mod.MAX_REDIRECTS + 1
+
+
+# -------------------------------------------------------------------------------------- cache
+def test_cache_hit_does_no_request(server: _Server, tmp_path: Path) -> None:
+    opts = FetchOptions(retries=0, timeout=2.0, cache_dir=str(tmp_path))
+    url = server.url("/ok/c")
+    assert fetch(url, opts) == b"spectrum:c:/ok/c"
+    key = cache_key(url)
+    assert _files(tmp_path) == [tmp_path / key[:2] / key]
+    assert fetch(url, opts) == b"spectrum:c:/ok/c"
+    assert fetch_many([url, url], opts) == [b"spectrum:c:/ok/c"] * 2
+    assert server.count("/ok/c") == 1
+    # params are part of the key
+    assert fetch(url, opts, params={"v": 2}) == b"spectrum:c:/ok/c?v=2"
+    assert server.count("/ok/c") == 2
+    assert fetch(url, opts, params={"v": 2}) == b"spectrum:c:/ok/c?v=2"
+    assert server.count("/ok/c") == 2
+
+
+def test_errors_are_not_cached(server: _Server, tmp_path: Path) -> None:
+    opts = FetchOptions(retries=0, timeout=2.0, cache_dir=str(tmp_path))
+    for _ in range(2):
+        with pytest.raises(FetchError):
+            fetch(server.url("/missing"), opts)
+    assert server.count("/missing") == 2
+    assert _files(tmp_path) == []
+
+
+# -------------------------------------------------------------------------------- credentials
+def test_credentials_never_shown(
+    server: _Server, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    opts = FetchOptions(retries=1, timeout=2.0, backoff=0.01, cache_dir=str(tmp_path))
+    good = server.url("/ok/x", "user:secret")
+    assert fetch(good, opts) == b"spectrum:x:/ok/x"
+    expected = "Basic " + base64.b64encode(b"user:secret").decode()
+    assert server.state.auth["/ok/x"] == expected
+    errors = fetch_many(
+        [server.url(p, "user:secret") for p in ("/missing", "/always503", "/truncated")], opts
+    )
+    assert all(isinstance(e, FetchError) for e in errors)
+    text = " ".join(f"{e} {e!r} {e.url}" for e in errors) + caplog.text  # type: ignore[union-attr]
+    text += " ".join(str(p) for p in tmp_path.rglob("*"))
+    assert "secret" not in text
+    assert "user" not in text
+    assert str(errors[0]) == f"{server.base}/missing: HTTP 404 Not Found"
+
+
+def test_credentials_from_environment(server: _Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOCLOUD_HTTP_USER", "envuser")
+    monkeypatch.setenv("VOCLOUD_HTTP_PASSWORD", "envpass")
+    assert fetch(server.url("/ok/e"), FAST) == b"spectrum:e:/ok/e"
+    assert server.state.auth["/ok/e"] == "Basic " + base64.b64encode(b"envuser:envpass").decode()
+
+
+# ---------------------------------------------------------------------------------- fetch_many
+def test_fetch_many_order_and_mixed_results(server: _Server) -> None:
+    urls = [
+        server.url("/ok/1"),
+        server.url("/missing"),
+        "file:///etc/passwd",
+        server.url("/flaky"),
+        "http://[::1",  # invalid
+        server.url("/ok/2"),
+    ]
+    res = fetch_many(urls, FAST)
+    assert len(res) == len(urls)
+    assert res[0] == b"spectrum:1:/ok/1"
+    assert isinstance(res[1], FetchError) and res[1].reason == "HTTP 404 Not Found"
+    assert isinstance(res[2], FetchError) and "unsupported URL scheme" in res[2].reason
+    assert res[3] == b"finally"
+    assert isinstance(res[4], FetchError) and "invalid URL" in res[4].reason
+    assert res[5] == b"spectrum:2:/ok/2"
+    assert fetch_many([], FAST) == []
+
+
+def test_fetch_many_is_parallel(server: _Server) -> None:
+    urls = [server.url(f"/sleep/{i}") for i in range(8)]
+    t0 = time.monotonic()
+    res = fetch_many(urls, FetchOptions(concurrency=8, timeout=5.0))
+    elapsed = time.monotonic() - t0
+    assert res == [f"/sleep/{i}".encode() for i in range(8)]
+    assert elapsed < 1.0, elapsed
+    assert server.state.max_inflight > 1
+
+
+def test_fetch_many_limits_concurrency_per_host(server: _Server) -> None:
+    urls = [server.url(f"/sleep/{i}") for i in range(4)]
+    t0 = time.monotonic()
+    res = fetch_many(urls, FetchOptions(concurrency=2, timeout=5.0))
+    elapsed = time.monotonic() - t0
+    assert all(isinstance(r, bytes) for r in res)
+    assert server.state.max_inflight <= 2
+    assert elapsed >= 0.35, elapsed
+
+
+# ----------------------------------------------------------------------------------------- ftp
+class _FakeFTP:
+    """Stands in for ftplib.FTP: one file, a login check, records what was asked."""
+
+    files: ClassVar[dict[str, bytes]] = {"pub/spec.fits": b"SIMPLE  =  T"}
+    logins: ClassVar[list[tuple[str, str]]] = []
+
+    def __init__(self, timeout: float | None = None) -> None:
+        self.timeout = timeout
+
+    def connect(self, host: str, port: int) -> str:
+        assert (host, port) == ("ftp.example", 2121)
+        return "220 hi"
+
+    def login(self, user: str = "anonymous", passwd: str = "anonymous@") -> str:
+        self.logins.append((user, passwd))
+        if user not in ("anonymous", "good"):
+            raise ftplib.error_perm(f"530 Login incorrect for {user}")
+        return "230 ok"
+
+    def voidcmd(self, cmd: str) -> str:
+        return "200 ok"
+
+    def size(self, path: str) -> int:
+        if path not in self.files:
+            raise ftplib.error_perm(f"550 {path}: No such file")
+        return len(self.files[path])
+
+    def retrbinary(self, cmd: str, callback, blocksize: int = 8192) -> str:  # type: ignore[no-untyped-def]
+        path = cmd.removeprefix("RETR ")
+        if path not in self.files:
+            raise ftplib.error_perm(f"550 {path}: No such file")
+        callback(self.files[path])
+        return "226 done"
+
+    def close(self) -> None:
+        pass
+
+
+def test_ftp_with_fake_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(fetch_mod.ftplib, "FTP", _FakeFTP)
+    monkeypatch.delenv("VOCLOUD_FTP_USER", raising=False)
+    _FakeFTP.logins = []
+    assert fetch("ftp://ftp.example:2121/pub/spec.fits", FAST) == b"SIMPLE  =  T"
+    assert _FakeFTP.logins == [("anonymous", "anonymous@")]
+    assert fetch("ftp://good:pw@ftp.example:2121/pub/spec.fits", FAST) == b"SIMPLE  =  T"
+    assert _FakeFTP.logins[-1] == ("good", "pw")
+    with pytest.raises(FetchError) as info:
+        fetch("ftp://baduser:badpw@ftp.example:2121/pub/spec.fits", FAST)
+    assert info.value.status == 530 and "baduser" not in str(info.value)
+    assert (
+        str(info.value) == "ftp://ftp.example:2121/pub/spec.fits: FTP 530 Login incorrect for ***"
+    )
+    monkeypatch.setenv("VOCLOUD_FTP_USER", "good")
+    monkeypatch.setenv("VOCLOUD_FTP_PASSWORD", "envpw")
+    with pytest.raises(FetchError, match="550"):
+        fetch("ftp://ftp.example:2121/pub/none.fits", FAST)
+    assert _FakeFTP.logins[-1] == ("good", "envpw")
+    assert len(_FakeFTP.logins) == 4  # 550: no retry
+    with pytest.raises(FetchError, match="not supported for ftp"):
+        fetch("ftp://ftp.example:2121/pub/spec.fits", FAST, params={"a": 1})
+
+
+@pytest.mark.filterwarnings(
+    "ignore:The (asyncore|asynchat) module is deprecated:DeprecationWarning"
+)
+def test_ftp_loopback_server(tmp_path: Path) -> None:
+    pytest.importorskip(
+        "pyftpdlib", reason="pyftpdlib is not installed: no loopback FTP server for this test"
+    )
+    from pyftpdlib.authorizers import DummyAuthorizer
+    from pyftpdlib.handlers import FTPHandler
+    from pyftpdlib.servers import FTPServer
+
+    (tmp_path / "pub").mkdir()
+    (tmp_path / "pub" / "spec.fits").write_bytes(b"FTP" * 1000)
+    authorizer = DummyAuthorizer()
+    authorizer.add_anonymous(os.fspath(tmp_path))
+    handler = type("H", (FTPHandler,), {"authorizer": authorizer, "timeout": 5})
+    srv = FTPServer(("127.0.0.1", 0), handler)
+    port = srv.socket.getsockname()[1]
+    thread = threading.Thread(
+        target=srv.serve_forever, kwargs={"timeout": 0.05, "blocking": True}, daemon=True
+    )
+    thread.start()
+    try:
+        data = fetch(f"ftp://127.0.0.1:{port}/pub/spec.fits", FetchOptions(retries=0, timeout=5))
+        assert data == b"FTP" * 1000
+    finally:
+        srv.close_all()
+        thread.join(timeout=5)
