@@ -31,6 +31,13 @@ def _format_info(info: dict) -> str:
         lines.append(f"grid         {info['n_wavelengths']} points, {lo:g}-{hi:g} Angstrom")
     for reason, count in info.get("failures", {}).items():
         lines.append(f"  failed     {count:6d}  {reason}")
+    if info.get("steps"):
+        from vocloud.steps.registry import brief_metrics
+
+        for step in info["steps"]:
+            lines.append(
+                f"step         {step['method']} on {step['input']}: {brief_metrics(step['metrics'])}"
+            )
     lines.append(f"vocloud      {info.get('vocloud_version')}  finished {info.get('finished')}")
     return "\n".join(lines)
 
