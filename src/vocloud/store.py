@@ -262,6 +262,11 @@ def open_store(path: str | os.PathLike[str]) -> xr.Dataset:
     for name in ("id", "path", "error", "target", "layout"):
         if name in ds.coords:
             ds.coords[name] = ds.coords[name].astype(object)
+    # small numeric per-spectrum coordinates in memory, so selections such as
+    # ``ds.where(ds.status == 1, drop=True)`` work (xarray refuses lazy boolean indexers)
+    for name in ("status", "snr", "s_ra", "s_dec"):
+        if name in ds.coords:
+            ds.coords[name] = ds.coords[name].compute()
     for k in ("parameters", "source", "summary"):
         if isinstance(ds.attrs.get(k), str):
             ds.attrs[k] = json.loads(ds.attrs[k])

@@ -75,6 +75,9 @@ def test_store_lifecycle(tmp_path):
     assert np.isnan(ds.features.values[4]).all()
     assert ds.error.values[4].startswith("truncated FITS")
     assert ds.attrs["cache_key"] == "abc"
+    # selections by status work directly (the status coordinate is in memory)
+    ok = ds.where(ds.status == 1, drop=True)
+    assert ok.sizes["spectrum"] == 6 and not np.isnan(ok.features.values).any()
     # chunks of the store are the row blocks of the tasks
     assert zarr.open_array(str(final.path / "features")).chunks == (3, 11)
 
