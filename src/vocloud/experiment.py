@@ -197,11 +197,17 @@ class Experiment:
     @property
     def store_path(self) -> Path:
         """Where the complete feature store of these spectra and parameters lives."""
-        return self.directory / f"features-{self.cache_key[:16]}.zarr"
+        return self._store_for(self.cache_key)
+
+    def _store_for(self, key: str) -> Path:
+        return self.directory / f"features-{key[:16]}.zarr"
 
     def is_cached(self) -> bool:
         """Whether a complete store for these spectra and parameters exists."""
-        p = self.store_path
+        return self._complete(self.store_path)
+
+    @staticmethod
+    def _complete(p: Path) -> bool:
         if not (p / "zarr.json").exists():
             return False
         try:
@@ -219,8 +225,9 @@ class Experiment:
 
         When a complete store exists for these spectra and parameters it is opened instead.
         """
-        if self.is_cached():
-            return open_store(self.store_path)
+        key = self.cache_key  # hashing the list costs ~70 ms per 100,000 spectra: once
+        if self._complete(self._store_for(key)):
+            return open_store(self._store_for(key))
         spectra = self.spectra
         grid = self.params.grid()
         m = len(grid)
@@ -263,29 +270,27 @@ class Experiment:
         return xr.Dataset(
             {"features": (("spectrum", "wavelength"), da.concatenate(parts["features"]))},
             coords=coords,
-            attrs=self._provenance(),
+            attrs=self._provenance(key),
         )
 
-    def _provenance(self) -> dict[str, Any]:
+    def _provenance(self, key: str) -> dict[str, Any]:
         return {
             "vocloud_version": __version__,
             "experiment": self.name,
-            "cache_key": self.cache_key,
+            "cache_key": key,
             "parameters": json.dumps(self.params.to_dict(), default=_json_default),
             "source": json.dumps(self.source.describe(), default=_json_default),
             "feature_version": FEATURE_VERSION,
         }
 
     # -- running ----------------------------------------------------------------------------
-    def _open_or_create_partial(self) -> FeatureStore:
-        final = self.store_path
+    def _open_or_create_partial(self, key: str) -> FeatureStore:
+        final = self._store_for(key)
         partial = final.with_name(final.name + PARTIAL_SUFFIX)
         if (partial / "zarr.json").exists():
             try:
                 st = FeatureStore(partial)
-                if st.attrs.get("cache_key") == self.cache_key and st.n_spectra == len(
-                    self.spectra
-                ):
+                if st.attrs.get("cache_key") == key and st.n_spectra == len(self.spectra):
                     return st
             except Exception:
                 pass  # unreadable partial store: start again
@@ -297,7 +302,7 @@ class Experiment:
             paths=spectra.get("path", spectra["access_url"]).to_numpy(dtype=object),
             grid=self.params.grid(),
             chunk_size=self.block_size,
-            attrs={**self._provenance(), "created": _now()},
+            attrs={**self._provenance(key), "created": _now()},
             grid_attrs={"medium": self.params.to_dict().get("grid", {}).get("medium", "air")},
         )
 
@@ -330,8 +335,9 @@ class Experiment:
         """
         t0 = time.perf_counter()
         say = print if verbose else (lambda *a, **k: None)
-        final = self.store_path
-        if self.is_cached():
+        key = self.cache_key  # hashing the list costs ~70 ms per 100,000 spectra: once per run
+        final = self._store_for(key)
+        if self._complete(final):
             self.last_run = {
                 "cached": True,
                 "chunks_computed": 0,
@@ -342,7 +348,7 @@ class Experiment:
             say(f"vocloud: cache hit, reusing {final}")
             self._run_steps(client, verbose)
             return open_store(final)
-        st = self._open_or_create_partial()
+        st = self._open_or_create_partial(key)
         done = st.done_chunks()
         todo = np.flatnonzero(~done)
         if done.any():
@@ -371,7 +377,7 @@ class Experiment:
                             params,
                             fetch,
                             pure=False,
-                            key=f"vocloud-chunk-{self.cache_key[:12]}-{int(i)}",
+                            key=f"vocloud-chunk-{key[:12]}-{int(i)}",
                         )
                     )
                 if progress:
