@@ -70,29 +70,62 @@ def _read_fd(fd: int | OSError) -> bytes:
 
 
 def _fetch_remote(
-    paths: Sequence[str], skip: Sequence[str | None], fetch: dict[str, Any] | None
+    paths: Sequence[str],
+    skip: Sequence[str | None],
+    fetch: dict[str, Any] | None,
+    datalinks: Sequence[str | None] | None = None,
+    band: tuple[float, float] | None = None,
 ) -> dict[int, bytes | BaseException]:
-    """Download the remote (``scheme://``) entries of a block, concurrently, through the cache."""
-    remote = [i for i, (p, r) in enumerate(zip(paths, skip)) if not r and "://" in p]
-    if not remote:
-        return {}
+    """Download the remote entries of a block, concurrently, through the cache.
+
+    Entries with a DataLink URL go through :func:`vocloud.datalink.fetch_spectra` (batched
+    DataLink resolution, then SODA cutouts or whole files); other ``scheme://`` entries are
+    downloaded as they are.
+    """
     from vocloud.fetch import FetchOptions, fetch_many
 
     opts = fetch if isinstance(fetch, FetchOptions) else FetchOptions.from_dict(fetch or {})
-    return dict(zip(remote, fetch_many([paths[i] for i in remote], opts)))
+    out: dict[int, bytes | BaseException] = {}
+    linked: list[int] = []
+    if datalinks is not None:
+        linked = [i for i, (d, r) in enumerate(zip(datalinks, skip)) if d and not r]
+    if linked:
+        from vocloud.datalink import fetch_spectra
+
+        got = fetch_spectra(
+            [datalinks[i] for i in linked],  # type: ignore[index]
+            [paths[i] for i in linked],
+            opts,
+            band=band,
+        )
+        out.update(zip(linked, got))
+    remote = [
+        i
+        for i, (p, r) in enumerate(zip(paths, skip))
+        if not r and "://" in p and i not in out and not p.startswith("file:")
+    ]
+    if remote:
+        out.update(zip(remote, fetch_many([paths[i] for i in remote], opts)))
+    return out
 
 
 def read_block(
-    paths: Sequence[str], skip: Sequence[str | None], fetch: dict[str, Any] | None = None
+    paths: Sequence[str],
+    skip: Sequence[str | None],
+    fetch: dict[str, Any] | None = None,
+    datalinks: Sequence[str | None] | None = None,
+    band: tuple[float, float] | None = None,
 ) -> list[Spectrum | BaseException]:
     """Read each file; a file that cannot be read gives its exception in its place.
 
     ``skip[i]`` (a reason, e.g. a duplicate id) marks a file that is not read at all. Local files
     are opened :data:`READ_AHEAD` ahead of the one being parsed, with a read-ahead hint to the
     kernel; remote ones (http, https, ftp) are fetched first, concurrently and through the raw
-    cache, with the ``fetch`` options (:class:`vocloud.fetch.FetchOptions` as a dict).
+    cache, with the ``fetch`` options (:class:`vocloud.fetch.FetchOptions` as a dict). Entries
+    with a ``datalinks`` URL are resolved through DataLink; ``band`` (Angstrom) is the range a
+    SODA cutout asks for.
     """
-    fetched = _fetch_remote(paths, skip, fetch)
+    fetched = _fetch_remote(paths, skip, fetch, datalinks, band)
     todo = [p for i, (p, r) in enumerate(zip(paths, skip)) if not r and i not in fetched]
     window: deque[int | OSError] = deque(_open_ahead(p) for p in todo[: max(1, READ_AHEAD)])
     nxt = len(window)
@@ -128,11 +161,25 @@ def read_block(
     return out
 
 
+def soda_band(params: PreprocessParams) -> tuple[float, float]:
+    """The wavelength range (Angstrom) a SODA cutout asks for: the cutout, widened on each side
+    by its half width, so that the continuum fit sees continuum on both sides of the line.
+
+    Examples
+    --------
+    >>> soda_band(PreprocessParams.from_dict({"cutout": {"center": 6562.8, "half_width": 100}}))
+    (6362.8, 6762.8)
+    """
+    c = params.cutout
+    return (round(c.lo - c.half_width, 6), round(c.hi + c.half_width, 6))
+
+
 def compute_chunk(
     paths: Sequence[str],
     skip: Sequence[str | None],
     params: dict[str, Any] | PreprocessParams,
     fetch: dict[str, Any] | None = None,
+    datalinks: Sequence[str | None] | None = None,
 ) -> ChunkData:
     """Read and preprocess a block of files into the rows of the feature store.
 
@@ -146,6 +193,8 @@ def compute_chunk(
         The preprocessing parameters.
     fetch : dict, optional
         Options for remote entries (:class:`vocloud.fetch.FetchOptions` fields).
+    datalinks : sequence of str or None, optional
+        Per file, a DataLink URL (``...?ID=...``) to resolve instead of reading ``paths[i]``.
 
     Returns
     -------
@@ -154,7 +203,7 @@ def compute_chunk(
     """
     if not isinstance(params, PreprocessParams):
         params = PreprocessParams.from_dict(params)
-    spectra = read_block(paths, skip, fetch)
+    spectra = read_block(paths, skip, fetch, datalinks, soda_band(params))
     result = preprocess_block(spectra, params)
     n = len(paths)
     status = np.full(n, STATUS_OK, dtype="i1")
@@ -198,9 +247,10 @@ def run_chunk(
     skip: Sequence[str | None],
     params: dict[str, Any],
     fetch: dict[str, Any] | None = None,
+    datalinks: Sequence[str | None] | None = None,
 ) -> dict[str, int]:
     """Compute chunk ``index`` of a store and write it; returns ``{"chunk", "n_ok", "n_failed"}``."""
-    data = compute_chunk(paths, skip, params, fetch)
+    data = compute_chunk(paths, skip, params, fetch, datalinks)
     FeatureStore.write_chunk(store_path, index, start, data)
     ok = int((data.columns["status"] == STATUS_OK).sum())
     return {"chunk": index, "n_ok": ok, "n_failed": len(paths) - ok}

@@ -183,12 +183,16 @@ class Experiment:
     @property
     def cache_key(self) -> str:
         """Hash of the spectra list and of the preprocessing parameters (and feature version)."""
+        parts: dict[str, Any] = {
+            "list": list_hash(self.spectra),
+            "preprocess": self.params.to_dict(),
+            "feature_version": FEATURE_VERSION,
+        }
+        if "datalink_url" in self.spectra.columns:
+            # a server cutout gives the continuum fit less of the spectrum: other features
+            parts["cutout"] = self.fetch_options().get("cutout", "server")
         payload = json.dumps(
-            {
-                "list": list_hash(self.spectra),
-                "preprocess": self.params.to_dict(),
-                "feature_version": FEATURE_VERSION,
-            },
+            parts,
             sort_keys=True,
             default=_json_default,
         )
@@ -232,6 +236,7 @@ class Experiment:
         grid = self.params.grid()
         m = len(grid)
         paths = spectra["access_url"].astype(str).tolist()
+        datalinks = _datalink_column(spectra)
         skip = duplicate_reasons(spectra).tolist()
         params = self.params.to_dict()
         fetch = self.fetch_options()
@@ -247,7 +252,11 @@ class Experiment:
         }
         for start, stop in self._blocks(self.block_size):
             d = dask.delayed(compute_chunk, pure=True)(
-                paths[start:stop], skip[start:stop], params, fetch
+                paths[start:stop],
+                skip[start:stop],
+                params,
+                fetch,
+                None if datalinks is None else datalinks[start:stop],
             )
             k = stop - start
             parts.setdefault("features", []).append(
@@ -355,6 +364,7 @@ class Experiment:
             say(f"vocloud: resuming {st.path}: {int(done.sum())} of {st.n_chunks} chunks done")
         spectra = self.spectra
         paths = spectra["access_url"].astype(str).tolist()
+        datalinks = _datalink_column(spectra)
         skip = duplicate_reasons(spectra).tolist()
         params = self.params.to_dict()
         fetch = self.fetch_options()
@@ -376,6 +386,7 @@ class Experiment:
                             skip[start:stop],
                             params,
                             fetch,
+                            None if datalinks is None else datalinks[start:stop],
                             pure=False,
                             key=f"vocloud-chunk-{key[:12]}-{int(i)}",
                         )
@@ -468,6 +479,14 @@ class Experiment:
         tmp = ptr.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(info, indent=2, default=_json_default))
         os.replace(tmp, ptr)
+
+
+def _datalink_column(spectra: pd.DataFrame) -> list[str | None] | None:
+    """The ``datalink_url`` column as a list (None for empty cells), or None without one."""
+    if "datalink_url" not in spectra.columns:
+        return None
+    col = spectra["datalink_url"]
+    return [v if isinstance(v, str) and v else None for v in col.tolist()]
 
 
 def _now() -> str:

@@ -93,6 +93,10 @@ class FetchError(Exception):
         return f"{self.url}: {self.reason}"
 
 
+#: Values of :attr:`FetchOptions.cutout`.
+CUTOUT_MODES = ("server", "local", "none")
+
+
 @dataclass(frozen=True)
 class FetchOptions:
     """How remote spectra are fetched.
@@ -110,15 +114,21 @@ class FetchOptions:
         Seconds waited before the first retry, doubled for each further retry.
     cache_dir : str or None
         Folder of an on-disk cache of the raw downloads; None: no cache.
+    cutout : {"server", "local", "none"}
+        For spectra with a DataLink service (TAP, ObsCore and SSAP lists): ``"server"`` asks the
+        service's SODA endpoint for a cutout around the experiment's line (BAND in metres) and
+        falls back to the whole file when the service offers no SODA; ``"local"`` fetches the
+        whole file (DataLink ``#this``) and cuts it locally; ``"none"`` fetches ``access_url`` as
+        it is, resolving DataLink only when the access URL is a DataLink document.
 
     Examples
     --------
     >>> FetchOptions.from_dict({"retries": 1, "timeout": 5})
-    FetchOptions(concurrency=8, retries=1, timeout=5.0, backoff=0.5, cache_dir=None)
+    FetchOptions(concurrency=8, retries=1, timeout=5.0, backoff=0.5, cache_dir=None, cutout='server')
     >>> FetchOptions.from_dict({"retry": 1})
     Traceback (most recent call last):
     ...
-    ValueError: unknown fetch option(s): 'retry'; valid options: 'concurrency', 'retries', 'timeout', 'backoff', 'cache_dir'
+    ValueError: unknown fetch option(s): 'retry'; valid options: 'concurrency', 'retries', 'timeout', 'backoff', 'cache_dir', 'cutout'
     """
 
     concurrency: int = 8
@@ -126,8 +136,13 @@ class FetchOptions:
     timeout: float = 30.0
     backoff: float = 0.5
     cache_dir: str | None = None
+    cutout: str = "server"
 
     def __post_init__(self) -> None:
+        if self.cutout not in CUTOUT_MODES:
+            raise ValueError(
+                f"fetch option 'cutout' must be one of {', '.join(CUTOUT_MODES)}, not {self.cutout!r}"
+            )
         for name, low in (("concurrency", 1), ("retries", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -363,8 +378,9 @@ def _http_attempt(
     auth: tuple[str, str] | None,
     params: Mapping[str, Any] | None,
     timeout: float,
+    data: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """One GET of ``url`` (credentials already removed), following redirects by hand."""
+    """One GET (POST with ``data``) of ``url`` (credentials already removed), following redirects."""
     session = _session()
     first_host = _host(url)
     first_scheme = urlsplit(url).scheme.lower()
@@ -374,9 +390,12 @@ def _http_attempt(
         downgrade = first_scheme == "https" and urlsplit(current).scheme.lower() != "https"
         send_auth = auth if _host(current) == first_host and not downgrade else None
         try:
-            r = session.get(
+            first = current is url
+            r = session.request(
+                "POST" if data is not None and first else "GET",
                 current,
-                params=params if current is url else None,
+                params=params if first else None,
+                data=data if first else None,
                 auth=send_auth,
                 timeout=(timeout, timeout),
                 stream=True,
@@ -497,6 +516,7 @@ def fetch(
     options: FetchOptions = DEFAULT_OPTIONS,
     *,
     params: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
 ) -> bytes:
     """Download one URL (http, https or ftp), with retries and the optional raw cache.
 
@@ -508,6 +528,9 @@ def fetch(
         Retries, timeout, back-off and cache folder.
     params : mapping or None
         Query parameters (http/https only), added to the URL and to the cache key.
+    data : mapping or None
+        Form fields sent with a POST (http/https only; a value may be a list, sent repeated),
+        added to the cache key. Used for DataLink requests with many IDs.
 
     Returns
     -------
@@ -541,17 +564,20 @@ def fetch(
         raise FetchError(shown, f"unsupported URL scheme {scheme!r}")
     if not parts.hostname:
         raise FetchError(shown, "no host in the URL")
-    if params and scheme == "ftp":
+    if (params or data is not None) and scheme == "ftp":
         raise FetchError(shown, "query parameters are not supported for ftp")
 
     path: str | None = None
     if options.cache_dir is not None:
-        path = _cache_path(options.cache_dir, cache_key(url, params))
+        key_params = dict(params or {})
+        if data is not None:
+            key_params["\x00POST"] = sorted((str(k), str(v)) for k, v in data.items())
+        path = _cache_path(options.cache_dir, cache_key(url, key_params))
         try:
             with open(path, "rb") as f:
-                data = f.read()
+                cached = f.read()
             log.debug("fetch cache hit %s", shown)
-            return data
+            return cached
         except FileNotFoundError:
             pass
         except OSError as exc:
@@ -571,9 +597,9 @@ def fetch(
     for attempt in range(1, attempts + 1):
         try:
             if scheme == "ftp":
-                data, secrets = _ftp_attempt(clean, user, password, options.timeout)
+                body, secrets = _ftp_attempt(clean, user, password, options.timeout)
             else:
-                data = _http_attempt(clean, auth, params, options.timeout)
+                body = _http_attempt(clean, auth, params, options.timeout, data)
         except _Fail as exc:
             reason = exc.reason if attempt == 1 else f"{exc.reason} (after {attempt} attempts)"
             raise FetchError(shown, _scrub(reason, secrets), exc.status) from None
@@ -594,8 +620,8 @@ def fetch(
                 time.sleep(delay)
             continue
         if path is not None:
-            _cache_write(path, data)
-        return data
+            _cache_write(path, body)
+        return body
     raise AssertionError("unreachable")  # pragma: no cover
 
 
