@@ -24,13 +24,65 @@ class Source(Protocol):
         ...
 
 
+_COMMON_VO = ("maxrec", "access_column", "id_column")
+_VO_KEYS = {
+    "tap": ("query", "mode", "upload", "uploads", "timeout", *_COMMON_VO),
+    "obscore": (
+        "collection",
+        "pos",
+        "radius",
+        "band",
+        "band_unit",
+        "target",
+        "where",
+        "columns",
+        "table",
+        "mode",
+        "upload",
+        "uploads",
+        "timeout",
+        *_COMMON_VO,
+    ),
+    "ssap": ("pos", "size", "band", "band_unit", "time", "target", "params", *_COMMON_VO),
+}
+
+
+def _vo_source(kind: str, entry: dict[str, Any], base_dir: str | Path) -> Source:
+    opts = dict(entry)
+    url = opts.pop(kind)
+    if not isinstance(url, str) or "://" not in url:
+        raise ValueError(f"source.{kind}: expected the service URL, got {url!r}")
+    unknown = set(opts) - set(_VO_KEYS[kind])
+    if unknown:
+        raise ValueError(
+            f"source.{kind}: unknown keys {sorted(unknown)} (known: {', '.join(_VO_KEYS[kind])})"
+        )
+    if "upload" in opts:
+        opts["uploads"] = {**opts.pop("upload"), **opts.get("uploads", {})}
+    if kind == "tap":
+        from vocloud.sources.tap import TAPSource
+
+        if "query" not in opts:
+            raise ValueError("source.tap: a 'query' (ADQL) is needed")
+        return TAPSource(url, opts.pop("query"), base_dir=base_dir, **opts)
+    if kind == "obscore":
+        from vocloud.sources.obscore import ObsCoreSource
+
+        return ObsCoreSource(url, base_dir=base_dir, **opts)
+    from vocloud.sources.ssap import SSAPSource
+
+    return SSAPSource(url, **opts)
+
+
 def source_from_config(entry: dict[str, Any] | Source, base_dir: str | Path = ".") -> Source:
     """Build a source from the ``source:`` entry of an experiment file.
 
     Parameters
     ----------
     entry : dict or Source
-        E.g. ``{"directory": "./spectra", "pattern": "**/*.fits"}``; a ready source is returned as is.
+        E.g. ``{"directory": "./spectra", "pattern": "**/*.fits"}``,
+        ``{"tap": URL, "query": ADQL}``, ``{"obscore": URL, "collection": ...}``,
+        ``{"ssap": URL, "pos": [ra, dec], "size": 1.0}``; a ready source is returned as is.
     base_dir : str or Path
         Relative paths are relative to this folder (the experiment file's folder).
 
@@ -39,17 +91,23 @@ def source_from_config(entry: dict[str, Any] | Source, base_dir: str | Path = ".
     >>> src = source_from_config({"directory": "."})
     >>> type(src).__name__
     'DirectorySource'
+    >>> src = source_from_config({"ssap": "http://localhost:8080/ssa", "pos": [1, 2], "size": 1})
+    >>> type(src).__name__, src.size
+    ('SSAPSource', 1.0)
     """
     if isinstance(entry, Source):
         return entry
     if not isinstance(entry, dict):
         raise ValueError(f"source: expected a mapping like {{directory: ./spectra}}, got {entry!r}")
-    kinds = [k for k in ("directory", "votable", "http", "ftp") if k in entry]
+    known = ("directory", "votable", "http", "ftp", "tap", "obscore", "ssap")
+    kinds = [k for k in known if k in entry]
     if len(kinds) != 1:
         raise ValueError(
-            "source: name exactly one kind of source (known: directory, votable, http, ftp), "
+            f"source: name exactly one kind of source (known: {', '.join(known)}), "
             f"got keys {sorted(entry)}"
         )
+    if kinds[0] in _VO_KEYS:
+        return _vo_source(kinds[0], entry, base_dir)
     if kinds[0] in ("http", "ftp"):
         from vocloud.sources.files import FTPSource, HTTPIndexSource
 

@@ -9,47 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
-import numpy as np
 import pandas as pd
-
-_ACCESS_UTYPES = ("access.reference",)
-_ACCESS_UCDS = ("meta.ref.url", "meta.ref.uri")
-_ACCESS_NAMES = ("access_url", "accref", "url", "access_reference", "path", "file", "filename")
-_ID_UTYPES = ("curation.publisherdid", "dataid.creatordid")
-_ID_UCDS = ("meta.ref.ivoid", "meta.id;meta.main", "meta.id")
-_ID_NAMES = ("id", "obs_publisher_did", "ssa_pubdid", "publisher_did", "obs_id", "specid")
-_FORMAT_NAMES = ("access_format", "ssa_format", "format", "mime")
-
-
-def _field_meta(table: Any) -> list[tuple[str, str, str]]:
-    """(name, lower-case utype, lower-case UCD) of each FIELD."""
-    return [(f.name or f.ID, (f.utype or "").lower(), (f.ucd or "").lower()) for f in table.fields]
-
-
-def _find(fields: list[tuple[str, str, str]], utypes, ucds, names) -> str | None:
-    for name, utype, _ in fields:
-        if any(utype.endswith(u) for u in utypes):
-            return name
-    for ucd_wanted in ucds:
-        for name, _, ucd in fields:
-            if ucd == ucd_wanted or ucd.split(";")[0] == ucd_wanted:
-                return name
-    lower = {name.lower(): name for name, _, _ in fields}
-    for n in names:
-        if n in lower:
-            return lower[n]
-    return None
-
-
-def _as_text(values: np.ndarray) -> list[str]:
-    out = []
-    for v in values:
-        if isinstance(v, bytes):
-            v = v.decode("utf-8", "replace")
-        out.append("" if v is None or v is np.ma.masked else str(v).strip())
-    return out
 
 
 class VOTableSource:
@@ -108,64 +69,17 @@ class VOTableSource:
             When the file is not a VOTable with a table, or no access column is found (the
             message lists the columns).
         """
-        import warnings
-
-        from astropy.io.votable import parse
+        from vocloud.sources.columns import parse_votable, spectra_frame
 
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                vot = parse(str(self.location), verify="ignore")
-                table = next((t for t in vot.iter_tables() if t.fields), None)
+            vot, table = parse_votable(str(self.location), str(self.location))
         except FileNotFoundError:
             raise FileNotFoundError(f"VOTable list {self.location}: no such file") from None
-        except Exception as exc:
-            raise ValueError(f"{self.location}: not a readable VOTable: {exc}") from None
-        if table is None:
-            raise ValueError(f"{self.location}: the VOTable holds no table")
-        fields = _field_meta(table)
-        names = [f[0] for f in fields]
-        access = self.access_column or _find(fields, _ACCESS_UTYPES, _ACCESS_UCDS, _ACCESS_NAMES)
-        if access is None or access not in names:
-            raise ValueError(
-                f"{self.location}: no access column (utype Access.Reference, UCD meta.ref.url, "
-                f"or a name like access_url); columns: {names}"
-            )
-        ident = self.id_column or _find(fields, _ID_UTYPES, _ID_UCDS, _ID_NAMES)
-        arr = table.array
-        refs = _as_text(arr[access])
-        base = self.location.resolve().parent
-        urls, paths = [], []
-        for ref in refs:
-            parsed = urlparse(ref)
-            if parsed.scheme == "file":
-                local = unquote(parsed.path)
-                urls.append(local)
-                paths.append(local)
-            elif parsed.scheme in ("http", "https", "ftp"):
-                urls.append(ref)
-                paths.append(ref)
-            else:
-                p = Path(ref)
-                urls.append(str(p if p.is_absolute() else base / p))
-                paths.append(ref)
-        ids = _as_text(arr[ident]) if ident and ident in names else list(paths)
-        ids = [i or p for i, p in zip(ids, paths)]
-        df = pd.DataFrame(
-            {
-                "id": pd.Series(ids, dtype=object),
-                "access_url": pd.Series(urls, dtype=object),
-                "path": pd.Series(paths, dtype=object),
-            }
+        return spectra_frame(
+            vot,
+            table,
+            where=str(self.location),
+            base=self.location.resolve().parent,
+            access_column=self.access_column,
+            id_column=self.id_column,
         )
-        fmt = _find(fields, ("access.format",), ("meta.code.mime",), _FORMAT_NAMES)
-        if fmt:
-            df["access_format"] = _as_text(arr[fmt])
-        for name in names:
-            if name in (access, ident, fmt) or name in df.columns:
-                continue
-            col = arr[name]
-            if col.ndim == 1:
-                data = np.ma.filled(col, np.nan) if col.dtype.kind == "f" else np.ma.getdata(col)
-                df[name] = _as_text(data) if data.dtype.kind in "OSU" else data
-        return df
