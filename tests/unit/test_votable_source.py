@@ -94,3 +94,53 @@ def test_archive_index_as_a_source_and_remote_rows_named(tmp_path):
     spectra = read_block([*df["access_url"], remote], [None] * 9, {"retries": 0, "timeout": 2.0})
     assert all(not isinstance(s, BaseException) for s in spectra[:8])
     assert isinstance(spectra[8], ValueError) and "connection" in str(spectra[8])
+
+
+_SAVED_TAP_RESULT = """<?xml version="1.0"?>
+<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">
+<RESOURCE type="results"><TABLE>
+<FIELD name="ssa_pubDID" ID="pubdid" datatype="char" arraysize="*" utype="ssa:Curation.PublisherDID"/>
+<FIELD name="accref" datatype="char" arraysize="*" utype="ssa:Access.Reference"/>
+<FIELD name="mime" datatype="char" arraysize="*"/>
+<FIELD name="ssa_location" datatype="double" arraysize="2" ucd="pos.eq"/>
+<FIELD name="ssa_specstart" datatype="double" unit="m"/>
+<FIELD name="ssa_targname" datatype="char" arraysize="*"/>
+<FIELD name="class_label" datatype="char" arraysize="*"/>
+<DATA><TABLEDATA>
+<TR><TD>ivo://x/~?a.fits</TD><TD>http://h/get/a.fits</TD><TD>image/fits</TD><TD>10.5 -3.25</TD><TD>6.3e-7</TD><TD>HD 1</TD><TD>be</TD></TR>
+<TR><TD>ivo://x/~?b.fits</TD><TD>http://h/dl?ID=ivo%3A%2F%2Fx%2F~%3Fb.fits</TD><TD>application/x-votable+xml;content=datalink</TD><TD>11 4</TD><TD>6.3e-7</TD><TD>HD 2</TD><TD>normal</TD></TR>
+</TABLEDATA></DATA></TABLE></RESOURCE>
+<RESOURCE type="meta" utype="adhoc:service">
+<PARAM name="standardID" datatype="char" arraysize="*" value="ivo://ivoa.net/std/DataLink#links-1.1"/>
+<PARAM name="accessURL" datatype="char" arraysize="*" value="http://h/q/sdl/dlmeta"/>
+<GROUP name="inputParams">
+<PARAM name="ID" datatype="char" arraysize="*" value="" ref="pubdid"/>
+</GROUP></RESOURCE>
+</VOTABLE>
+"""
+
+
+def test_saved_query_result_gives_datalink_position_and_target(tmp_path):
+    path = tmp_path / "result.xml"
+    path.write_text(_SAVED_TAP_RESULT)
+    df = VOTableSource(path).list()
+    assert df["id"].tolist() == ["ivo://x/~?a.fits", "ivo://x/~?b.fits"]
+    assert df["access_url"].tolist()[0] == "http://h/get/a.fits"
+    # the service descriptor's ID parameter refers to the pubDID column
+    assert df["datalink_url"].tolist() == [
+        "http://h/q/sdl/dlmeta?ID=ivo%3A%2F%2Fx%2F~%3Fa.fits",
+        "http://h/q/sdl/dlmeta?ID=ivo%3A%2F%2Fx%2F~%3Fb.fits",
+    ]
+    assert df["s_ra"].tolist() == [10.5, 11.0] and df["s_dec"].tolist() == [-3.25, 4.0]
+    assert df["em_min"].tolist() == [6.3e-7, 6.3e-7]
+    assert df["target"].tolist() == ["HD 1", "HD 2"]
+    assert df["class_label"].tolist() == ["be", "normal"]
+    assert df["access_format"].tolist()[1].endswith("content=datalink")
+
+
+def test_access_url_that_is_a_datalink_document_becomes_the_datalink_url(tmp_path):
+    text = _SAVED_TAP_RESULT.split('<RESOURCE type="meta"')[0] + "</VOTABLE>\n"
+    path = tmp_path / "result.xml"
+    path.write_text(text)
+    df = VOTableSource(path).list()
+    assert df["datalink_url"].tolist() == [None, df["access_url"][1]]
