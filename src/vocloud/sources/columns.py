@@ -60,10 +60,14 @@ def find_column(
     'accref'
     >>> find_column(fields, (), (), ("y",)) is None
     True
+    >>> ids = [("creator", "ssa:dataid.creatordid", ""), ("pub", "ssa:curation.publisherdid", "")]
+    >>> find_column(ids, ID_UTYPES, ID_UCDS, ID_NAMES)
+    'pub'
     """
-    for name, utype, _ in fields:
-        if any(utype.endswith(u) for u in utypes):
-            return name
+    for wanted in utypes:  # in the order of preference
+        for name, utype, _ in fields:
+            if utype.endswith(wanted):
+                return name
     for ucd_wanted in ucds:
         for name, _, ucd in fields:
             if ucd == ucd_wanted or ucd.split(";")[0] == ucd_wanted:
