@@ -20,7 +20,9 @@ every host of the list; use them only with lists from a trusted archive, prefera
 
 from __future__ import annotations
 
+import contextvars
 import ftplib
+import functools
 import hashlib
 import http
 import logging
@@ -34,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
-from urllib.parse import unquote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
@@ -73,21 +75,30 @@ class FetchError(Exception):
         What went wrong, e.g. ``"HTTP 404 Not Found"`` or ``"timeout after 30 s"``.
     status : int or None
         The HTTP status (or FTP reply code) of the last answer, if there was one.
+    transient : bool
+        Whether the failure may go away by itself: the attempts ended on a 5xx answer, a
+        timeout, a reset or refused connection, a truncated body or a temporary FTP error
+        (the failures :func:`fetch` retries). False for 4xx answers, bad URLs and redirects.
+        A rerun of an experiment retries the spectra whose download failed this way.
 
     Examples
     --------
     >>> err = FetchError("http://example.org/a.fits", "HTTP 404 Not Found", 404)
     >>> str(err)
     'http://example.org/a.fits: HTTP 404 Not Found'
-    >>> err.status
-    404
+    >>> err.status, err.transient
+    (404, False)
     """
 
-    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
-        super().__init__(url, reason, status)  # args kept so that the error pickles (Dask)
+    def __init__(
+        self, url: str, reason: str, status: int | None = None, transient: bool = False
+    ) -> None:
+        # args kept so that the error pickles (Dask)
+        super().__init__(url, reason, status, *((True,) if transient else ()))
         self.url = url
         self.reason = reason
         self.status = status
+        self.transient = transient
 
     def __str__(self) -> str:
         return f"{self.url}: {self.reason}"
@@ -104,7 +115,9 @@ class FetchOptions:
     Parameters
     ----------
     concurrency : int
-        Parallel downloads per host within one call of :func:`fetch_many`.
+        Parallel requests per server (``host:port``) for the whole run: inside a
+        dask.distributed worker a cluster-wide :class:`distributed.Semaphore` per server bounds
+        the requests of all tasks together; elsewhere a semaphore of the process does.
     retries : int
         Extra attempts on 5xx answers, timeouts, connection errors and truncated bodies; none on
         4xx answers.
@@ -510,6 +523,125 @@ def _ftp_attempt(
     return data, secrets
 
 
+# ----------------------------------------------------------------------------- per-server limit
+#: Names of the cluster-wide semaphores: ``vocloud-fetch/<host>:<port>/<limit>``.
+SEMAPHORE_PREFIX = "vocloud-fetch"
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
+_slots_lock = threading.Lock()
+_local_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+_cluster_slots: dict[tuple[int, str], Any] = {}
+_warned = False
+
+
+def _server_name(parts: SplitResult) -> str:
+    """``host:port`` of a URL: what the concurrency limit counts per."""
+    port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 0)
+    return f"{(parts.hostname or '').lower()}:{port}"
+
+
+@functools.cache
+def _distributed() -> tuple[Any, Any, Any]:
+    from distributed import get_worker
+    from distributed.core import Status
+    from distributed.worker import Worker
+
+    return get_worker, Worker, Status.running
+
+
+def _current_worker() -> Any | None:
+    """The dask.distributed worker running this code, or None outside a worker."""
+    get_worker, worker_class, running = _distributed()
+    try:
+        return get_worker()
+    except ValueError:
+        pass
+    # A thread the task started itself does not see the task's worker; any running worker of
+    # this process talks to the same scheduler.
+    for w in list(worker_class._instances):
+        if w.status == running:
+            return w
+    return None
+
+
+def _cluster_semaphore(server: str, limit: int) -> Any | None:
+    """The cluster-wide semaphore of ``server`` (made once per worker process), or None."""
+    worker = _current_worker()
+    if worker is None:
+        return None
+    name = f"{SEMAPHORE_PREFIX}/{server}/{limit}"
+    key = (id(worker), name)
+    sem = _cluster_slots.get(key)
+    if sem is None:
+        from distributed import Semaphore
+
+        with _slots_lock:
+            sem = _cluster_slots.get(key)
+            if sem is None:
+                sem = Semaphore(
+                    max_leases=limit, name=name, scheduler_rpc=worker.scheduler, loop=worker.loop
+                )
+                sem.register()
+                _cluster_slots[key] = sem
+    return sem
+
+
+def _local_semaphore(server: str, limit: int) -> threading.BoundedSemaphore:
+    key = (server, limit)
+    sem = _local_slots.get(key)
+    if sem is None:
+        with _slots_lock:
+            sem = _local_slots.setdefault(key, threading.BoundedSemaphore(limit))
+    return sem
+
+
+class _server_slot:
+    """Holds one of the ``limit`` request slots of ``server`` for the length of a ``with``.
+
+    Inside a dask.distributed worker the slot is a lease of a :class:`distributed.Semaphore`
+    named after the server, shared by every task of the cluster; elsewhere (or when the
+    scheduler cannot be asked) it is a semaphore of this process.
+    """
+
+    __slots__ = ("_cluster", "_local", "limit", "server")
+
+    def __init__(self, server: str, limit: int) -> None:
+        self.server = server
+        self.limit = limit
+        self._cluster: Any | None = None
+        self._local: threading.BoundedSemaphore | None = None
+
+    def __enter__(self) -> None:
+        global _warned
+        try:
+            sem = _cluster_semaphore(self.server, self.limit)
+            if sem is not None:
+                sem.acquire()
+                self._cluster = sem
+                return
+        except Exception as exc:
+            if not _warned:
+                _warned = True
+                log.warning(
+                    "the per-server download limit of the cluster is not available (%s: %s); "
+                    "limiting the downloads of this process only",
+                    type(exc).__name__,
+                    exc,
+                )
+        self._local = _local_semaphore(self.server, self.limit)
+        self._local.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._cluster is not None:
+            sem, self._cluster = self._cluster, None
+            try:
+                sem.release()
+            except Exception as exc:  # the lease times out on the scheduler by itself
+                log.warning("cannot release a download slot of %s: %s", self.server, exc)
+        elif self._local is not None:
+            local, self._local = self._local, None
+            local.release()
+
+
 # ------------------------------------------------------------------------------------- public
 def fetch(
     url: str,
@@ -593,20 +725,22 @@ def fetch(
         if auth is not None:
             secrets = [*auth]
 
+    server = _server_name(parts)
     attempts = options.retries + 1
     for attempt in range(1, attempts + 1):
         try:
-            if scheme == "ftp":
-                body, secrets = _ftp_attempt(clean, user, password, options.timeout)
-            else:
-                body = _http_attempt(clean, auth, params, options.timeout, data)
+            with _server_slot(server, options.concurrency):
+                if scheme == "ftp":
+                    body, secrets = _ftp_attempt(clean, user, password, options.timeout)
+                else:
+                    body = _http_attempt(clean, auth, params, options.timeout, data)
         except _Fail as exc:
             reason = exc.reason if attempt == 1 else f"{exc.reason} (after {attempt} attempts)"
             raise FetchError(shown, _scrub(reason, secrets), exc.status) from None
         except _Retry as exc:
             if attempt == attempts:
                 reason = exc.reason if attempt == 1 else f"{exc.reason} (after {attempt} attempts)"
-                raise FetchError(shown, _scrub(reason, secrets), exc.status) from None
+                raise FetchError(shown, _scrub(reason, secrets), exc.status, True) from None
             delay = options.backoff * 2 ** (attempt - 1)
             log.debug(
                 "fetch %s: %s; retry %d of %d in %g s",
@@ -638,14 +772,15 @@ def _fetch_or_error(url: str, options: FetchOptions) -> bytes | FetchError:
 def fetch_many(
     urls: Sequence[str], options: FetchOptions = DEFAULT_OPTIONS
 ) -> list[bytes | FetchError]:
-    """Download many URLs in parallel threads, at most ``options.concurrency`` per host.
+    """Download many URLs in parallel threads, at most ``options.concurrency`` per server.
 
     Parameters
     ----------
     urls : sequence of str
         The URLs; the same URL given twice is downloaded once.
     options : FetchOptions
-        As for :func:`fetch`; ``concurrency`` bounds the parallel downloads from each host.
+        As for :func:`fetch`; ``concurrency`` threads per server are started, and the
+        requests of all of them (and of other tasks of the run) share the per-server limit.
 
     Returns
     -------
@@ -688,6 +823,8 @@ def fetch_many(
         work(jobs[0][1])
     elif jobs:
         with ThreadPoolExecutor(min(len(jobs), MAX_THREADS), "vocloud-fetch") as pool:
-            for future in [pool.submit(fn, q) for fn, q in jobs]:
+            # each thread runs in a copy of this one's context, so it sees the Dask worker
+            futures = [pool.submit(contextvars.copy_context().run, fn, q) for fn, q in jobs]
+            for future in futures:
                 future.result()
     return [r if r is not None else FetchError("<unknown>", "not fetched") for r in results]
