@@ -109,6 +109,29 @@ def _fetch_remote(
     return out
 
 
+class DownloadFailed(ValueError):
+    """A remote spectrum that could not be fetched; ``transient`` as :class:`vocloud.fetch.FetchError`.
+
+    Examples
+    --------
+    >>> e = DownloadFailed("HTTP 503 Service Unavailable (after 4 attempts)", transient=True)
+    >>> str(e), e.transient
+    ('HTTP 503 Service Unavailable (after 4 attempts)', True)
+    """
+
+    def __init__(self, reason: str, *, transient: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_download_failed, (self.reason, self.transient))
+
+
+def _download_failed(reason: str, transient: bool) -> DownloadFailed:
+    return DownloadFailed(reason, transient=transient)
+
+
 def read_block(
     paths: Sequence[str],
     skip: Sequence[str | None],
@@ -139,7 +162,12 @@ def read_block(
                 if i in fetched:
                     raw = fetched[i]
                     if isinstance(raw, BaseException):
-                        out.append(ValueError(getattr(raw, "reason", None) or str(raw)))
+                        out.append(
+                            DownloadFailed(
+                                getattr(raw, "reason", None) or str(raw),
+                                transient=bool(getattr(raw, "transient", False)),
+                            )
+                        )
                         continue
                 else:
                     fd = window.popleft()
@@ -199,7 +227,9 @@ def compute_chunk(
     Returns
     -------
     ChunkData
-        ``features`` (n x m float32, NaN rows for failures) and the per-spectrum columns.
+        ``features`` (n x m float32, NaN rows for failures) and the per-spectrum columns;
+        ``transient`` marks failed downloads that a rerun retries (see
+        :attr:`vocloud.fetch.FetchError.transient`).
     """
     if not isinstance(params, PreprocessParams):
         params = PreprocessParams.from_dict(params)
@@ -208,10 +238,13 @@ def compute_chunk(
     n = len(paths)
     status = np.full(n, STATUS_OK, dtype="i1")
     error = np.full(n, "", dtype=object)
+    transient = np.zeros(n, dtype=bool)
     for i, err in enumerate(result.error):
         if err is not None:
             status[i] = STATUS_FAILED
             error[i] = str(err)
+            s = spectra[i]
+            transient[i] = isinstance(s, DownloadFailed) and s.transient
     s_ra = np.full(n, np.nan)
     s_dec = np.full(n, np.nan)
     target = np.full(n, "", dtype=object)
@@ -235,6 +268,7 @@ def compute_chunk(
             "s_dec": s_dec,
             "target": target,
             "layout": layout,
+            "transient": transient,
         },
     )
 
@@ -254,3 +288,31 @@ def run_chunk(
     FeatureStore.write_chunk(store_path, index, start, data)
     ok = int((data.columns["status"] == STATUS_OK).sum())
     return {"chunk": index, "n_ok": ok, "n_failed": len(paths) - ok}
+
+
+def retry_rows(
+    store_path: str,
+    index: int,
+    rows: Sequence[int],
+    paths: Sequence[str],
+    skip: Sequence[str | None],
+    params: dict[str, Any],
+    fetch: dict[str, Any] | None = None,
+    datalinks: Sequence[str | None] | None = None,
+) -> dict[str, int]:
+    """Compute some rows of chunk ``index`` again (``paths[i]`` is row ``rows[i]``) and write them
+    in place; returns ``{"chunk", "n", "n_ok", "n_failed", "n_transient"}``.
+
+    The other rows of the chunk are not recomputed and keep their values
+    (:meth:`FeatureStore.write_rows`).
+    """
+    data = compute_chunk(paths, skip, params, fetch, datalinks)
+    FeatureStore.write_rows(store_path, index, np.asarray(rows, dtype=np.int64), data)
+    ok = int((data.columns["status"] == STATUS_OK).sum())
+    return {
+        "chunk": index,
+        "n": len(paths),
+        "n_ok": ok,
+        "n_failed": len(paths) - ok,
+        "n_transient": int(data.columns["transient"].sum()),
+    }

@@ -31,6 +31,11 @@ def _format_info(info: dict) -> str:
         lines.append(f"grid         {info['n_wavelengths']} points, {lo:g}-{hi:g} Angstrom")
     for reason, count in info.get("failures", {}).items():
         lines.append(f"  failed     {count:6d}  {reason}")
+    if info.get("n_transient"):
+        lines.append(
+            f"  retryable  {info['n_transient']:6d}  downloads failed for a transient reason "
+            "(a rerun retries them)"
+        )
     if info.get("steps"):
         from vocloud.steps.registry import brief_metrics
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import xarray as xr
 from distributed import Client, as_completed
 
 from vocloud._version import __version__
-from vocloud.chunks import compute_chunk, run_chunk
+from vocloud.chunks import compute_chunk, retry_rows, run_chunk
 from vocloud.cluster import get_client
 from vocloud.config import load_experiment_file
 from vocloud.preprocess import PreprocessParams
@@ -249,6 +250,7 @@ class Experiment:
             "s_dec": "f8",
             "target": object,
             "layout": object,
+            "transient": bool,
         }
         for start, stop in self._blocks(self.block_size):
             d = dask.delayed(compute_chunk, pure=True)(
@@ -346,7 +348,8 @@ class Experiment:
         say = print if verbose else (lambda *a, **k: None)
         key = self.cache_key  # hashing the list costs ~70 ms per 100,000 spectra: once per run
         final = self._store_for(key)
-        if self._complete(final):
+        retry_store = self._retry_store(final, key, say) if self._complete(final) else None
+        if self._complete(final) and retry_store is None:
             self.last_run = {
                 "cached": True,
                 "chunks_computed": 0,
@@ -357,10 +360,13 @@ class Experiment:
             say(f"vocloud: cache hit, reusing {final}")
             self._run_steps(client, verbose)
             return open_store(final)
-        st = self._open_or_create_partial(key)
+        st = retry_store or self._open_or_create_partial(key)
+        retrying = bool(st.attrs.get("retrying"))
         done = st.done_chunks()
         todo = np.flatnonzero(~done)
-        if done.any():
+        # a retry computes only the rows that failed for a transient reason
+        plan = {int(i): st.rows_to_retry(int(i)) for i in todo} if retrying else {}
+        if done.any() and not retrying:
             say(f"vocloud: resuming {st.path}: {int(done.sum())} of {st.n_chunks} chunks done")
         spectra = self.spectra
         paths = spectra["access_url"].astype(str).tolist()
@@ -369,13 +375,45 @@ class Experiment:
         params = self.params.to_dict()
         fetch = self.fetch_options()
         errors: list[str] = []
+        results: list[dict[str, int]] = []
+        for i, rows in plan.items():
+            if not rows.size:  # a retry cut short after this chunk's rows were written
+                FeatureStore.mark_done(st.path, i)
+        todo = np.array([i for i in todo if not retrying or plan[int(i)].size], dtype=int)
         if todo.size:
-            say(f"vocloud: preprocessing {len(spectra)} spectra in {todo.size} tasks -> {final}")
+            if retrying:
+                n_retry = sum(int(r.size) for r in plan.values())
+                say(
+                    f"vocloud: retrying {n_retry} spectra whose download failed for a transient "
+                    f"reason, in {todo.size} tasks -> {final}"
+                )
+            else:
+                say(
+                    f"vocloud: preprocessing {len(spectra)} spectra in {todo.size} tasks -> {final}"
+                )
             kwargs = {**self.cluster_kwargs, **(cluster_kwargs or {})}
             with get_client(client or self.scheduler, quiet=not verbose, **kwargs) as c:
                 futures = []
                 for i in todo:
                     start, stop = st.chunk_bounds(int(i))
+                    if retrying:
+                        sel = plan[int(i)].tolist()
+                        futures.append(
+                            c.submit(
+                                retry_rows,
+                                str(st.path),
+                                int(i),
+                                sel,
+                                [paths[r] for r in sel],
+                                [skip[r] for r in sel],
+                                params,
+                                fetch,
+                                None if datalinks is None else [datalinks[r] for r in sel],
+                                pure=False,
+                                key=f"vocloud-retry-{key[:12]}-{int(i)}-{uuid.uuid4().hex[:8]}",
+                            )
+                        )
+                        continue
                     futures.append(
                         c.submit(
                             run_chunk,
@@ -398,27 +436,67 @@ class Experiment:
                 for fut in as_completed(futures):
                     if fut.status != "finished":
                         errors.append(f"chunk task {fut.key}: {fut.exception()!r}")
+                    else:
+                        results.append(fut.result())
         if errors:
             raise RuntimeError(
                 f"{len(errors)} chunk tasks failed; finished chunks are kept in {st.path} and a "
                 f"rerun resumes from them. First: {errors[0]}"
             )
-        st = st.finish(final, {"finished": _now()})
+        st = st.finish(final, {"retried" if retrying else "finished": _now()})
         self._write_pointer(final)
         summary = st.summary()
+        retried = {
+            "retried": sum(r.get("n", 0) for r in results) if retrying else 0,
+            "retried_ok": sum(r.get("n_ok", 0) for r in results) if retrying else 0,
+        }
+        retried["retried_failed"] = retried["retried"] - retried["retried_ok"]
         self.last_run = {
             "cached": False,
             "chunks_computed": int(todo.size),
             "store": str(final),
             "seconds": time.perf_counter() - t0,
+            **retried,
             **summary,
         }
+        if retrying:
+            say(
+                f"vocloud: retried {retried['retried']} spectra: {retried['retried_ok']} now ok, "
+                f"{retried['retried_failed']} still fail ({summary['n_transient']} of them for a "
+                "transient reason: a rerun retries them again)"
+            )
         say(
             f"vocloud: {summary['n_ok']} ok, {summary['n_failed']} failed of "
             f"{summary['n_spectra']} in {self.last_run['seconds']:.1f} s -> {final}"
         )
         self._run_steps(client, verbose)
         return open_store(final)
+
+    def _retry_store(self, final: Path, key: str, say: Any) -> FeatureStore | None:
+        """For a rerun of a complete store: the store to retry its transient failures in.
+
+        A retry cut short is resumed; else, when the complete store has spectra whose download
+        failed for a transient reason, a copy of it (hard links) is made to retry them in. None
+        when there is nothing to retry.
+        """
+        partial = final.with_name(final.name + PARTIAL_SUFFIX)
+        if (partial / "zarr.json").exists():
+            try:
+                st = FeatureStore(partial)
+                if (
+                    st.attrs.get("retrying")
+                    and st.attrs.get("cache_key") == key
+                    and st.n_spectra == len(self.spectra)
+                ):
+                    say(f"vocloud: resuming the retry of failed downloads in {partial}")
+                    return st
+            except Exception:
+                pass  # unreadable: made anew below
+        complete = FeatureStore(final)
+        rows = complete.transient_rows()
+        if not rows.size:
+            return None
+        return complete.clone_for_retry(partial, rows)
 
     def _run_steps(self, client: Client | str | None, verbose: bool) -> None:
         if not self.steps:

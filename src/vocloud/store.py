@@ -7,17 +7,25 @@ Layout (Zarr v3 group, one per preprocessing cache key)::
     id, path    (spectrum)             str       from the spectra list
     status      (spectrum)             int8      0 pending, 1 ok, 2 failed
     error       (spectrum)             str       "" when ok, else the reason
+    transient   (spectrum)             bool      failed to download for a reason that may pass
+                                                 (5xx, timeout, reset, truncated): a rerun retries it
     snr, s_ra, s_dec                   float     NaN when unknown
     target, layout                     str
     chunk_done  (chunk,)               bool      one Zarr chunk per element: set after a chunk is written
 
 A store is written under ``<name>.partial`` and renamed to ``<name>`` once every chunk is done, so a
 crash never leaves a half store that looks whole; a rerun resumes the ``.partial`` store.
+
+A rerun of a complete store with transient failures retries them in a copy made of hard links
+(:meth:`FeatureStore.clone_for_retry`): Zarr replaces a chunk file by writing a new file and
+renaming it, so writing the copy never changes the complete store, which is replaced by the copy
+once every retried chunk is written (:meth:`FeatureStore.finish`).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -48,8 +56,9 @@ CHUNK_VARIABLES: dict[str, Any] = {
     "s_dec": "f8",
     "target": str,
     "layout": str,
+    "transient": bool,
 }
-_COORDS = ["id", "path", "status", "error", "snr", "s_ra", "s_dec", "target", "layout"]
+_COORDS = ["id", "path", "status", "error", "snr", "s_ra", "s_dec", "target", "layout", "transient"]
 
 
 @functools.lru_cache(maxsize=128)
@@ -80,6 +89,31 @@ def failure_category(reason: str) -> str:
     """
     head = re.split(r"[:(]", reason, maxsplit=1)[0].strip()
     return re.sub(r"\d+(?:\.\d+)?", "N", head) or reason
+
+
+def _status_last(columns: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:
+    return sorted(columns.items(), key=lambda kv: kv[0] == "status")
+
+
+def _write_dtype(name: str) -> Any:
+    dtype = CHUNK_VARIABLES.get(name, object)
+    return object if dtype is str else dtype
+
+
+def _unshare(path: Path) -> None:
+    """Make ``path`` a file of its own (a copy) when it is a hard link to another."""
+    if path.stat().st_nlink <= 1:
+        return
+    tmp = path.with_name(f".{path.name}.unshare")
+    shutil.copy2(path, tmp)
+    os.replace(tmp, path)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # no hard links here (or another device): copy
+        shutil.copy2(src, dst)
 
 
 @dataclass
@@ -164,7 +198,9 @@ class FeatureStore:
             if n:
                 a[:] = np.asarray(values, dtype=object).astype(str)
         for name, dtype in CHUNK_VARIABLES.items():
-            fill = np.nan if dtype in ("f4", "f8") else (STATUS_PENDING if dtype == "i1" else "")
+            fill: Any = {"f4": np.nan, "f8": np.nan, "i1": STATUS_PENDING, bool: False}.get(
+                dtype, ""
+            )
             a = g.create_array(
                 name,
                 shape=(n,),
@@ -175,6 +211,10 @@ class FeatureStore:
             )
             if name == "status":
                 a.attrs.update({"flag_values": [0, 1, 2], "flag_meanings": STATUS_MEANINGS})
+            if name == "transient":
+                a.attrs.update(
+                    {"long_name": "failed to download for a transient reason: a rerun retries it"}
+                )
         g.create_array(
             "chunk_done",
             shape=(n_chunks,),
@@ -207,13 +247,97 @@ class FeatureStore:
 
     @staticmethod
     def write_chunk(path: str | os.PathLike[str], index: int, start: int, data: ChunkData) -> None:
-        """Write one chunk's rows, then mark the chunk done (a crash before the mark redoes it)."""
+        """Write one chunk's rows, then mark the chunk done (a crash before the mark redoes it).
+
+        ``status`` is written after every other variable, so a row whose status is set is whole.
+        """
         path = str(path)
         stop = start + data.features.shape[0]
         _writable(f"{path}/features")[start:stop] = data.features
-        for name, values in data.columns.items():
+        for name, values in _status_last(data.columns):
             _writable(f"{path}/{name}")[start:stop] = values
         _writable(f"{path}/chunk_done")[index] = True
+
+    @staticmethod
+    def write_rows(
+        path: str | os.PathLike[str], index: int, rows: np.ndarray, data: ChunkData
+    ) -> None:
+        """Write some rows of chunk ``index`` (global row numbers ``rows``), then mark it done.
+
+        The other rows of the chunk keep their values (Zarr rewrites the chunk files whole, each
+        as a new file renamed into place); ``status`` is written last, as in :meth:`write_chunk`.
+        """
+        path = str(path)
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size:
+            _writable(f"{path}/features").set_orthogonal_selection(
+                (rows, slice(None)), data.features
+            )
+            for name, values in _status_last(data.columns):
+                _writable(f"{path}/{name}").set_orthogonal_selection(
+                    (rows,), np.asarray(values, dtype=_write_dtype(name))
+                )
+        _writable(f"{path}/chunk_done")[index] = True
+
+    @staticmethod
+    def mark_done(path: str | os.PathLike[str], index: int) -> None:
+        """Mark chunk ``index`` done without writing rows."""
+        _writable(f"{path}/chunk_done")[index] = True
+
+    # -- retries ----------------------------------------------------------------------------
+    def transient_rows(self) -> np.ndarray:
+        """Rows (global numbers) of spectra that failed for a transient reason (a rerun retries them)."""
+        if "transient" not in self._group:
+            return np.zeros(0, dtype=np.int64)
+        status = np.asarray(self._group["status"][:])
+        transient = np.asarray(self._group["transient"][:], dtype=bool)
+        return np.flatnonzero((status == STATUS_FAILED) & transient)
+
+    def rows_to_retry(self, index: int) -> np.ndarray:
+        """Rows of chunk ``index`` a retry computes: failed for a transient reason, or pending."""
+        start, stop = self.chunk_bounds(index)
+        status = np.asarray(self._group["status"][start:stop])
+        redo = status == STATUS_PENDING
+        if "transient" in self._group:
+            transient = np.asarray(self._group["transient"][start:stop], dtype=bool)
+            redo |= (status == STATUS_FAILED) & transient
+        return start + np.flatnonzero(redo)
+
+    def status_hash(self) -> str:
+        """Short hash of the ``status`` array (what changes when a retry turns failures into rows)."""
+        status = np.ascontiguousarray(np.asarray(self._group["status"][:], dtype="i1"))
+        return hashlib.sha256(status.tobytes()).hexdigest()[:16]
+
+    def clone_for_retry(self, path: str | os.PathLike[str], rows: np.ndarray) -> FeatureStore:
+        """A copy of this complete store at ``path`` (hard links where the file system allows),
+        with the chunks holding ``rows`` marked not done, to retry those rows in.
+
+        The copy's attributes say ``complete: False`` and ``retrying: True``; :meth:`finish`
+        renames it over this store once every chunk is done again. Writing the copy never changes
+        this store: Zarr writes each chunk file as a new file renamed into place, which replaces
+        the link in the copy and leaves the file of this store as it was.
+        """
+        path = Path(path)
+        if path.exists():
+            shutil.rmtree(path)
+        shutil.copytree(self.path, path, copy_function=_link_or_copy)
+        chunks = np.unique(np.asarray(rows, dtype=np.int64) // self.chunk_size)
+        # Whatever the Zarr version's way of writing, the files the retry may write are copies:
+        # metadata and the chunk files of the retried chunks (in every array).
+        for f in path.rglob("zarr.json"):
+            _unshare(f)
+        for array in path.iterdir():
+            for i in chunks:
+                c = array / "c" / str(int(i))
+                for f in [c] if c.is_file() else c.rglob("*") if c.is_dir() else []:
+                    if f.is_file():
+                        _unshare(f)
+        g = zarr.open_group(str(path), mode="r+")
+        done = zarr.open_array(str(path / "chunk_done"), mode="r+")
+        for i in chunks:
+            done[int(i)] = False
+        g.attrs.update({"complete": False, "retrying": True, "retry_from": self.status_hash()})
+        return FeatureStore(path)
 
     # -- completion -------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -227,13 +351,19 @@ class FeatureStore:
             "n_ok": int((status == STATUS_OK).sum()),
             "n_failed": int(failed.sum()),
             "n_pending": int((status == STATUS_PENDING).sum()),
+            "n_transient": int(self.transient_rows().size),
             "failures": dict(failures.most_common()),
         }
 
     def finish(
         self, final_path: str | os.PathLike[str], extra_attrs: dict[str, Any]
     ) -> FeatureStore:
-        """Check that every chunk is done, record the summary and rename to ``final_path``."""
+        """Check that every chunk is done, record the summary and rename to ``final_path``.
+
+        A store made by :meth:`clone_for_retry` gets ``retrying: False`` and, when the retry
+        turned failures into rows, ``revision`` (a hash of ``status``: step results keyed on the
+        store are then computed anew).
+        """
         done = self.done_chunks()
         if not done.all():
             missing = np.flatnonzero(~done)
@@ -241,7 +371,13 @@ class FeatureStore:
                 f"{self.path}: {missing.size} chunks not written, e.g. {missing[:5]}"
             )
         g = zarr.open_group(str(self.path), mode="r+")
-        g.attrs.update({**extra_attrs, "summary": self.summary(), "complete": True})
+        attrs: dict[str, Any] = {**extra_attrs, "summary": self.summary(), "complete": True}
+        if self.attrs.get("retrying"):
+            attrs["retrying"] = False
+            now = self.status_hash()
+            if now != self.attrs.get("retry_from"):
+                attrs["revision"] = now
+        g.attrs.update(attrs)
         final_path = Path(final_path)
         if final_path.exists():
             shutil.rmtree(final_path)
@@ -264,7 +400,7 @@ def open_store(path: str | os.PathLike[str]) -> xr.Dataset:
             ds.coords[name] = ds.coords[name].astype(object)
     # small numeric per-spectrum coordinates in memory, so selections such as
     # ``ds.where(ds.status == 1, drop=True)`` work (xarray refuses lazy boolean indexers)
-    for name in ("status", "snr", "s_ra", "s_dec"):
+    for name in ("status", "snr", "s_ra", "s_dec", "transient"):
         if name in ds.coords:
             ds.coords[name] = ds.coords[name].compute()
     for k in ("parameters", "source", "summary"):

@@ -63,6 +63,7 @@ def test_store_lifecycle(tmp_path):
         "n_ok": 6,
         "n_failed": 1,
         "n_pending": 0,
+        "n_transient": 0,
         "failures": {"truncated FITS": 1},
     }
     ds = open_store(final.path)

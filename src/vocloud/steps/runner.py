@@ -128,7 +128,10 @@ def _input(exp_dir: Path, features_store: Path, input_name: str) -> tuple[xr.Dat
     """The input array (spectrum x something) and the key it is identified by."""
     if input_name in ("features", "", None):
         ds = open_store(features_store)
-        return ds.features, str(ds.attrs.get("cache_key", features_store.name))
+        key = str(ds.attrs.get("cache_key", features_store.name))
+        if ds.attrs.get("revision"):  # a rerun retried failed downloads: other features
+            key += "+" + str(ds.attrs["revision"])
+        return ds.features, key
     for rec in reversed(recorded_steps(exp_dir, features_store)):
         if rec["method"] == input_name:
             ds = open_step(exp_dir / STEPS_FOLDER / rec["store"])
