@@ -460,10 +460,14 @@ class Experiment:
             **summary,
         }
         if retrying:
+            again = (
+                f" ({summary['n_transient']} for a transient reason: the next rerun retries them)"
+                if summary["n_transient"]
+                else ""
+            )
             say(
                 f"vocloud: retried {retried['retried']} spectra: {retried['retried_ok']} now ok, "
-                f"{retried['retried_failed']} still fail ({summary['n_transient']} of them for a "
-                "transient reason: a rerun retries them again)"
+                f"{retried['retried_failed']} still fail{again}"
             )
         say(
             f"vocloud: {summary['n_ok']} ok, {summary['n_failed']} failed of "

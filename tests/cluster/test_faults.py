@@ -17,6 +17,7 @@ import pytest
 import yaml
 from astropy.table import Table
 
+from vocloud.chunks import retry_rows
 from vocloud.demo import DEMO_EXPERIMENT
 from vocloud.experiment import Experiment
 from vocloud.sources.directory import DirectorySource
@@ -228,3 +229,30 @@ def test_concurrency_limit_holds_across_tasks_and_workers(archive_list, tmp_path
         lambda dask_scheduler: sorted(dask_scheduler.extensions["semaphores"].max_leases)
     )
     assert f"vocloud-fetch/127.0.0.1:{proxy_port}/3" in names
+
+
+def test_a_retry_cut_short_resumes(archive_list, tmp_path, client2x2):
+    """A retry stopped after one chunk: the next run retries only the rows still failing."""
+    info, df = archive_list
+    df = df[df.path.str.startswith("lamost-dr7/")].reset_index(drop=True)
+    fetch = {"retries": 0, "timeout": 5, "backoff": 0, "concurrency": 4}
+    with StaticServer(info.path) as server, FaultProxy(server.url, error_first=1) as proxy:
+        vot = _votable(df, proxy.url, tmp_path / "cut.xml")
+        exp = _remote(tmp_path, "cut", vot, fetch, block_size=8)
+        ds = exp.run(client2x2, progress=False, verbose=False)
+        assert (ds.status.values == 2).all() and ds.transient.values.all()
+        complete = FeatureStore(exp.store_path)
+        partial = Path(str(exp.store_path) + ".partial")
+        clone = complete.clone_for_retry(partial, complete.transient_rows())
+        rows = clone.rows_to_retry(0)
+        retry_rows(
+            str(partial), 0, rows.tolist(), [proxy.url + quote(p) for p in df.path[rows]],
+            [None] * rows.size, exp.params.to_dict(), exp.fetch_options(),
+        )  # fmt: skip
+        # ... and the run stopped here: the complete store is still the result
+        assert (open_store(exp.store_path).status.values == 2).all()
+        ds = exp.run(client2x2, progress=False, verbose=False)
+        assert exp.last_run["retried"] == len(df) - rows.size
+        assert (ds.status.values == 1).all() and not ds.transient.values.any()
+        for p in df["path"]:
+            assert [f for _, _, f in proxy.history("/" + quote(p))] == ["error", None], p

@@ -64,7 +64,9 @@ def complete(tmp_path: Path) -> FeatureStore:
     FeatureStore.write_chunk(partial, 0, 0, _chunk(4, transient=(1,), failed=(2,)))
     FeatureStore.write_chunk(partial, 1, 4, _chunk(4))
     FeatureStore.write_chunk(partial, 2, 8, _chunk(2, transient=(0, 1)))
-    return FeatureStore(partial).finish(tmp_path / "features-k.zarr", {})
+    final = FeatureStore(partial).finish(tmp_path / "features-k.zarr", {})
+    assert "revision" not in final.attrs  # a store never retried keeps its step keys
+    return final
 
 
 def test_transient_rows_and_summary(complete: FeatureStore) -> None:
@@ -103,6 +105,10 @@ def test_retry_in_a_copy_never_changes_the_complete_store(complete: FeatureStore
     np.testing.assert_array_equal(ds.features.values[untouched], before.features.values[untouched])
     assert ds.attrs["summary"]["n_transient"] == 1
     assert final.attrs["revision"] and final.attrs["retrying"] is False
+    # steps on the features are keyed on the revision too: computed anew after the retry
+    from vocloud.steps.runner import _input
+
+    assert _input(final.path.parent, final.path, "features")[1] == "k+" + final.attrs["revision"]
 
 
 def test_download_failures_carry_their_kind(tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ import os
 import re
 import socket
 import struct
+import sys
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -191,10 +192,18 @@ class ProxyStats:
     max_inflight: int
 
 
-class _ProxyServer(ThreadingHTTPServer):
+class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     request_queue_size = 128  # the default 5 drops SYNs of a burst (the client then waits 1 s)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return  # a client that went away (reset, closed): nothing to report
+        super().handle_error(request, client_address)
+
+
+class _ProxyServer(_QuietServer):
     proxy: FaultProxy
 
 
@@ -586,14 +595,15 @@ class FaultProxy:
         return new
 
     def reset(self) -> None:
-        """Zero the counters, the attempt numbers and the history."""
+        """Zero the counters, the attempt numbers and the history (``max_inflight`` starts again
+        from the requests in flight now)."""
         with self._lock:
             self._requests = 0
             self._forwarded = 0
             self._upstream_errors = 0
             self._fault_counts: Counter[str] = Counter()
-            self._inflight = 0
-            self._max_inflight = 0
+            self._inflight = getattr(self, "_inflight", 0)
+            self._max_inflight = self._inflight
             self._attempts: dict[tuple[str, str, str], int] = {}
             self._history: dict[str, list[tuple[str, int, str | None]]] = {}
 
@@ -678,10 +688,7 @@ class _QuietFiles(SimpleHTTPRequestHandler):
         return super().send_head()
 
 
-class _StaticHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 128
+class _StaticHTTPServer(_QuietServer):
     owner: StaticServer
 
 
