@@ -20,6 +20,7 @@ from vocloud.store import STATUS_FAILED, STATUS_OK, ChunkData, FeatureStore
 # Header keywords that give the per-spectrum variables of the store, first match wins.
 _RA_KEYS = ("RA", "RA_OBJ", "PLUG_RA", "SSA_RA", "S_RA")
 _DEC_KEYS = ("DEC", "DEC_OBJ", "PLUG_DEC", "SSA_DEC", "S_DEC")
+_POS_KEYS = ("SSA_LOCATION", "LOCATION", "S_REGION_CENTER")
 _TARGET_KEYS = ("OBJECT", "OBJNAME", "DESIG", "SSA_TARGNAME", "TARGET")
 
 
@@ -195,8 +196,8 @@ def soda_band(params: PreprocessParams) -> tuple[float, float]:
 
     Examples
     --------
-    >>> soda_band(PreprocessParams.from_dict({"cutout": {"center": 6562.8, "half_width": 100}}))
-    (6362.8, 6762.8)
+    >>> soda_band(PreprocessParams.from_dict({"cutout": {"center": 6562.8, "half_width": 150}}))
+    (6262.8, 6862.8)
     """
     c = params.cutout
     return (round(c.lo - c.half_width, 6), round(c.hi + c.half_width, 6))
@@ -253,6 +254,10 @@ def compute_chunk(
         if isinstance(s, Spectrum):
             s_ra[i] = _as_float(_first(s.meta, _RA_KEYS))
             s_dec[i] = _as_float(_first(s.meta, _DEC_KEYS))
+            if s_ra[i] != s_ra[i]:  # SDM VOTables (DataLink/SODA) give [ra, dec] pairs
+                pair = _first(s.meta, _POS_KEYS)
+                if isinstance(pair, list | tuple | np.ndarray) and len(pair) == 2:
+                    s_ra[i], s_dec[i] = _as_float(pair[0]), _as_float(pair[1])
             t = _first(s.meta, _TARGET_KEYS)
             target[i] = "" if t is None else str(t).strip()
             layout[i] = s.layout

@@ -172,7 +172,7 @@ def _resolve_batch(
             body = fetch(query.queryurl, options, data=form)
         except FetchError as exc:
             for i in todo:
-                out[i] = FetchError(exc.url, f"DataLink: {exc.reason}", exc.status)
+                out[i] = FetchError(exc.url, f"DataLink: {exc.reason}", exc.status, exc.transient)
             return out
         links, error = _parse_links(body, base, band)
         if error is not None:

@@ -100,6 +100,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", 0))
         form = parse_qs(self.rfile.read(length).decode())
         path = urlsplit(self.path).path
+        if path == "/down/dlmeta":
+            self._count("down")
+            self._send(503, b"down for maintenance")
+            return
         if path == "/broken/dlmeta":
             self._count("broken")
             self._send(200, b"<html>not a votable</html>", "text/html")
@@ -210,3 +214,12 @@ def test_bad_datalink_answer_is_a_reason_per_spectrum(server) -> None:
     assert [type(g) for g in got] == [FetchError] * 3
     assert "bad DataLink VOTable" in got[0].reason and "bad DataLink VOTable" in got[1].reason
     assert "ID parameter" in got[2].reason
+
+
+def test_server_errors_are_transient_so_a_rerun_retries_them(server) -> None:
+    base, calls = server
+    got = resolve_datalinks([f"{base}/down/dlmeta?ID=a"], FetchOptions(retries=1, backoff=0))
+    assert got[0].reason.startswith("DataLink: HTTP 503") and got[0].transient
+    assert calls["down"] == 2
+    notfound = resolve_datalinks([_dl(base, "ivo://test/spec?nope")])
+    assert not notfound[0].transient

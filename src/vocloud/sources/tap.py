@@ -100,10 +100,13 @@ def run_query(fn: Any, where: str) -> Any:
             return fn()
     except pyvo.dal.DALQueryError as exc:
         raise VOServiceError(f"{where}: query refused: {exc.reason or exc}") from None
-    except pyvo.dal.DALServiceError as exc:
-        raise VOServiceError(f"{where}: service error: {exc.reason or exc}") from None
-    except pyvo.dal.DALFormatError as exc:
-        raise VOServiceError(f"{where}: bad response: {exc.reason or exc}") from None
+    except (pyvo.dal.DALServiceError, pyvo.dal.DALFormatError) as exc:
+        reason = str(exc.reason or exc)
+        if "Connection refused" in reason or "NewConnectionError" in reason:
+            reason = "connection refused (is the service running?)"
+        elif "timed out" in reason.lower():
+            reason = f"timeout ({reason})"
+        raise VOServiceError(f"{where}: failed: {reason}") from None
 
 
 class TAPSource:
