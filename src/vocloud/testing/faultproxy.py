@@ -362,6 +362,10 @@ class _Handler(BaseHTTPRequestHandler):
             if k.lower() not in _HOP_BY_HOP and k.lower() not in dropped and k.lower() != "host"
         }
         headers["Host"] = host if port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
+        if reverse and proxy.rewrite_bodies:
+            # bodies are rewritten: ask the upstream for them uncompressed (pyvo asks for gzip)
+            headers = {k: v for k, v in headers.items() if k.lower() != "accept-encoding"}
+            headers["Accept-Encoding"] = "identity"
         resp = None
         for fresh in (False, True):
             conn = self._upstream(scheme, host, port, fresh)
