@@ -70,8 +70,10 @@ class Experiment:
         Relative paths in ``source``, ``store`` and step parameters are relative to this folder.
     fetch : dict, optional
         How remote spectra are downloaded (:class:`vocloud.fetch.FetchOptions`: ``concurrency``,
-        ``retries``, ``timeout``, ``backoff``, ``cache_dir``); the raw cache defaults to
-        ``<store>/.raw-cache``, shared by the experiments of that folder.
+        ``retries``, ``timeout``, ``backoff``, ``cache_dir``, ``cutout``, ``credentials``); the
+        raw cache defaults to ``<store>/.raw-cache``, shared by the experiments of that folder.
+        ``credentials`` (logins per host) also serve the listing of an ``http``/``ftp`` source
+        given as a mapping; they are never written to the store.
     steps : list of dict, optional
         Analysis steps run by :meth:`run` after the preprocessing, each
         ``{"method": name, "params": {...}, "input": "features" | previous method}``.
@@ -112,6 +114,17 @@ class Experiment:
         self.steps = [dict(s) for s in (steps or [])]
         self.fetch = dict(fetch or {})
         self.source = source_from_config(source, base)
+        if self.fetch.get("credentials") is not None:
+            from vocloud.credentials import Credentials
+            from vocloud.sources.files import FTPSource, HTTPIndexSource
+
+            # checked now (an error names the host key, never a password) and kept as
+            # Credentials, whose repr hides passwords
+            creds = self.fetch["credentials"] = Credentials.from_config(self.fetch["credentials"])
+            src = self.source  # an HTTP index or FTP listing logs in with the same credentials
+            if not isinstance(source, Source) and isinstance(src, HTTPIndexSource | FTPSource):
+                if src.credentials is None:
+                    src.credentials = creds
         if isinstance(preprocess, PreprocessParams):
             self.params = preprocess
         else:
@@ -166,7 +179,11 @@ class Experiment:
             opts["cache_dir"] = str(self.directory.parent / ".raw-cache")
         elif not Path(cache).is_absolute():
             opts["cache_dir"] = str(self.base_dir / cache)
-        FetchOptions.from_dict(opts)  # a bad option fails here, before any task runs
+        checked = FetchOptions.from_dict(opts)  # a bad option fails here, before any task runs
+        if "credentials" in opts:
+            # passed to the tasks as a Credentials, whose repr (task arguments in logs) hides
+            # passwords; never part of the cache key nor of the store's provenance
+            opts["credentials"] = checked.credentials
         return opts
 
     # -- the spectra list and the cache key -------------------------------------------------

@@ -6,16 +6,29 @@ Spectra lists may hold remote access URLs; they are fetched inside Dask tasks wi
 * http/https use :mod:`requests` (one ``Session`` per thread, body streamed, ``Content-Length``
   checked). Redirects are followed by hand (at most :data:`MAX_REDIRECTS`), only to http/https,
   and credentials are not sent on to another host.
-* ftp uses :mod:`ftplib`, anonymous unless the URL or the environment give a user.
+* ftp uses :mod:`ftplib`, anonymous unless the URL, the ``credentials`` option or the
+  environment give a user for the URL's host.
 * Retries (``FetchOptions.retries``) on 5xx answers, timeouts, connection errors and truncated
   bodies, with a doubling back-off; never on 4xx answers.
-* Credentials (``user:password@`` in the URL, or from the environment) never appear in error
-  messages, logs or cache file names: the URL is always shown and hashed without them.
+* Credentials never appear in error messages, logs, cache keys or cache file names: the URL is
+  always shown and hashed without them.
 
-Credentials from the environment: ``VOCLOUD_HTTP_USER`` / ``VOCLOUD_HTTP_PASSWORD`` (HTTP Basic;
-:mod:`requests` also honours ``~/.netrc`` when neither the URL nor these give a user) and
-``VOCLOUD_FTP_USER`` / ``VOCLOUD_FTP_PASSWORD``. Note that environment credentials are sent to
-every host of the list; use them only with lists from a trusted archive, preferably over https.
+Credentials (HTTP Basic, FTP login) are sent only to the host they are for. For each request,
+the first of these that applies is used (see :mod:`vocloud.credentials`):
+
+1. ``user:password@`` in the URL itself: for that URL only (and a redirect to the same host and
+   port, or from http on port 80 to https on port 443 of the same host);
+2. ``FetchOptions.credentials`` (``fetch: credentials:`` in the experiment file), per host or
+   ``host:port``: ``{user: alice, password_env: ARCHIVE_PASSWORD}``, the password read from the
+   environment where the request is made, or ``{user: bob, password: secret}``;
+3. ``VOCLOUD_HTTP_USER`` / ``VOCLOUD_HTTP_PASSWORD`` (http, https) and ``VOCLOUD_FTP_USER`` /
+   ``VOCLOUD_FTP_PASSWORD`` (ftp), for the hosts listed in ``VOCLOUD_HTTP_HOSTS`` /
+   ``VOCLOUD_FTP_HOSTS`` only (comma-separated host or host:port). Without the hosts variable
+   they are sent to no host, and one warning per process says so;
+4. for http(s), ``~/.netrc`` (per host, as :mod:`requests` reads it).
+
+Each redirect is checked anew: a redirect never takes credentials to a host they were not given
+for, nor from https down to http.
 """
 
 from __future__ import annotations
@@ -34,17 +47,19 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
 from vocloud._version import __version__
+from vocloud.credentials import Credentials, MissingPasswordError, env_login
 
 __all__ = [
     "DEFAULT_OPTIONS",
     "MAX_REDIRECTS",
+    "Credentials",
     "FetchError",
     "FetchOptions",
     "cache_key",
@@ -78,7 +93,8 @@ class FetchError(Exception):
     transient : bool
         Whether the failure may go away by itself: the attempts ended on a 5xx answer, a
         timeout, a reset or refused connection, a truncated body or a temporary FTP error
-        (the failures :func:`fetch` retries). False for 4xx answers, bad URLs and redirects.
+        (the failures :func:`fetch` retries), or the environment variable of a configured
+        password was not set (``password_env``). False for 4xx answers, bad URLs and redirects.
         A rerun of an experiment retries the spectra whose download failed this way.
 
     Examples
@@ -133,15 +149,27 @@ class FetchOptions:
         falls back to the whole file when the service offers no SODA; ``"local"`` fetches the
         whole file (DataLink ``#this``) and cuts it locally; ``"none"`` fetches ``access_url`` as
         it is, resolving DataLink only when the access URL is a DataLink document.
+    credentials : Credentials or mapping
+        Logins per host (``host`` or ``host:port``): ``{"archive.example.org": {"user": "alice",
+        "password_env": "ARCHIVE_PASSWORD"}}`` (the password read from that environment
+        variable when the request is made) or ``{"user": ..., "password": ...}``. Sent only to
+        the matching host (HTTP Basic or FTP login); never shown by ``repr``, in errors or logs.
 
     Examples
     --------
-    >>> FetchOptions.from_dict({"retries": 1, "timeout": 5})
-    FetchOptions(concurrency=8, retries=1, timeout=5.0, backoff=0.5, cache_dir=None, cutout='server')
+    >>> FetchOptions.from_dict({"retries": 1, "timeout": 5})  # doctest: +NORMALIZE_WHITESPACE
+    FetchOptions(concurrency=8, retries=1, timeout=5.0, backoff=0.5, cache_dir=None,
+                 cutout='server', credentials=Credentials({}))
+    >>> FetchOptions.from_dict({"credentials": {"ftp.example.org:21": {"user": "bob",
+    ...                                                                "password": "secret"}}})
+    ...                                                     # doctest: +NORMALIZE_WHITESPACE
+    FetchOptions(concurrency=8, retries=3, timeout=30.0, backoff=0.5, cache_dir=None,
+                 cutout='server', credentials=Credentials({'ftp.example.org:21': {'user': 'bob',
+                 'password': '***'}}))
     >>> FetchOptions.from_dict({"retry": 1})
     Traceback (most recent call last):
     ...
-    ValueError: unknown fetch option(s): 'retry'; valid options: 'concurrency', 'retries', 'timeout', 'backoff', 'cache_dir', 'cutout'
+    ValueError: unknown fetch option(s): 'retry'; valid options: 'concurrency', 'retries', 'timeout', 'backoff', 'cache_dir', 'cutout', 'credentials'
     """
 
     concurrency: int = 8
@@ -150,8 +178,10 @@ class FetchOptions:
     backoff: float = 0.5
     cache_dir: str | None = None
     cutout: str = "server"
+    credentials: Credentials = field(default_factory=Credentials)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "credentials", Credentials.from_config(self.credentials))
         if self.cutout not in CUTOUT_MODES:
             raise ValueError(
                 f"fetch option 'cutout' must be one of {', '.join(CUTOUT_MODES)}, not {self.cutout!r}"
@@ -375,8 +405,44 @@ def _session() -> requests.Session:
     return s
 
 
-def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
+def _port(parts: SplitResult) -> int | None:
+    """The port of a URL, its own or its scheme's default; None for a bad or unknown one."""
+    try:
+        return parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return None
+
+
+def _same_server(origin: SplitResult, target: SplitResult) -> bool:
+    """Whether a redirect stays on the server of ``origin`` (or goes from http:80 to https:443)."""
+    if (origin.hostname or "").lower() != (target.hostname or "").lower():
+        return False
+    a, b = _port(origin), _port(target)
+    if a == b:
+        return a is not None
+    upgrade = origin.scheme.lower() == "http" and target.scheme.lower() == "https"
+    return upgrade and (a, b) == (80, 443)
+
+
+def _configured_login(
+    kind: str, parts: SplitResult, options: FetchOptions
+) -> tuple[str, str] | None:
+    """The credentials for a URL (without ``user:password@``) from the options or the environment.
+
+    Raises
+    ------
+    MissingPasswordError
+        The login configured for the host reads its password from an unset variable.
+    """
+    host = (parts.hostname or "").lower()
+    port = _port(parts)
+    if not host:
+        return None
+    login = options.credentials.lookup(host, port)
+    if login is not None:
+        shown = f"[{host}]" if ":" in host else host
+        return login.resolve(shown if port is None else f"{shown}:{port}")
+    return env_login(kind, host, port)
 
 
 def _phrase(status: int, server_reason: str | None) -> str:
@@ -388,20 +454,22 @@ def _phrase(status: int, server_reason: str | None) -> str:
 
 def _http_attempt(
     url: str,
-    auth: tuple[str, str] | None,
+    auth_for: Callable[[str], tuple[str, str] | None],
     params: Mapping[str, Any] | None,
     timeout: float,
     data: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """One GET (POST with ``data``) of ``url`` (credentials already removed), following redirects."""
+    """One GET (POST with ``data``) of ``url`` (credentials already removed), following redirects.
+
+    ``auth_for(u)`` gives the credentials for each URL of the chain (or None); none are sent
+    once the chain went from https down to http.
+    """
     session = _session()
-    first_host = _host(url)
     first_scheme = urlsplit(url).scheme.lower()
     current = url
     for _ in range(MAX_REDIRECTS + 1):
-        # As requests does: no credentials to another host, nor from https down to http.
         downgrade = first_scheme == "https" and urlsplit(current).scheme.lower() != "https"
-        send_auth = auth if _host(current) == first_host and not downgrade else None
+        send_auth = None if downgrade else auth_for(current)
         try:
             first = current is url
             r = session.request(
@@ -469,14 +537,9 @@ def _read_body(r: requests.Response, timeout: float) -> bytes:
     return b"".join(parts)
 
 
-def _ftp_attempt(
-    url: str, user: str | None, password: str | None, timeout: float
-) -> tuple[bytes, list[str | None]]:
-    """One download of an ftp URL (credentials already removed from ``url``)."""
-    if user is None:
-        env_user = os.environ.get("VOCLOUD_FTP_USER")
-        if env_user:
-            user, password = env_user, os.environ.get("VOCLOUD_FTP_PASSWORD", "")
+def _ftp_attempt(url: str, user: str | None, password: str | None, timeout: float) -> bytes:
+    """One download of an ftp URL (credentials already removed from ``url``); anonymous without
+    a ``user``."""
     secrets = [user, password]
     parts = urlsplit(url)
     path = unquote(parts.path)
@@ -520,7 +583,7 @@ def _ftp_attempt(
     data = b"".join(chunks)
     if size is not None and len(data) < size:
         raise _Retry(f"truncated body: got {len(data)} of {size} bytes")
-    return data, secrets
+    return data
 
 
 # ----------------------------------------------------------------------------- per-server limit
@@ -657,7 +720,7 @@ def fetch(
     url : str
         The URL; it may hold ``user:password@`` (never shown nor hashed).
     options : FetchOptions
-        Retries, timeout, back-off and cache folder.
+        Retries, timeout, back-off, cache folder and credentials per host.
     params : mapping or None
         Query parameters (http/https only), added to the URL and to the cache key.
     data : mapping or None
@@ -675,6 +738,7 @@ def fetch(
         If the URL has an unsupported scheme, or the last attempt failed. Its reason says why,
         e.g. ``"HTTP 404 Not Found"``, ``"HTTP 503 Service Unavailable (after 4 attempts)"``,
         ``"timeout after 30 s"``, ``"connection reset"``, ``"truncated body: got N of M bytes"``.
+        A login whose ``password_env`` is not set fails at once (``transient``: a rerun retries).
 
     Examples
     --------
@@ -715,15 +779,27 @@ def fetch(
         except OSError as exc:
             log.warning("cannot read the fetch cache for %s: %s", shown, exc)
 
+    # Credentials: the URL's own for that server only, else those configured for each host.
     secrets: list[str | None] = [user, password]
-    auth: tuple[str, str] | None = None
-    if scheme in _HTTP_SCHEMES:
-        if user is not None:
-            auth = (user, password or "")
-        elif os.environ.get("VOCLOUD_HTTP_USER"):
-            auth = (os.environ["VOCLOUD_HTTP_USER"], os.environ.get("VOCLOUD_HTTP_PASSWORD", ""))
-        if auth is not None:
-            secrets = [*auth]
+    url_login = (user, password or "") if user is not None else None
+
+    def auth_for(target: str) -> tuple[str, str] | None:
+        t = urlsplit(target)
+        if url_login is not None and _same_server(parts, t):
+            return url_login
+        login = _configured_login("http", t, options)
+        if login is not None and login[1] not in secrets:
+            secrets.extend(login)
+        return login
+
+    if scheme == "ftp" and user is None:
+        try:
+            login = _configured_login("ftp", parts, options)
+        except MissingPasswordError as exc:
+            raise FetchError(shown, str(exc), None, True) from None
+        if login is not None:
+            user, password = login
+            secrets = [user, password]
 
     server = _server_name(parts)
     attempts = options.retries + 1
@@ -731,9 +807,12 @@ def fetch(
         try:
             with _server_slot(server, options.concurrency):
                 if scheme == "ftp":
-                    body, secrets = _ftp_attempt(clean, user, password, options.timeout)
+                    body = _ftp_attempt(clean, user, password, options.timeout)
                 else:
-                    body = _http_attempt(clean, auth, params, options.timeout, data)
+                    body = _http_attempt(clean, auth_for, params, options.timeout, data)
+        except MissingPasswordError as exc:
+            # not retried: a variable is not set by waiting (a rerun of the experiment retries)
+            raise FetchError(shown, str(exc), None, True) from None
         except _Fail as exc:
             reason = exc.reason if attempt == 1 else f"{exc.reason} (after {attempt} attempts)"
             raise FetchError(shown, _scrub(reason, secrets), exc.status) from None

@@ -307,6 +307,7 @@ def test_credentials_never_shown(
 def test_credentials_from_environment(server: _Server, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VOCLOUD_HTTP_USER", "envuser")
     monkeypatch.setenv("VOCLOUD_HTTP_PASSWORD", "envpass")
+    monkeypatch.setenv("VOCLOUD_HTTP_HOSTS", "127.0.0.1")
     assert fetch(server.url("/ok/e"), FAST) == b"spectrum:e:/ok/e"
     assert server.state.auth["/ok/e"] == "Basic " + base64.b64encode(b"envuser:envpass").decode()
 
@@ -407,6 +408,7 @@ def test_ftp_with_fake_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     )
     monkeypatch.setenv("VOCLOUD_FTP_USER", "good")
     monkeypatch.setenv("VOCLOUD_FTP_PASSWORD", "envpw")
+    monkeypatch.setenv("VOCLOUD_FTP_HOSTS", "ftp.example:2121")
     with pytest.raises(FetchError, match="550"):
         fetch("ftp://ftp.example:2121/pub/none.fits", FAST)
     assert _FakeFTP.logins[-1] == ("good", "envpw")

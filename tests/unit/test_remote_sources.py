@@ -190,6 +190,7 @@ def test_http_errors_and_credentials(archive: Path, serve: Any, monkeypatch: Any
 
     monkeypatch.setenv("VOCLOUD_HTTP_USER", "alice")
     monkeypatch.setenv("VOCLOUD_HTTP_PASSWORD", "pw")
+    monkeypatch.setenv("VOCLOUD_HTTP_HOSTS", "127.0.0.1")
     HTTPIndexSource(f"http://127.0.0.1:{port}/a/", recursive=False).list()
     assert srv.requests[-1][1] == "Basic YWxpY2U6cHc="
 
@@ -287,6 +288,7 @@ def test_ftp_fake_server_same_ids(archive: Path, monkeypatch: Any, mlsd: bool) -
 
     monkeypatch.setenv("VOCLOUD_FTP_USER", "carol")
     monkeypatch.setenv("VOCLOUD_FTP_PASSWORD", "pw")
+    monkeypatch.setenv("VOCLOUD_FTP_HOSTS", "127.0.0.1")
     src = FTPSource("ftp://127.0.0.1/nope/", max_files=2)
     with pytest.raises(RemoteSourceError, match=r"ftp://127\.0\.0\.1:21/nope/"):
         src.list()

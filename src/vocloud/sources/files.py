@@ -3,20 +3,25 @@
 Both sources walk a remote folder tree the way :class:`~vocloud.sources.DirectorySource` walks a
 local one, and give the same ``id`` and ``path`` for the same archive: the POSIX path relative to
 the start URL, without a compression suffix for ``id``.
+
+Credentials, first that applies: ``user:password@`` in the start URL; ``credentials`` (the
+experiment file's ``fetch: credentials:``, per host, see :mod:`vocloud.credentials`);
+``VOCLOUD_HTTP_USER`` / ``VOCLOUD_HTTP_PASSWORD`` (``VOCLOUD_FTP_*`` for FTP) when the start URL's
+host is listed in ``VOCLOUD_HTTP_HOSTS`` (``VOCLOUD_FTP_HOSTS``); ``~/.netrc`` for HTTP.
 """
 
 from __future__ import annotations
 
 import ftplib
-import os
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import pandas as pd
 
+from vocloud.credentials import Credentials, MissingPasswordError, env_login
 from vocloud.sources.directory import _pattern_regex
 from vocloud.spectralist import COMPRESSION_SUFFIXES, SpectraList
 
@@ -56,6 +61,28 @@ def _spectrum_id(relpath: str) -> str:
         if relpath.endswith(suf):
             return relpath[: -len(suf)]
     return relpath
+
+
+def _configured(
+    kind: str,
+    credentials: Credentials | None,
+    host: str,
+    port: int,
+    warn: bool = True,
+) -> tuple[str, str] | None:
+    """Credentials for ``host:port`` from ``credentials``, else from the environment (only when
+    the host is listed in ``VOCLOUD_<KIND>_HOSTS``)."""
+    login = credentials.lookup(host, port) if credentials else None
+    if login is not None:
+        return login.resolve(f"{_host_for_url(host)}:{port}")
+    return env_login(kind, host, port, warn=warn)
+
+
+def _has_login(kind: str, credentials: Credentials | None, host: str, port: int) -> bool:
+    """Whether credentials are configured for ``host:port`` (nothing read nor logged)."""
+    if credentials and credentials.lookup(host, port) is not None:
+        return True
+    return env_login(kind, host, port, warn=False) is not None
 
 
 def _host_for_url(host: str) -> str:
@@ -154,9 +181,10 @@ class HTTPIndexSource(_Walker):
     ----------
     url : str
         Start folder; a trailing ``/`` is added when missing. Credentials may be given in the URL
-        (``https://user:password@host/path/``) or in the environment variables
-        ``VOCLOUD_HTTP_USER`` and ``VOCLOUD_HTTP_PASSWORD``; they are sent as HTTP basic auth and
-        never appear in :meth:`describe`, in ``access_url`` or in error messages.
+        (``https://user:password@host/path/``), by ``credentials``, or in the environment
+        variables ``VOCLOUD_HTTP_USER`` and ``VOCLOUD_HTTP_PASSWORD`` when the host is listed in
+        ``VOCLOUD_HTTP_HOSTS``; they are sent as HTTP basic auth (only to the start URL's server)
+        and never appear in :meth:`describe`, in ``access_url`` or in error messages.
     pattern : str or list of str
         Glob pattern(s) on the path relative to ``url``; ``**`` matches any number of folders
         (default ``"**/*"``: every file).
@@ -166,6 +194,10 @@ class HTTPIndexSource(_Walker):
         Seconds for each HTTP request.
     max_files : int or None
         Stop after this many matching files (the first ones in path order).
+    credentials : Credentials or mapping, optional
+        Logins per host (:class:`vocloud.credentials.Credentials`, as the ``fetch:
+        credentials:`` of an experiment file, which an experiment passes on); the password is read
+        (``password_env``) when the listing is made.
 
     Notes
     -----
@@ -192,6 +224,7 @@ class HTTPIndexSource(_Walker):
         recursive: bool = True,
         timeout: float = 30.0,
         max_files: int | None = None,
+        credentials: Credentials | Mapping[str, Any] | None = None,
     ) -> None:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
@@ -212,12 +245,11 @@ class HTTPIndexSource(_Walker):
             netloc += f":{parts.port}"
         self._netloc = netloc
         self.url = f"{scheme}://{netloc}{path}"
-        user = unquote(parts.username) if parts.username else os.environ.get("VOCLOUD_HTTP_USER")
-        if parts.username:
-            password = unquote(parts.password or "")
-        else:
-            password = os.environ.get("VOCLOUD_HTTP_PASSWORD", "")
-        self._auth = (user, password) if user else None
+        self._url_auth = (
+            (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
+        )
+        self.credentials = None if credentials is None else Credentials.from_config(credentials)
+        self._auth: tuple[str, str] | None = None
         self.pattern = [pattern] if isinstance(pattern, str) else list(pattern)
         self.recursive = bool(recursive)
         self.timeout = float(timeout)
@@ -232,7 +264,8 @@ class HTTPIndexSource(_Walker):
             "pattern": self.pattern,
             "recursive": self.recursive,
             "max_files": self.max_files,
-            "authenticated": self._auth is not None,
+            "authenticated": self._url_auth is not None
+            or _has_login("http", self.credentials, self._host, self._port),
         }
 
     def _label(self) -> str:
@@ -324,6 +357,12 @@ class HTTPIndexSource(_Walker):
         """
         import requests
 
+        try:
+            self._auth = self._url_auth or _configured(
+                "http", self.credentials, self._host, self._port
+            )
+        except MissingPasswordError as exc:
+            raise RemoteSourceError(f"HTTP index {self.url}: {exc}", self.url) from None
         with requests.Session() as session:
             self._session = session
             try:
@@ -340,9 +379,10 @@ class FTPSource(_Walker):
     ----------
     url : str
         ``ftp://[user[:password]@]host[:port]/path/``; the path is relative to the login folder.
-        Anonymous login unless credentials are in the URL or in the environment variables
-        ``VOCLOUD_FTP_USER`` and ``VOCLOUD_FTP_PASSWORD``; they never appear in :meth:`describe`,
-        ``access_url`` or error messages.
+        Anonymous login unless credentials are in the URL, in ``credentials``, or in the
+        environment variables ``VOCLOUD_FTP_USER`` and ``VOCLOUD_FTP_PASSWORD`` when the host is
+        listed in ``VOCLOUD_FTP_HOSTS``; they never appear in :meth:`describe`, ``access_url`` or
+        error messages.
     pattern : str or list of str
         Glob pattern(s) on the path relative to ``url``; ``**`` matches any number of folders.
     recursive : bool
@@ -351,6 +391,8 @@ class FTPSource(_Walker):
         Seconds for the connection and each command.
     max_files : int or None
         Stop after this many matching files (the first ones in path order).
+    credentials : Credentials or mapping, optional
+        Logins per host, as for :class:`HTTPIndexSource`.
 
     Notes
     -----
@@ -373,6 +415,7 @@ class FTPSource(_Walker):
         recursive: bool = True,
         timeout: float = 30.0,
         max_files: int | None = None,
+        credentials: Credentials | Mapping[str, Any] | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme.lower() != "ftp" or not parts.hostname:
@@ -385,14 +428,11 @@ class FTPSource(_Walker):
         self._upath = upath
         prefix = "/" + quote(upath) + "/" if upath else "/"
         self.url = f"ftp://{_host_for_url(self._host)}:{self._port}{prefix}"
-        if parts.username:
-            self._user = unquote(parts.username)
-            self._password = unquote(parts.password or "")
-        else:
-            self._user = os.environ.get("VOCLOUD_FTP_USER", "anonymous")
-            self._password = os.environ.get(
-                "VOCLOUD_FTP_PASSWORD", "anonymous@" if self._user == "anonymous" else ""
-            )
+        self._url_login = (
+            (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
+        )
+        self.credentials = None if credentials is None else Credentials.from_config(credentials)
+        self._password = ""
         self.pattern = [pattern] if isinstance(pattern, str) else list(pattern)
         self.recursive = bool(recursive)
         self.timeout = float(timeout)
@@ -407,7 +447,8 @@ class FTPSource(_Walker):
             "pattern": self.pattern,
             "recursive": self.recursive,
             "max_files": self.max_files,
-            "authenticated": self._user != "anonymous",
+            "authenticated": self._url_login is not None
+            or _has_login("ftp", self.credentials, self._host, self._port),
         }
 
     def _label(self) -> str:
@@ -481,12 +522,17 @@ class FTPSource(_Walker):
         RemoteSourceError
             Connection, login or listing failed (the message names the URL, not the credentials).
         """
+        try:
+            login = self._url_login or _configured("ftp", self.credentials, self._host, self._port)
+        except MissingPasswordError as exc:
+            raise RemoteSourceError(f"FTP {self.url}: {exc}", self.url) from None
+        user, self._password = login or ("anonymous", "anonymous@")
         ftp = ftplib.FTP(timeout=self.timeout)
         try:
             step = "connection"
             ftp.connect(self._host, self._port, timeout=self.timeout)
             step = "login"
-            ftp.login(self._user, self._password)
+            ftp.login(user, self._password)
             step = "listing"
             self._home = ftp.pwd()
             self._root = posixpath.join(self._home, self._upath) if self._upath else self._home
