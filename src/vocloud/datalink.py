@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from vocloud.fetch import DEFAULT_OPTIONS, FetchError, FetchOptions, fetch, fetch_many
 
 #: IDs per DataLink request.
-BATCH = 250
+BATCH = 1000
 #: Prefix of the standardID of a synchronous SODA service.
 SODA_SYNC = "ivo://ivoa.net/std/soda#sync"
 
