@@ -144,3 +144,29 @@ def test_access_url_that_is_a_datalink_document_becomes_the_datalink_url(tmp_pat
     path.write_text(text)
     df = VOTableSource(path).list()
     assert df["datalink_url"].tolist() == [None, df["access_url"][1]]
+
+
+def test_votable_list_from_a_url_resolves_relative_references(tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "result.xml").write_text(
+        _SAVED_TAP_RESULT.replace("http://h/get/a.fits", "../spectra/a.fits")
+    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        src = source_from_config({"votable": f"{base}/lists/result.xml"})
+        df = src.list()
+        assert df["access_url"].tolist()[0] == f"{base}/spectra/a.fits"
+        assert src.describe()["votable"] == f"{base}/lists/result.xml"
+        with pytest.raises(ValueError, match="HTTP 404"):
+            source_from_config({"votable": f"{base}/lists/missing.xml"}).list()
+    finally:
+        server.shutdown()
+        server.server_close()

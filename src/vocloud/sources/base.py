@@ -125,12 +125,15 @@ def source_from_config(entry: dict[str, Any] | Source, base_dir: str | Path = ".
         from vocloud.sources.votable import VOTableSource
 
         opts = dict(entry)
-        loc = Path(opts.pop("votable"))
+        raw = str(opts.pop("votable"))
         unknown = set(opts) - {"access_column", "id_column"}
         if unknown:
             raise ValueError(
                 f"source.votable: unknown keys {sorted(unknown)} (known: access_column, id_column)"
             )
+        if "://" in raw:  # a URL
+            return VOTableSource(raw, **opts)
+        loc = Path(raw)
         return VOTableSource(loc if loc.is_absolute() else Path(base_dir) / loc, **opts)
     from vocloud.sources.directory import DirectorySource
 

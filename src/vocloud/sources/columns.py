@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlencode, urlparse
+from urllib.parse import unquote, urlencode, urljoin, urlparse
 
 import numpy as np
 import pandas as pd
@@ -181,6 +181,7 @@ def spectra_frame(
     *,
     where: str,
     base: Path | None = None,
+    base_url: str | None = None,
     access_column: str | None = None,
     id_column: str | None = None,
 ) -> pd.DataFrame:
@@ -196,6 +197,8 @@ def spectra_frame(
         Names the list in error messages (a file or a service URL).
     base : Path, optional
         Folder that relative paths in the access column are relative to (local lists).
+    base_url : str, optional
+        URL that relative references are relative to (a list downloaded from there).
     access_column, id_column : str, optional
         Override the automatic column search.
 
@@ -234,6 +237,10 @@ def spectra_frame(
         elif parsed.scheme in ("http", "https", "ftp"):
             urls.append(ref)
             paths.append(ref)
+        elif base_url is not None:
+            full = urljoin(base_url, ref)
+            urls.append(full)
+            paths.append(full)
         else:
             p = Path(ref)
             urls.append(str(p if p.is_absolute() or base is None else base / p))

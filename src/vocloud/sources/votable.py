@@ -19,7 +19,8 @@ class VOTableSource:
     Parameters
     ----------
     location : str or Path
-        The VOTable file.
+        The VOTable file, or its URL (http, https, ftp: downloaded with :func:`vocloud.fetch.fetch`,
+        retried; relative access references are then relative to the URL).
     access_column, id_column : str, optional
         Column names, when the automatic search (utype ``...Access.Reference`` / UCD
         ``meta.ref.url`` / names such as ``access_url``; utype ``...PublisherDID`` / UCD
@@ -48,14 +49,16 @@ class VOTableSource:
         access_column: str | None = None,
         id_column: str | None = None,
     ) -> None:
-        self.location = Path(location)
+        text = os.fspath(location)
+        self.url = text if text.split("://", 1)[0].lower() in ("http", "https", "ftp") else None
+        self.location = Path(location) if self.url is None else None
         self.access_column = access_column
         self.id_column = id_column
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description for provenance."""
         return {
-            "votable": str(self.location.resolve()),
+            "votable": self.url if self.url is not None else str(self.location.resolve()),
             "access_column": self.access_column,
             "id_column": self.id_column,
         }
@@ -71,6 +74,24 @@ class VOTableSource:
         """
         from vocloud.sources.columns import parse_votable, spectra_frame
 
+        if self.url is not None:
+            import io
+
+            from vocloud.fetch import FetchError, FetchOptions, fetch
+
+            try:
+                data = fetch(self.url, FetchOptions(retries=2, timeout=60.0))
+            except FetchError as exc:
+                raise ValueError(f"VOTable list {exc.url}: {exc.reason}") from None
+            vot, table = parse_votable(io.BytesIO(data), self.url)
+            return spectra_frame(
+                vot,
+                table,
+                where=self.url,
+                base_url=self.url,
+                access_column=self.access_column,
+                id_column=self.id_column,
+            )
         try:
             vot, table = parse_votable(str(self.location), str(self.location))
         except FileNotFoundError:
