@@ -37,11 +37,11 @@ def test_predict_zarr_store_on_cluster(client, tmp_path):
     store = xr.open_zarr(tmp_path / "store.zarr", consolidated=False)
     labelled = np.arange(0, 3000, 10)
     labelled = labelled[~np.isnan(X[labelled]).any(axis=1)]
-    f = SpectraForest(n_estimators=30, cv_folds=3, n_jobs=1, random_state=0)
+    f = SpectraForest(n_estimators=30, cv_folds=3, n_jobs=1, random_state=0, chunk_size=2000)
     f.fit(store["features"][labelled], y[labelled])
     lazy_p = f.predict_proba(store["features"])
     lazy_y = f.predict(store["features"])
-    assert lazy_p.numblocks[0] == 3
+    assert lazy_p.chunks[0] == (2000, 1000)  # 1,000-row store chunks merged to >= chunk_size
     p, lab = client.compute([lazy_p, lazy_y], sync=True)
     np.testing.assert_allclose(p, f.predict_proba(X))
     np.testing.assert_array_equal(lab, f.predict(X))

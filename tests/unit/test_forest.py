@@ -162,27 +162,56 @@ def test_fit_errors(fitted):
         fitted[0].predict(X[:, :5])
 
 
-@pytest.mark.parametrize("path", ["dask-ml", "fallback", "dask-ml-broken"])
+@pytest.mark.parametrize("path", ["default", "dask-ml", "dask-ml-broken"])
 def test_dask_predict_equals_numpy(fitted, path, monkeypatch):
     f, X, _ = fitted
-    if path == "fallback":
-        monkeypatch.setattr(forest_mod, "USE_DASK_ML", False)
+    if path != "default":
+        monkeypatch.setattr(forest_mod, "USE_DASK_ML", True)
     if path == "dask-ml-broken":
 
         def broken(*args, **kwargs):
             raise ImportError("no dask_ml")
 
         monkeypatch.setattr(forest_mod, "_dask_ml_blockwise", broken)
-    Xd = da.from_array(X, chunks=(70, 10))  # feature axis split: rechunked
+    g = SpectraForest(**{**f.get_params(), "chunk_size": 60})
+    g.__dict__.update({k: v for k, v in vars(f).items() if k.endswith("_")})
+    Xd = da.from_array(X, chunks=(35, 10))  # feature axis split: rechunked
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        lab, proba = f.predict(Xd), f.predict_proba(Xd)
+        lab, proba = g.predict(Xd), g.predict_proba(Xd)
     fell_back = [x for x in w if "falling back" in str(x.message)]
     assert bool(fell_back) == (path == "dask-ml-broken")
     assert isinstance(lab, da.Array) and isinstance(proba, da.Array)
-    assert lab.chunks == ((70, 70, 70, 30),) and proba.chunks[1] == (3,)
+    # row chunks of 35 merged (whole chunks) to >= chunk_size rows
+    assert lab.chunks == ((70, 70, 70, 30),) and proba.chunks == ((70, 70, 70, 30), (3,))
     np.testing.assert_array_equal(lab.compute(), f.predict(X))
     np.testing.assert_allclose(proba.compute(), f.predict_proba(X))
+
+
+def test_model_is_one_graph_key(fitted):
+    """The fitted model is one key of the graph, not pickled into every task."""
+    import pickle
+
+    f, X, _ = fitted
+    g = SpectraForest(**{**f.get_params(), "chunk_size": 10})
+    g.__dict__.update({k: v for k, v in vars(f).items() if k.endswith("_")})
+    proba = g.predict_proba(da.from_array(X, chunks=(10, -1)))
+    assert proba.numblocks[0] == 24
+    graph = dict(proba.__dask_graph__())
+    model_size = len(pickle.dumps(f.estimator_))
+    sizes = sorted(len(pickle.dumps(t)) for t in graph.values())
+    assert sizes[-1] > model_size / 2  # the model's own key
+    assert sizes[-2] < model_size / 10  # every task refers to it
+
+
+def test_fortran_copy():
+    X = np.arange(3000, dtype=np.float64).reshape(600, 5)
+    X[[3, 599]] = np.nan
+    X[10, 2] = np.nan
+    XF, bad = forest_mod._fortran(X)
+    assert XF.flags.f_contiguous and XF.dtype == np.float32
+    assert np.flatnonzero(bad).tolist() == [3, 10, 599]
+    assert (XF[bad] == 0).all() and np.array_equal(XF[~bad], X[~bad].astype(np.float32))
 
 
 def test_xarray_predict(fitted):
@@ -287,3 +316,35 @@ def test_science_lamost_classes():
     lazy = f.predict(da.from_array(X, chunks=(500, -1))).compute()
     np.testing.assert_array_equal(lazy, f.predict(X))
     assert (lazy[~np.array([e is None for e in res.error])] == "").all()
+
+
+def test_step_reads_whole_zarr_chunks_per_task(tmp_path):
+    """The random-forest step reads the feature store in tasks of several Zarr chunks."""
+    from types import SimpleNamespace
+
+    from vocloud.steps.methods import _rows_per_task
+    from vocloud.store import ChunkData, FeatureStore, open_store
+
+    n, m = 45, 4
+    st = FeatureStore.create(
+        tmp_path / "f.zarr.partial",
+        ids=[f"s{i}" for i in range(n)],
+        paths=[f"s{i}" for i in range(n)],
+        grid=np.arange(m, dtype=float),
+        chunk_size=10,
+    )
+    feats = np.arange(n * m, dtype="f4").reshape(n, m)
+    for i in range(st.n_chunks):
+        a, b = st.chunk_bounds(i)
+        st.write_chunk(st.path, i, a, ChunkData(feats[a:b], {"status": np.ones(b - a, "i1")}))
+    path = st.finish(tmp_path / "f.zarr", {}).path
+    ds = open_store(path)
+    assert ds.features.chunks[0] == (10, 10, 10, 10, 5)
+    ctx = SimpleNamespace(features_store=path)
+    X = _rows_per_task(ds.features, ctx, 15)
+    assert X.chunks[0] == (20, 20, 5) and X.numblocks[1] == 1
+    # one task per block: the Zarr read is not split into per-chunk tasks and merges
+    assert len(dict(X.__dask_graph__())) <= X.numblocks[0] + 1
+    np.testing.assert_array_equal(X.compute(), feats)
+    other = ds.features.rename("pca_score")  # not the store's features: used as it is
+    assert _rows_per_task(other, ctx, 15).chunks[0] == (10, 10, 10, 10, 5)
