@@ -45,7 +45,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 __all__ = ["FAULT_KINDS", "FaultProxy", "Faults", "ProxyStats", "StaticServer"]
@@ -418,7 +418,85 @@ class _Handler(BaseHTTPRequestHandler):
         return conn
 
 
-class FaultProxy:
+class _BackgroundServer:
+    """What :class:`FaultProxy` and :class:`StaticServer` share: an HTTP server on loopback served
+    by a daemon thread, its open connections tracked so that :meth:`close` ends them at once."""
+
+    _thread_name = "vocloud-server"
+
+    def _init_server(self, host: str, port: int) -> None:
+        self._bind = (host, int(port))
+        self._lock = threading.Lock()
+        self._server: _QuietServer | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
+
+    def _make_server(self) -> _QuietServer:
+        """A new bound server whose handlers call :meth:`_track` (done by :meth:`start`)."""
+        raise NotImplementedError
+
+    def _on_close(self) -> None:
+        """Called by :meth:`close` before the server is shut down."""
+
+    def start(self) -> Self:
+        """Bind and serve in a background thread (done by ``with``); returns ``self``."""
+        if self._server is not None:
+            return self
+        server = self._make_server()
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=self._thread_name,
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving and end open connections (and stalls) at once."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._on_close()
+        server.shutdown()
+        server.server_close()
+        with self._lock:
+            conns = list(self._connections)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _track(self, conn: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def _origin(self, what: str) -> str:
+        if self._server is None:
+            raise RuntimeError(f"the {what} is not running: use start() or a with block")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class FaultProxy(_BackgroundServer):
     """A threaded HTTP proxy on loopback that injects deterministic faults and counts them.
 
     Parameters
@@ -489,69 +567,27 @@ class FaultProxy:
         self._up_origins = [f"{scheme}://{parts.netloc.rsplit('@', 1)[-1]}", *aliases]
         self.rewrite_bodies = rewrite_bodies
         self.upstream_timeout = float(upstream_timeout)
-        self._bind = (host, int(port))
-        self._lock = threading.Lock()
+        self._init_server(host, port)
         self._closing = threading.Event()
-        self._server: _ProxyServer | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
         self.reset()
 
-    # -- life cycle -------------------------------------------------------------------------
-    def start(self) -> FaultProxy:
-        """Bind and serve in a background thread (done by ``with``); returns the proxy."""
-        if self._server is not None:
-            return self
+    # -- life cycle (start, close, with: _BackgroundServer) ------------------------------------
+    _thread_name = "vocloud-faultproxy"
+
+    def _make_server(self) -> _ProxyServer:
         self._closing.clear()
         server = _ProxyServer(self._bind, _Handler)
         server.proxy = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="vocloud-faultproxy",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
+        return server
 
-    def close(self) -> None:
-        """Stop serving: ends stalls and idle connections at once."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._closing.set()
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            conns = list(self._connections)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    def _on_close(self) -> None:
+        self._closing.set()  # ends latencies and stalls at once
 
     # -- addresses --------------------------------------------------------------------------
     @property
     def origin(self) -> str:
         """``http://127.0.0.1:<port>`` of the running proxy."""
-        if self._server is None:
-            raise RuntimeError("the proxy is not running: use start() or a with block")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._origin("proxy")
 
     @property
     def url(self) -> str:
@@ -658,13 +694,6 @@ class FaultProxy:
         with self._lock:
             self._inflight -= 1
 
-    def _track(self, conn: socket.socket, *, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
-
 
 class _QuietFiles(SimpleHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -696,7 +725,7 @@ class _StaticHTTPServer(_QuietServer):
     owner: StaticServer
 
 
-class StaticServer:
+class StaticServer(_BackgroundServer):
     """A folder served over HTTP/1.1 (keep-alive) on loopback, quietly, with a hit counter.
 
     Parameters
@@ -728,16 +757,11 @@ class StaticServer:
     ) -> None:
         self.directory = os.fspath(directory)
         self.hits: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        self._bind = (host, int(port))
-        self._server: _StaticHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
+        self._init_server(host, port)
 
-    def start(self) -> StaticServer:
-        """Bind and serve in a background thread (done by ``with``)."""
-        if self._server is not None:
-            return self
+    _thread_name = "vocloud-static"
+
+    def _make_server(self) -> _StaticHTTPServer:
         directory = self.directory
 
         class Handler(_QuietFiles):
@@ -746,55 +770,9 @@ class StaticServer:
 
         server = _StaticHTTPServer(self._bind, Handler)
         server.owner = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="vocloud-static",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
+        return server
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:<port>/``."""
-        if self._server is None:
-            raise RuntimeError("the server is not running: use start() or a with block")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
-
-    def close(self) -> None:
-        """Stop serving and end open connections."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            conns = list(self._connections)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _track(self, conn: socket.socket, *, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
-
-    def __enter__(self) -> StaticServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        return self._origin("server") + "/"
