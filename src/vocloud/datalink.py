@@ -120,10 +120,7 @@ def _parse_links(
     this: dict[str, str] = {}
     soda: dict[str, str] = {}
     errors: dict[str, str] = {}
-    seen: list[str] = []
     for i, ident in enumerate(ids):
-        if ident not in this and ident not in errors and ident not in soda:
-            seen.append(ident)
         if errs[i] and not urls[i] and not defs[i]:
             errors.setdefault(ident, errs[i])
             continue
@@ -138,7 +135,7 @@ def _parse_links(
             )
             soda[ident] = q.queryurl + "?" + urlencode(dict(q), doseq=True)
     out: dict[str, Links | str] = {}
-    for ident in seen:
+    for ident in dict.fromkeys(ids):  # each ID once, in the order of the answer
         if ident in this or ident in soda:
             out[ident] = Links(ident, this.get(ident), soda.get(ident))
         else:
@@ -167,9 +164,8 @@ def _resolve_batch(
     todo = list(ids)
     while todo:
         query = DatalinkQuery(base, id=todo, **dict(extra))
-        form = {k: v for k, v in dict(query).items()}
         try:
-            body = fetch(query.queryurl, options, data=form)
+            body = fetch(query.queryurl, options, data=dict(query))
         except FetchError as exc:
             for i in todo:
                 out[i] = FetchError(exc.url, f"DataLink: {exc.reason}", exc.status, exc.transient)
