@@ -101,9 +101,7 @@ def _fetch_remote(
         )
         out.update(zip(linked, got))
     remote = [
-        i
-        for i, (p, r) in enumerate(zip(paths, skip))
-        if not r and "://" in p and i not in out and not p.startswith("file:")
+        i for i, (p, r) in enumerate(zip(paths, skip)) if not r and "://" in p and i not in out
     ]
     if remote:
         out.update(zip(remote, fetch_many([paths[i] for i in remote], opts)))
