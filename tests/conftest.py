@@ -1,4 +1,5 @@
-"""Shared fixtures: synthetic archives made once per session by vocloud.datasets."""
+"""Shared fixtures: synthetic archives made once per session by vocloud.datasets, and a real
+LocalCluster (2 worker processes x 1 thread on loopback) per test module."""
 
 from __future__ import annotations
 
@@ -21,3 +22,21 @@ def mixed_archive(tmp_path_factory):
     )
     broken = make_broken_files(root / "spectra" / "broken")
     return info, broken
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A client of a real 2-worker LocalCluster on loopback, one per test module."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+        ) as cluster,
+        Client(cluster) as c,
+    ):
+        yield c

@@ -172,3 +172,17 @@ def ivoa_vocabularies() -> None:
             "needs include_narrower=False",
             stacklevel=1,
         )
+
+
+@pytest.fixture
+def preprocess() -> dict:
+    """Preprocessing parameters for experiments against this server: around H-alpha, narrower
+    than the served spectra (about 6250-6740 A), so that a SODA cutout (the cutout widened by
+    its half width on each side: 6442.8-6682.8 A) is a real cut."""
+    return {
+        "continuum": {"method": "chebyshev", "degree": 3, "sigma": [3.0, 3.0], "iterations": 5},
+        "cutout": {"center": 6562.8, "half_width": 60, "unit": "Angstrom"},
+        "grid": {"start": 6510, "stop": 6615, "step": 0.25, "unit": "Angstrom"},
+        "resample": "flux-conserving",
+        "scale": "minmax-1-1",
+    }

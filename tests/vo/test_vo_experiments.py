@@ -25,34 +25,9 @@ from vocloud.sources import (
 
 pytestmark = pytest.mark.filterwarnings("ignore:The unit 'Angstrom' has been deprecated")
 
-# Around H-alpha, narrower than the served spectra (about 6250-6740 A), so that a SODA cutout
-# (the cutout widened by its half width on each side: 6442.8-6682.8 A) is a real cut.
-PRE = {
-    "continuum": {"method": "chebyshev", "degree": 3, "sigma": [3.0, 3.0], "iterations": 5},
-    "cutout": {"center": 6562.8, "half_width": 60, "unit": "Angstrom"},
-    "grid": {"start": 6510, "stop": 6615, "step": 0.25, "unit": "Angstrom"},
-    "resample": "flux-conserving",
-    "scale": "minmax-1-1",
-}
+# what the SODA cutouts ask for with the `preprocess` fixture: its cutout widened by its half width
 BAND = (6442.8, 6682.8)
 N = 240
-
-
-@pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=":0",
-        ) as cluster,
-        Client(cluster) as c,
-    ):
-        yield c
 
 
 def _first(dachs, n: int) -> str:
@@ -71,10 +46,10 @@ def _cached_spectra(folder) -> list:
     return out
 
 
-def test_tap_datalink_soda_cutouts_to_store(dachs, client, tmp_path):
+def test_tap_datalink_soda_cutouts_to_store(dachs, client, tmp_path, preprocess):
     exp = Experiment(
         {"tap": dachs.tap_url, "query": _first(dachs, N)},
-        PRE,
+        preprocess,
         name="tap-soda",
         store=tmp_path / "experiments",
         block_size=80,
@@ -101,7 +76,9 @@ def test_tap_datalink_soda_cutouts_to_store(dachs, client, tmp_path):
     # the same spectra read from the server's own files and cut locally give close features
     ids = list(ds.id.values[normal][:40])
     local = compute_chunk(
-        [str(dachs.path_of(i)) for i in ids], [None] * len(ids), PreprocessParams.from_dict(PRE)
+        [str(dachs.path_of(i)) for i in ids],
+        [None] * len(ids),
+        PreprocessParams.from_dict(preprocess),
     )
     served = ds.features.sel(spectrum=np.isin(ds.id.values, ids)).values
     assert (local.columns["status"] == 1).all()
@@ -117,21 +94,23 @@ def test_tap_datalink_soda_cutouts_to_store(dachs, client, tmp_path):
     assert res.metrics["cv_accuracy"] > 0.8, res.metrics
 
 
-def test_rerun_fetches_nothing_and_cutout_mode_is_part_of_the_key(dachs, client, tmp_path):
+def test_rerun_fetches_nothing_and_cutout_mode_is_part_of_the_key(
+    dachs, client, tmp_path, preprocess
+):
     kwargs = {
         "store": tmp_path / "experiments",
         "block_size": 50,
     }
     src = {"tap": dachs.tap_url, "query": _first(dachs, 50)}
-    first = Experiment(src, PRE, name="a", fetch={"cutout": "server"}, **kwargs)
+    first = Experiment(src, preprocess, name="a", fetch={"cutout": "server"}, **kwargs)
     first.run(client, progress=False, verbose=False)
     cache = tmp_path / "experiments" / ".raw-cache"
     files = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()}
-    again = Experiment(src, PRE, name="b", fetch={"cutout": "server"}, **kwargs)
+    again = Experiment(src, preprocess, name="b", fetch={"cutout": "server"}, **kwargs)
     ds = again.run(client, progress=False, verbose=False)
     assert (ds.status.values == 1).sum() >= 40
     assert {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()} == files
-    local = Experiment(src, PRE, name="c", fetch={"cutout": "local"}, **kwargs)
+    local = Experiment(src, preprocess, name="c", fetch={"cutout": "local"}, **kwargs)
     assert local.cache_key != again.cache_key
     ds = local.run(client, progress=False, verbose=False)
     assert (ds.status.values == 1).sum() >= 40
@@ -172,11 +151,11 @@ def test_tap_async_upload_and_maxrec(dachs):
         TAPSource(dachs.tap_url, "SELECT nope FROM nowhere").list()
 
 
-def test_obscore_whole_spectra_cut_locally(dachs, client, tmp_path):
+def test_obscore_whole_spectra_cut_locally(dachs, client, tmp_path, preprocess):
     src = ObsCoreSource(dachs.tap_url, collection=dachs.obscore_collection, band=(6500, 6600))
     exp = Experiment(
         src,
-        PRE,
+        preprocess,
         name="obscore",
         store=tmp_path / "experiments",
         block_size=100,
@@ -193,7 +172,7 @@ def test_obscore_whole_spectra_cut_locally(dachs, client, tmp_path):
     assert np.isfinite(ds.s_ra.values).all()
 
 
-def test_ssap_accref_to_store(dachs, client, tmp_path):
+def test_ssap_accref_to_store(dachs, client, tmp_path, preprocess):
     row = dachs.spectra.iloc[3]
     hit = SSAPSource(dachs.ssap_url, pos=(float(row["ra"]), float(row["dec"])), size=0.01).list()
     assert row["id"] in set(hit["id"])
@@ -203,7 +182,7 @@ def test_ssap_accref_to_store(dachs, client, tmp_path):
     assert src_list["access_url"].str.startswith(dachs.base_url).all()
     exp = Experiment(
         {"ssap": dachs.ssap_url, "band": [6500, 6600], "maxrec": 60},
-        PRE,
+        preprocess,
         name="ssap",
         store=tmp_path / "experiments",
         block_size=30,
@@ -219,10 +198,10 @@ def test_ssap_accref_to_store(dachs, client, tmp_path):
     assert not bad.any(), ds.error.values[bad]
 
 
-def test_failures_are_named_and_the_run_finishes(dachs, client, tmp_path):
+def test_failures_are_named_and_the_run_finishes(dachs, client, tmp_path, preprocess):
     exp = Experiment(
         {"tap": dachs.tap_url, "query": _first(dachs, 20)},
-        PRE,
+        preprocess,
         name="bad",
         store=tmp_path / "experiments",
         block_size=10,

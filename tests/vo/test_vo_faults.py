@@ -16,37 +16,17 @@ from vocloud.testing import FaultProxy, Faults
 
 pytestmark = pytest.mark.filterwarnings("ignore:The unit 'Angstrom' has been deprecated")
 
-PRE = {
-    "continuum": {"method": "chebyshev", "degree": 3, "sigma": [3.0, 3.0], "iterations": 5},
-    "cutout": {"center": 6562.8, "half_width": 60, "unit": "Angstrom"},
-    "grid": {"start": 6510, "stop": 6615, "step": 0.25, "unit": "Angstrom"},
-    "resample": "flux-conserving",
-    "scale": "minmax-1-1",
-}
 N = 60
 REASON = re.compile(
     r"HTTP 503 Service Unavailable|connection reset|timeout after|truncated body|DataLink"
 )
 
 
-@pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0"
-        ) as cluster,
-        Client(cluster) as c,
-    ):
-        yield c
-
-
-def test_faults_on_datalink_and_soda_then_a_rerun_completes(dachs, client, tmp_path):
+def test_faults_on_datalink_and_soda_then_a_rerun_completes(dachs, client, tmp_path, preprocess):
     query = f"SELECT TOP {N} * FROM {dachs.table} ORDER BY ssa_pubDID"
     clean = Experiment(
         {"tap": dachs.tap_url, "query": query},
-        PRE,
+        preprocess,
         name="clean",
         store=tmp_path / "clean",
         block_size=20,
@@ -68,7 +48,7 @@ def test_faults_on_datalink_and_soda_then_a_rerun_completes(dachs, client, tmp_p
         spec = {"tap": tap, "query": query}
         fetch = {"retries": 1, "timeout": 1.5, "backoff": 0.0, "concurrency": 4}
         exp = Experiment(
-            spec, PRE, name="faulty", store=tmp_path / "faulty", block_size=20, fetch=fetch
+            spec, preprocess, name="faulty", store=tmp_path / "faulty", block_size=20, fetch=fetch
         )
         assert exp.spectra["datalink_url"].str.startswith(proxy.origin).all()
         ds = exp.run(client, progress=False, verbose=False)
@@ -88,7 +68,7 @@ def test_faults_on_datalink_and_soda_then_a_rerun_completes(dachs, client, tmp_p
         # the rerun, faults off, completes the failed ones and touches nothing else
         proxy.set_faults(Faults())
         again = Experiment(
-            spec, PRE, name="faulty", store=tmp_path / "faulty", block_size=20, fetch=fetch
+            spec, preprocess, name="faulty", store=tmp_path / "faulty", block_size=20, fetch=fetch
         )
         ds2 = again.run(client, progress=False, verbose=False)
     assert list(ds2.id.values) == ids
