@@ -38,6 +38,16 @@ vo_pg_online() {
 vo_dachs_up() {
   curl -fsS -m 5 -o /dev/null "http://$VO_HOST:$VO_PORT/tap/capabilities" 2>/dev/null
 }
+# A sync TAP query over the SSA table gives QUERY_STATUS OK. Every sync query makes a UWS job row
+# with a 100 ms statement timeout (DaCHS 2.7 uws._DEFAULT_LOCK_TIMEOUT), and just after a start the
+# jobs-table reaper runs and PostgreSQL's caches are cold: the first queries can fail with "Could
+# not access the jobs table ... stale lock" (seen once in CI). start.sh waits for this, not only for
+# an answer, so that the tests meet a server that has run a query.
+vo_tap_ready() {
+  curl -sS -m 10 --data-urlencode REQUEST=doQuery --data-urlencode LANG=ADQL \
+    --data-urlencode "QUERY=SELECT COUNT(*) AS n FROM $VO_RESDIR.ssa" \
+    "http://$VO_HOST:$VO_PORT/tap/sync" 2>/dev/null | grep -q 'QUERY_STATUS" value="OK"'
+}
 # Run a dachs command as the DaCHS administrator, from the resource directory.
 vo_dachs() {
   (cd "$VO_INPUTS" 2>/dev/null || cd /; su dachsroot -s /bin/sh -c "dachs $*") 2>&1 |

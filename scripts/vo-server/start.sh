@@ -33,8 +33,21 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 
+# Wait until a sync TAP query succeeds (see vo_tap_ready): up to 60 s.
+wait_tap_ready() {
+  local t
+  t=$(vo_now)
+  for _ in $(seq 1 120); do
+    vo_tap_ready && return 0
+    sleep 0.5
+  done
+  echo "DaCHS answers on $VO_BASE but a sync TAP query did not succeed within 60 s" >&2
+  return 1
+}
+
 if vo_dachs_up; then
   vo_log "DaCHS already answers on $VO_BASE"
+  wait_tap_ready
   exit 0
 fi
 if ! command -v dachs >/dev/null; then
@@ -74,4 +87,5 @@ listener=$(ss -Hltnp "sport = :$VO_PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | he
 if [ -n "$listener" ] && [ "$listener" != "$pid" ]; then
   echo "DaCHS listens as pid $listener, not the pid $pid we started: check with ps" >&2
 fi
-vo_log "DaCHS (pid $pid) answers on $VO_BASE after $(vo_since "$t0") s"
+wait_tap_ready
+vo_log "DaCHS (pid $pid) answers TAP queries on $VO_BASE after $(vo_since "$t0") s"

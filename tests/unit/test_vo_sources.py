@@ -75,3 +75,77 @@ def test_unreachable_services_name_the_service() -> None:
         TAPSource(f"{url}/tap", "SELECT * FROM x").list()
     with pytest.raises(VOServiceError, match=f"SSAP {url}/ssa"):
         SSAPSource(f"{url}/ssa", pos=(1.0, 2.0), size=1.0).list()
+
+
+_ERROR_VOTABLE = """<?xml version="1.0" encoding="utf-8"?>
+<VOTABLE version="1.3" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">
+<RESOURCE type="results"><INFO name="QUERY_STATUS" value="ERROR">{message}</INFO></RESOURCE>
+</VOTABLE>"""
+
+_OK_VOTABLE = """<?xml version="1.0" encoding="utf-8"?>
+<VOTABLE version="1.3" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">
+<RESOURCE type="results"><INFO name="QUERY_STATUS" value="OK"/>
+<TABLE><FIELD name="obs_publisher_did" datatype="char" arraysize="*" ucd="meta.ref.ivoid"/>
+<FIELD name="access_url" datatype="char" arraysize="*" ucd="meta.ref.url"/>
+<DATA><TABLEDATA>
+<TR><TD>ivo://x/~?a</TD><TD>http://x/a.fits</TD></TR>
+<TR><TD>ivo://x/~?b</TD><TD>http://x/b.fits</TD></TR>
+</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"""
+
+
+@pytest.fixture
+def tap_server(monkeypatch):
+    """A loopback TAP /sync endpoint answering a scripted list of (status, body), then OK."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import vocloud.sources.tap as tap_module
+
+    monkeypatch.setattr(tap_module, "QUERY_BACKOFF", (0.01, 0.01, 0.01))
+    script: list[tuple[int, str]] = []
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append(self.path)
+            status, body = script.pop(0) if script else (200, _OK_VOTABLE)
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-votable+xml")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/tap", script, seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_tap_query_retries_a_servers_passing_trouble(tap_server) -> None:
+    url, script, seen = tap_server
+    lock = "Could not access the jobs table. This probably means there is a stale lock on it."
+    script += [(200, _ERROR_VOTABLE.format(message=lock)), (503, "busy")]
+    spectra = TAPSource(url, "SELECT * FROM ivoa.obscore").list()
+    assert list(spectra["id"]) == ["ivo://x/~?a", "ivo://x/~?b"]
+    assert len(seen) == 3  # the lock error, the 503, then the answer
+
+
+def test_tap_query_errors_and_lasting_trouble_are_named(tap_server) -> None:
+    url, script, seen = tap_server
+    script.append((200, _ERROR_VOTABLE.format(message="Could not parse your query: near 'FORM'")))
+    with pytest.raises(VOServiceError, match=f"TAP {url}: query refused: Could not parse"):
+        TAPSource(url, "SELECT * FORM x").list()
+    assert len(seen) == 1  # a refused query is not asked again
+
+    seen.clear()
+    script += [(503, "busy")] * 4
+    with pytest.raises(VOServiceError, match=r"failed: .*\(after 4 attempts\)"):
+        TAPSource(url, "SELECT * FROM ivoa.obscore").list()
+    assert len(seen) == 4

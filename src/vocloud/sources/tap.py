@@ -90,23 +90,77 @@ def results_to_spectra(
     return spectra_frame(vot, table, where=where, access_column=access_column, id_column=id_column)
 
 
-def run_query(fn: Any, where: str) -> Any:
-    """Call a pyvo query; pyvo's own overflow warning is replaced by ours (with the count)."""
+#: Query errors that a service reports for its own passing trouble, not for the query: DaCHS
+#: (2.7) gives each sync query a UWS job row with a 100 ms lock timeout and answers "Could not
+#: access the jobs table. This probably means there is a stale lock on it." when it is busy.
+TRANSIENT_QUERY_ERRORS = ("could not access the jobs table", "stale lock")
+
+#: Seconds to wait before each retry of a query that failed for a transient reason.
+QUERY_BACKOFF = (0.5, 2.0, 5.0)
+
+
+def _transient(exc: Exception) -> bool:
+    """A failure worth another try: a service-side query error we know, HTTP 5xx, no answer."""
     import pyvo
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", pyvo.dal.exceptions.DALOverflowWarning)
-            return fn()
-    except pyvo.dal.DALQueryError as exc:
-        raise VOServiceError(f"{where}: query refused: {exc.reason or exc}") from None
-    except (pyvo.dal.DALServiceError, pyvo.dal.DALFormatError) as exc:
-        reason = str(exc.reason or exc)
-        if "Connection refused" in reason or "NewConnectionError" in reason:
-            reason = "connection refused (is the service running?)"
-        elif "timed out" in reason.lower():
-            reason = f"timeout ({reason})"
-        raise VOServiceError(f"{where}: failed: {reason}") from None
+    reason = str(getattr(exc, "reason", None) or exc).lower()
+    if isinstance(exc, pyvo.dal.DALQueryError):
+        return any(m in reason for m in TRANSIENT_QUERY_ERRORS)
+    if isinstance(exc, pyvo.dal.DALServiceError):
+        code = getattr(exc, "code", None)
+        if code is not None:
+            return int(code) >= 500
+        return any(m in reason for m in ("timed out", "connection reset", "connection aborted"))
+    return False
+
+
+def run_query(fn: Any, where: str, *, retries: int = len(QUERY_BACKOFF)) -> Any:
+    """Call a pyvo query, again after a transient failure; failures become VOServiceError.
+
+    pyvo's own overflow warning is replaced by ours (with the count). A service's passing
+    trouble (HTTP 5xx, a reset, a timeout, a known server-side lock error) is retried up to
+    ``retries`` times with backoff; a refused query (ADQL error, 4xx) is not.
+
+    Examples
+    --------
+    >>> calls = []
+    >>> def flaky():
+    ...     import pyvo
+    ...     calls.append(1)
+    ...     if len(calls) == 1:
+    ...         raise pyvo.dal.DALServiceError("Service Unavailable", code=503)
+    ...     return "rows"
+    >>> import vocloud.sources.tap as tap
+    >>> tap.QUERY_BACKOFF, saved = (0.0,), tap.QUERY_BACKOFF
+    >>> run_query(flaky, "TAP http://example.org/tap", retries=1), len(calls)
+    ('rows', 2)
+    >>> tap.QUERY_BACKOFF = saved
+    """
+    import time
+
+    import pyvo
+
+    for attempt in range(retries + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", pyvo.dal.exceptions.DALOverflowWarning)
+                return fn()
+        except (pyvo.dal.DALQueryError, pyvo.dal.DALServiceError, pyvo.dal.DALFormatError) as exc:
+            if attempt < retries and _transient(exc):
+                time.sleep(QUERY_BACKOFF[min(attempt, len(QUERY_BACKOFF) - 1)])
+                continue
+            tries = f" (after {attempt + 1} attempts)" if attempt else ""
+            if isinstance(exc, pyvo.dal.DALQueryError):
+                raise VOServiceError(
+                    f"{where}: query refused: {exc.reason or exc}{tries}"
+                ) from None
+            reason = str(exc.reason or exc)
+            if "Connection refused" in reason or "NewConnectionError" in reason:
+                reason = "connection refused (is the service running?)"
+            elif "timed out" in reason.lower():
+                reason = f"timeout ({reason})"
+            raise VOServiceError(f"{where}: failed: {reason}{tries}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class TAPSource:
