@@ -1,5 +1,6 @@
 """The one place that builds or finds a Dask cluster: a LocalCluster by default, an existing
-``distributed.Client`` or a scheduler address when given."""
+``distributed.Client`` or a scheduler address when given, or batch jobs on an HPC scheduler
+(SLURM, PBS, ... through dask-jobqueue, :mod:`vocloud.batch`)."""
 
 from __future__ import annotations
 
@@ -45,17 +46,24 @@ def default_cluster_kwargs() -> dict[str, Any]:
 
 @contextlib.contextmanager
 def get_client(
-    scheduler: str | Client | None = None, *, quiet: bool = False, **cluster_kwargs: Any
+    scheduler: str | Client | None = None,
+    *,
+    quiet: bool = False,
+    batch: Any = None,
+    **cluster_kwargs: Any,
 ) -> Iterator[Client]:
-    """Yield a client: the given one, one connected to ``scheduler``, or a new LocalCluster's.
+    """Yield a client: the given one, one connected to ``scheduler``, or a new cluster's.
 
     Parameters
     ----------
     scheduler : str, Client or None
-        ``None``: start a LocalCluster (closed on exit); a ``tcp://host:port`` address: connect
+        ``None``: start a cluster (closed on exit); a ``tcp://host:port`` address: connect
         to that scheduler; a ``Client``: use it as is (never closed here).
     quiet : bool
         Do not print the dashboard link.
+    batch : BatchSpec or dict, optional
+        Without ``scheduler``: Dask workers as batch jobs (``{"slurm": {"jobs": 2, "cores": 8,
+        ...}}``, see :mod:`vocloud.batch`) instead of a LocalCluster; the jobs end on exit.
     **cluster_kwargs
         Passed to ``LocalCluster`` over :func:`default_cluster_kwargs`.
 
@@ -70,9 +78,26 @@ def get_client(
             print(f"Dask dashboard: {scheduler.dashboard_link}", flush=True)
         yield scheduler
         return
+    spec = None
     if scheduler:
         client = Client(scheduler)
         cluster = None
+    elif batch is not None:
+        from vocloud.batch import BatchSpec, batch_cluster
+
+        spec = batch if isinstance(batch, BatchSpec) else BatchSpec.from_config(batch)
+        cluster = batch_cluster(spec)
+        try:
+            client = Client(cluster)
+        except Exception:
+            cluster.close()
+            raise
+        if not quiet:
+            asked = f"adaptive {spec.adapt[0]}-{spec.adapt[1]}" if spec.adapt else spec.jobs
+            print(
+                f"vocloud: {asked} {spec.kind.upper()} jobs asked for; work starts as they run",
+                flush=True,
+            )
     else:
         kwargs = {**default_cluster_kwargs(), **cluster_kwargs}
         if kwargs.get("processes") is False:  # one process: no memory limit, in-process comms
@@ -83,6 +108,10 @@ def get_client(
             cluster = LocalCluster(**kwargs)
         client = Client(cluster)
     try:
+        if spec is not None:
+            from vocloud.batch import wait_for_first_worker
+
+            wait_for_first_worker(client, spec)
         if not quiet and client.dashboard_link:
             print(f"Dask dashboard: {client.dashboard_link}", flush=True)
         yield client

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
 import os
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,11 @@ class Experiment:
         An existing cluster to use instead of a new LocalCluster.
     cluster_kwargs : dict, optional
         Settings for the LocalCluster started when no scheduler is given.
+    batch : dict or BatchSpec, optional
+        Run on Dask workers submitted as batch jobs instead of a LocalCluster, e.g.
+        ``{"slurm": {"jobs": 4, "cores": 8, "memory": "32GB", "walltime": "02:00:00"}}``
+        (:mod:`vocloud.batch`; the ``run: {batch: ...}`` part of an experiment file). One set
+        of jobs serves the whole run (preprocessing and steps) and is cancelled at its end.
     base_dir : str or Path, optional
         Relative paths in ``source``, ``store`` and step parameters are relative to this folder.
     fetch : dict, optional
@@ -105,6 +112,7 @@ class Experiment:
         block_size: int = 1000,
         scheduler: str | Client | None = None,
         cluster_kwargs: dict[str, Any] | None = None,
+        batch: Any = None,
         base_dir: str | os.PathLike[str] | None = None,
         steps: list[dict[str, Any]] | None = None,
         fetch: dict[str, Any] | None = None,
@@ -139,6 +147,11 @@ class Experiment:
         self.block_size = int(block_size)
         self.scheduler = scheduler
         self.cluster_kwargs = dict(cluster_kwargs or {})
+        if batch is not None:
+            from vocloud.batch import BatchSpec
+
+            batch = batch if isinstance(batch, BatchSpec) else BatchSpec.from_config(batch)
+        self.batch = batch
         self._spectra: pd.DataFrame | None = None
         self.last_run: dict[str, Any] = {}
 
@@ -160,6 +173,7 @@ class Experiment:
             "store": spec.get("store", "./experiments"),
             "block_size": run.get("block_size", 1000),
             "scheduler": run.get("scheduler"),
+            "batch": run.get("batch"),
             "base_dir": spec.get("_base_dir"),
         }
         if run.get("n_workers"):
@@ -347,8 +361,9 @@ class Experiment:
         Parameters
         ----------
         client : Client or str, optional
-            A client or scheduler address; default: the experiment's ``scheduler``, else a new
-            LocalCluster that is closed at the end.
+            A client or scheduler address; default: the experiment's ``scheduler``, else its
+            ``batch`` jobs, else a new LocalCluster; a cluster started here serves the
+            preprocessing and the steps and is closed at the end.
         progress : bool
             Show a progress bar (terminal or Jupyter).
         verbose : bool
@@ -361,6 +376,39 @@ class Experiment:
         xarray.Dataset
             The store, lazily opened.
         """
+        with self._session(client, verbose, cluster_kwargs) as connect:
+            return self._run(connect, progress, verbose)
+
+    @contextlib.contextmanager
+    def _session(
+        self, client: Client | str | None, verbose: bool, cluster_kwargs: dict[str, Any] | None
+    ) -> Iterator[Callable[[], Client]]:
+        """A ``connect()`` that gives one client for the whole run, made on first use.
+
+        A cache hit with no steps starts no cluster; batch jobs are submitted once for the
+        preprocessing and the steps, and end with the run.
+        """
+        with contextlib.ExitStack() as stack:
+            made: list[Client] = []
+
+            def connect() -> Client:
+                if not made:
+                    kwargs = {**self.cluster_kwargs, **(cluster_kwargs or {})}
+                    made.append(
+                        stack.enter_context(
+                            get_client(
+                                client or self.scheduler,
+                                quiet=not verbose,
+                                batch=self.batch,
+                                **kwargs,
+                            )
+                        )
+                    )
+                return made[0]
+
+            yield connect
+
+    def _run(self, connect: Callable[[], Client], progress: bool, verbose: bool) -> xr.Dataset:
         t0 = time.perf_counter()
         say = print if verbose else (lambda *a, **k: None)
         key = self.cache_key  # hashing the list costs ~70 ms per 100,000 spectra: once per run
@@ -375,7 +423,7 @@ class Experiment:
             }
             self._write_pointer(final)
             say(f"vocloud: cache hit, reusing {final}")
-            self._run_steps(client, verbose)
+            self._run_steps(connect, verbose)
             return open_store(final)
         st = retry_store or self._open_or_create_partial(key)
         retrying = bool(st.attrs.get("retrying"))
@@ -408,53 +456,52 @@ class Experiment:
                 say(
                     f"vocloud: preprocessing {len(spectra)} spectra in {todo.size} tasks -> {final}"
                 )
-            kwargs = {**self.cluster_kwargs, **(cluster_kwargs or {})}
-            with get_client(client or self.scheduler, quiet=not verbose, **kwargs) as c:
-                futures = []
-                for i in todo:
-                    start, stop = st.chunk_bounds(int(i))
-                    if retrying:
-                        sel = plan[int(i)].tolist()
-                        futures.append(
-                            c.submit(
-                                retry_rows,
-                                str(st.path),
-                                int(i),
-                                sel,
-                                [paths[r] for r in sel],
-                                [skip[r] for r in sel],
-                                params,
-                                fetch,
-                                None if datalinks is None else [datalinks[r] for r in sel],
-                                pure=False,
-                                key=f"vocloud-retry-{key[:12]}-{int(i)}-{uuid.uuid4().hex[:8]}",
-                            )
-                        )
-                        continue
+            c = connect()
+            futures = []
+            for i in todo:
+                start, stop = st.chunk_bounds(int(i))
+                if retrying:
+                    sel = plan[int(i)].tolist()
                     futures.append(
                         c.submit(
-                            run_chunk,
+                            retry_rows,
                             str(st.path),
                             int(i),
-                            start,
-                            paths[start:stop],
-                            skip[start:stop],
+                            sel,
+                            [paths[r] for r in sel],
+                            [skip[r] for r in sel],
                             params,
                             fetch,
-                            None if datalinks is None else datalinks[start:stop],
+                            None if datalinks is None else [datalinks[r] for r in sel],
                             pure=False,
-                            key=f"vocloud-chunk-{key[:12]}-{int(i)}",
+                            key=f"vocloud-retry-{key[:12]}-{int(i)}-{uuid.uuid4().hex[:8]}",
                         )
                     )
-                if progress:
-                    from distributed import progress as _progress
+                    continue
+                futures.append(
+                    c.submit(
+                        run_chunk,
+                        str(st.path),
+                        int(i),
+                        start,
+                        paths[start:stop],
+                        skip[start:stop],
+                        params,
+                        fetch,
+                        None if datalinks is None else datalinks[start:stop],
+                        pure=False,
+                        key=f"vocloud-chunk-{key[:12]}-{int(i)}",
+                    )
+                )
+            if progress:
+                from distributed import progress as _progress
 
-                    _progress(futures)
-                for fut in as_completed(futures):
-                    if fut.status != "finished":
-                        errors.append(f"chunk task {fut.key}: {fut.exception()!r}")
-                    else:
-                        results.append(fut.result())
+                _progress(futures)
+            for fut in as_completed(futures):
+                if fut.status != "finished":
+                    errors.append(f"chunk task {fut.key}: {fut.exception()!r}")
+                else:
+                    results.append(fut.result())
         if errors:
             raise RuntimeError(
                 f"{len(errors)} chunk tasks failed; finished chunks are kept in {st.path} and a "
@@ -490,7 +537,7 @@ class Experiment:
             f"vocloud: {summary['n_ok']} ok, {summary['n_failed']} failed of "
             f"{summary['n_spectra']} in {self.last_run['seconds']:.1f} s -> {final}"
         )
-        self._run_steps(client, verbose)
+        self._run_steps(connect, verbose)
         return open_store(final)
 
     def _retry_store(self, final: Path, key: str, say: Any) -> FeatureStore | None:
@@ -519,11 +566,10 @@ class Experiment:
             return None
         return complete.clone_for_retry(partial, rows)
 
-    def _run_steps(self, client: Client | str | None, verbose: bool) -> None:
+    def _run_steps(self, connect: Callable[[], Client], verbose: bool) -> None:
         if not self.steps:
             return
-        kwargs = dict(self.cluster_kwargs)
-        with get_client(client or self.scheduler, quiet=True, **kwargs) as c, c.as_current():
+        with connect().as_current():
             for step in self.steps:
                 res = self.run_step(
                     step["method"],
