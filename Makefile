@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: venv demo test lint format test-unit test-cluster test-vo vo-server-stop bench clean
+.PHONY: venv demo test lint format test-unit test-cluster test-vo test-hpc vo-server-stop slurm-stop bench clean
 
 venv:
 	@bash scripts/venv.sh
@@ -11,7 +11,7 @@ venv:
 demo: venv
 	$(BIN)/vocloud demo --folder demo
 
-test: venv lint test-unit test-cluster test-vo
+test: venv lint test-unit test-cluster test-vo test-hpc
 	@echo "make test: all tiers passed"
 
 lint: venv
@@ -24,12 +24,12 @@ format: venv
 
 # Fast tests: no cluster, no services.
 test-unit: venv
-	$(PYTEST) -m "not cluster and not vo" tests
+	$(PYTEST) -m "not cluster and not vo and not hpc" tests
 	$(PYTEST) --doctest-modules src
 
 # Real dask.distributed LocalClusters on loopback, the CLI in subprocesses, crash + resume.
 test-cluster: venv
-	$(PYTEST) -m "cluster and not vo" tests
+	$(PYTEST) -m "cluster and not vo and not hpc" tests
 
 # A real GAVO DaCHS (Debian gavodachs2-server + PostgreSQL) on 127.0.0.1:8080 with our RD and data:
 # TAP, SSAP, ObsCore, DataLink, SODA. ensure.sh installs/starts it (or records why it cannot: the
@@ -39,6 +39,19 @@ test-vo: venv
 	bash scripts/vo-server/ensure.sh --lease $$lease || rc=$$?; \
 	if [ $$rc = 0 ]; then $(PYTEST) -m vo tests || rc=$$?; fi; \
 	bash scripts/vo-server/stop.sh --lease $$lease; exit $$rc
+
+# A real single-node SLURM (Debian slurmctld + slurmd + munge) on 127.0.0.1: Dask workers as batch
+# jobs through dask-jobqueue. scripts/slurm/ensure.sh installs/starts it or records why it cannot
+# (skip; a failure under CI=true); what this run started is stopped, even on failure.
+test-hpc: venv
+	@lease=$$$$; rc=0; \
+	bash scripts/slurm/ensure.sh --lease $$lease || rc=$$?; \
+	if [ $$rc = 0 ]; then $(PYTEST) -m hpc tests || rc=$$?; fi; \
+	bash scripts/slurm/stop.sh --lease $$lease; exit $$rc
+
+# Stop SLURM if our scripts started it.
+slurm-stop:
+	@bash scripts/slurm/stop.sh
 
 # Stop the VO server if our scripts started it (make test-vo leaves running what it found running).
 vo-server-stop:

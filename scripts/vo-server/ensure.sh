@@ -13,32 +13,14 @@
 # `stop.sh --lease ID` stops exactly that and only when no other test run still uses it.
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
+. "$VO_HERE/../lib/tier.sh"
+# shellcheck disable=SC2034  # read by lib/tier.sh
+TIER_STATE=$VO_STATE TIER_NAME=VO TIER_CONF=$VO_STATE/server.json TIER_LOG=vo_log
 lease=""
 if [ "${1:-}" = --lease ]; then lease=$2; fi
-mkdir -p "$VO_STATE/leases" 2>/dev/null || {
-  echo "[vo-server] cannot create $VO_STATE" >&2
-  exit 1
-}
 T0=$(vo_now)
-exec 9>"$VO_STATE/lock"
-flock 9  # one setup at a time
-rm -f "$VO_STATE/skip-reason"
-record=/dev/null
-if [ -n "$lease" ]; then
-  record=$VO_STATE/leases/$lease
-  : >"$record"
-fi
-
-skip() {
-  echo "$*" >"$VO_STATE/skip-reason"
-  rm -f "$VO_STATE/server.json"
-  if [ "${CI:-}" = true ]; then
-    echo "[vo-server] FAILED (CI=true, no skipping): $*" >&2
-    exit 1
-  fi
-  vo_log "SKIPPING the VO tests: $*"
-  exit 0
-}
+tier_begin "$lease" # one setup at a time; sets $record
+skip() { tier_skip "$@"; }
 
 write_server_json() {
   local n

@@ -35,32 +35,20 @@ stop_pg() {
   rm -f "$VO_STATE/pg.ours"
 }
 
+# stop_these NAME...: the components named (dachs, pg), DaCHS first.
+stop_these() {
+  case " $* " in *" dachs "*) stop_dachs ;; esac
+  case " $* " in *" pg "*) stop_pg ;; esac
+  return 0
+}
+
+. "$VO_HERE/../lib/tier.sh"
+# shellcheck disable=SC2034  # read by lib/tier.sh
+TIER_STATE=$VO_STATE TIER_NAME=VO TIER_CONF=$VO_STATE/server.json TIER_LOG=vo_log
 if [ "${1:-}" != --lease ]; then
   stop_dachs
   stop_pg
-  for f in "$VO_STATE"/leases/*; do  # leases of runs that died: nothing left to hand over
-    [ -e "$f" ] && ! kill -0 "$(basename "$f")" 2>/dev/null && rm -f "$f"
-  done
+  tier_drop_dead_leases
   exit 0
 fi
-
-lease=$2
-mkdir -p "$VO_STATE/leases"
-exec 9>"$VO_STATE/lock"
-flock 9
-started=$(cat "$VO_STATE/leases/$lease" 2>/dev/null || true)
-rm -f "$VO_STATE/leases/$lease"
-[ -n "$started" ] || exit 0
-for f in "$VO_STATE"/leases/*; do
-  [ -e "$f" ] || continue
-  if kill -0 "$(basename "$f")" 2>/dev/null; then
-    echo "$started" >>"$f"
-    vo_log "another test run ($(basename "$f")) still uses the server: leaving it running"
-    exit 0
-  fi
-  # a lease of a run that died without stop.sh: what it started is ours to stop now
-  started="$started $(cat "$f")"
-  rm -f "$f"
-done
-case $started in *dachs*) stop_dachs ;; esac
-case $started in *pg*) stop_pg ;; esac
+tier_end_lease "$2" stop_these

@@ -222,17 +222,49 @@ def batch_cluster(spec: BatchSpec | Mapping[str, Any]) -> Any:
     return cluster
 
 
-def wait_for_first_worker(client: Any, spec: BatchSpec) -> None:
-    """Wait ``spec.wait`` seconds for a worker; a clear error when none came (jobs queued)."""
+def job_states(cluster: Any, kind: str) -> list[str]:
+    """``"<job id> <state> (<reason>)"`` of the cluster's batch jobs, as the scheduler says.
+
+    SLURM is asked with ``squeue``; for the other schedulers only the job ids are listed.
+    """
+    ids = [
+        str(j.job_id)
+        for j in getattr(cluster, "workers", {}).values()
+        if getattr(j, "job_id", None)
+    ]
+    if not ids:
+        return []
+    if kind == "slurm":
+        import subprocess
+
+        try:
+            out = subprocess.run(
+                ["squeue", "-h", "-j", ",".join(ids), "-o", "job %i: %T (%r)"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+            ).stdout.split("\n")
+            found = [line.strip() for line in out if line.strip()]
+            if found:
+                return found
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return [f"job {i}" for i in ids]
+
+
+def wait_for_first_worker(client: Any, spec: BatchSpec, cluster: Any = None) -> None:
+    """Wait ``spec.wait`` seconds for a worker; a clear error, naming the jobs, when none came."""
     if spec.wait is None:
         return
     try:
         client.wait_for_workers(1, timeout=spec.wait)
     except TimeoutError:
+        states = job_states(cluster, spec.kind) if cluster is not None else []
+        jobs = f": {'; '.join(states)}" if states else ""
         raise TimeoutError(
             f"run.batch.{spec.kind}: no Dask worker connected within {spec.wait:g} s; the "
-            "batch jobs may still be queued or may have failed at start (see the scheduler's "
-            "queue and the job logs, log_directory)"
+            f"batch jobs are still queued or failed at start{jobs} (the job logs are in "
+            "log_directory)"
         ) from None
 
 

@@ -111,7 +111,7 @@ def get_client(
         if spec is not None:
             from vocloud.batch import wait_for_first_worker
 
-            wait_for_first_worker(client, spec)
+            wait_for_first_worker(client, spec, cluster)
         if not quiet and client.dashboard_link:
             print(f"Dask dashboard: {client.dashboard_link}", flush=True)
         yield client

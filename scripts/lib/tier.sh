@@ -1,0 +1,77 @@
+# shellcheck shell=bash
+# What the service tiers (scripts/vo-server, scripts/slurm) share: one setup at a time, leases,
+# skipping with a reason. Sourced, not run. The caller sets:
+#   TIER_STATE   its state directory (lock, leases/, skip-reason)
+#   TIER_NAME    what the tests are called in messages ("VO", "SLURM")
+#   TIER_CONF    the file the tests read (removed when the tier skips)
+#   TIER_LOG     its log function (prints "[prefix] message")
+#
+# A lease (make passes its shell's PID) lists the components one ensure.sh call started, so that
+# stop.sh --lease ID stops exactly those, and only when no other live lease still uses them.
+
+# tier_begin LEASE: take the lock (fd 9; pass 9>&- to daemons), clear the old skip reason, and
+# set $record to the file start.sh --record appends to (/dev/null without a lease).
+tier_begin() {
+  mkdir -p "$TIER_STATE/leases" 2>/dev/null || {
+    echo "cannot create $TIER_STATE" >&2
+    exit 1
+  }
+  exec 9>"$TIER_STATE/lock"
+  flock 9
+  rm -f "$TIER_STATE/skip-reason"
+  record=/dev/null
+  if [ -n "${1:-}" ]; then
+    record=$TIER_STATE/leases/$1
+    : >"$record"
+  fi
+}
+
+# tier_skip REASON...: record why the tier cannot run; the tests skip with it (exit 0), except
+# under CI=true, where a skip is a failure (exit 1).
+tier_skip() {
+  echo "$*" >"$TIER_STATE/skip-reason"
+  rm -f "$TIER_CONF"
+  if [ "${CI:-}" = true ]; then
+    "$TIER_LOG" "FAILED (CI=true, no skipping): $*" >&2
+    exit 1
+  fi
+  "$TIER_LOG" "SKIPPING the $TIER_NAME tests: $*"
+  exit 0
+}
+
+# tier_pid_exists PID: the process exists (also another user's: kill -0 would say no).
+tier_pid_exists() { [ -n "${1:-}" ] && [ -d "/proc/$1" ]; }
+
+# tier_drop_dead_leases: forget the leases of runs that died (plain stop.sh: nothing to hand over).
+tier_drop_dead_leases() {
+  local f
+  for f in "$TIER_STATE"/leases/*; do
+    [ -e "$f" ] && ! tier_pid_exists "$(basename "$f")" && rm -f "$f"
+  done
+  return 0
+}
+
+# tier_end_lease LEASE STOP_FN: end a lease. What it started is handed over to another live lease
+# (and keeps running), or else STOP_FN is called with the component names (with those of leases
+# whose runs died without stop.sh).
+tier_end_lease() {
+  local lease=$1 stop_fn=$2 started f
+  mkdir -p "$TIER_STATE/leases"
+  exec 9>"$TIER_STATE/lock"
+  flock 9
+  started=$(cat "$TIER_STATE/leases/$lease" 2>/dev/null || true)
+  rm -f "$TIER_STATE/leases/$lease"
+  [ -n "$started" ] || return 0
+  for f in "$TIER_STATE"/leases/*; do
+    [ -e "$f" ] || continue
+    if tier_pid_exists "$(basename "$f")"; then
+      echo "$started" >>"$f"
+      "$TIER_LOG" "another test run ($(basename "$f")) still uses it: leaving it running"
+      return 0
+    fi
+    started="$started $(cat "$f")"
+    rm -f "$f"
+  done
+  # shellcheck disable=SC2086  # one word per component
+  "$stop_fn" $started
+}
