@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: venv demo test lint format test-unit test-cluster test-vo test-hpc vo-server-stop slurm-stop bench clean
+.PHONY: venv demo test lint format test-unit test-cluster test-vo test-hpc test-browser vo-server-stop slurm-stop bench clean
 
 venv:
 	@bash scripts/venv.sh
@@ -11,7 +11,7 @@ venv:
 demo: venv
 	$(BIN)/vocloud demo --folder demo
 
-test: venv lint test-unit test-cluster test-vo test-hpc
+test: venv lint test-unit test-cluster test-vo test-hpc test-browser
 	@echo "make test: all tiers passed"
 
 lint: venv
@@ -24,12 +24,12 @@ format: venv
 
 # Fast tests: no cluster, no services.
 test-unit: venv
-	$(PYTEST) -m "not cluster and not vo and not hpc" tests
+	$(PYTEST) -m "not cluster and not vo and not hpc and not browser" tests
 	$(PYTEST) --doctest-modules src
 
 # Real dask.distributed LocalClusters on loopback, the CLI in subprocesses, crash + resume.
 test-cluster: venv
-	$(PYTEST) -m "cluster and not vo and not hpc" tests
+	$(PYTEST) -m "cluster and not vo and not hpc and not browser" tests
 
 # A real GAVO DaCHS (Debian gavodachs2-server + PostgreSQL) on 127.0.0.1:8080 with our RD and data:
 # TAP, SSAP, ObsCore, DataLink, SODA. ensure.sh installs/starts it (or records why it cannot: the
@@ -48,6 +48,12 @@ test-hpc: venv
 	bash scripts/slurm/ensure.sh --lease $$lease || rc=$$?; \
 	if [ $$rc = 0 ]; then $(PYTEST) -m hpc tests || rc=$$?; fi; \
 	bash scripts/slurm/stop.sh --lease $$lease; exit $$rc
+
+# Dashboards in a real headless Chromium (Debian's chromium, driven by Playwright; nothing is
+# downloaded but the Debian package). scripts/browser/ensure.sh installs/checks it or records why
+# it cannot (skip; a failure under CI=true).
+test-browser: venv
+	@bash scripts/browser/ensure.sh --lease $$$$ && $(PYTEST) -m browser tests
 
 # Stop SLURM if our scripts started it.
 slurm-stop:

@@ -77,6 +77,20 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    from vocloud.viz import serve
+
+    serve(
+        args.path,
+        port=args.port,
+        address=args.address,
+        show=args.show,
+        step=args.step,
+        color_by=args.color_by,
+    )
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from vocloud.demo import run_demo
 
@@ -109,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=["csv", "votable"], default="csv")
     e.add_argument("-o", "--output", help="file to write (default <experiment>/export.csv|vot)")
     e.set_defaults(func=_cmd_export)
+    b = sub.add_parser(
+        "dashboard", help="serve the SOM dashboard of an experiment (Bokeh) in the browser"
+    )
+    b.add_argument("path", help="experiment folder (with a SOM step run)")
+    b.add_argument("--port", type=int, default=5006, help="port (default 5006; 0: a free one)")
+    b.add_argument("--address", default="127.0.0.1", help="interface (default loopback only)")
+    b.add_argument("--step", help="the SOM step (store name or key; default the latest)")
+    b.add_argument("--color-by", default="hits", help="hits, umatrix, outlier, majority or purity")
+    b.add_argument("--show", action="store_true", help="open it in the web browser")
+    b.set_defaults(func=_cmd_dashboard)
     d = sub.add_parser("demo", help="make a synthetic archive and run the demo experiment on it")
     d.add_argument("--folder", default="demo", help="working folder (default ./demo)")
     d.add_argument("-n", type=int, default=5000, help="spectra in the synthetic archive")

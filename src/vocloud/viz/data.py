@@ -1,0 +1,192 @@
+"""What the dashboards show, read from an experiment folder: the features and a SOM step.
+
+Everything per spectrum that a map needs (neuron, outlier score, status, predicted class) is
+small and read once; spectra are read from the Zarr feature store only when they are shown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from vocloud.ml.som import grid_coordinates
+
+
+def _steps(exp_dir: Path, features_store: Path) -> list[dict[str, Any]]:
+    from vocloud.steps.runner import recorded_steps
+
+    return recorded_steps(exp_dir, features_store)
+
+
+@dataclass
+class SomMapData:
+    """A SOM step of an experiment, ready to draw: one row per neuron, one per spectrum.
+
+    Parameters
+    ----------
+    experiment_dir : str or Path
+        The experiment folder (its current feature store and the SOM step run on it).
+    step : str, optional
+        The SOM step's store name (``som-<key>.zarr``) or key; default: the SOM step run last.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(rows, cols)`` of the map.
+    topology : str
+        ``"rectangular"`` or ``"hexagonal"``.
+    neurons : dict of numpy arrays
+        Per neuron, flat index ``row * cols + col``: ``row``, ``col``, ``x``, ``y`` (centre on the
+        plane), ``hits``, ``umatrix``, ``outlier`` (mean outlier score of its spectra, NaN when
+        empty) and, when a random-forest step exists, ``majority`` (its most frequent predicted
+        class) and ``purity`` (that class's share).
+    neuron_of : numpy.ndarray
+        The neuron of each spectrum (-1: not mapped, e.g. failed preprocessing).
+    ids, outlier_score, predicted : numpy.ndarray
+        Per spectrum (``predicted`` is ``None`` without a random-forest step).
+    metrics : dict
+        The SOM step's metrics (quantisation and topographic error ...).
+
+    Examples
+    --------
+    >>> data = SomMapData("experiments/halpha")  # doctest: +SKIP
+    >>> data.members(0)[:5]  # doctest: +SKIP
+    """
+
+    experiment_dir: str | os.PathLike[str]
+    step: str | None = None
+    shape: tuple[int, int] = field(init=False)
+    topology: str = field(init=False)
+    neurons: dict[str, np.ndarray] = field(init=False, repr=False)
+    neuron_of: np.ndarray = field(init=False, repr=False)
+    ids: np.ndarray = field(init=False, repr=False)
+    outlier_score: np.ndarray = field(init=False, repr=False)
+    predicted: np.ndarray | None = field(init=False, repr=False)
+    metrics: dict[str, Any] = field(init=False, repr=False)
+    name: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        from vocloud.experiment import resolve_store
+        from vocloud.steps.runner import STEPS_FOLDER, open_step
+        from vocloud.store import open_store
+
+        exp_dir = Path(self.experiment_dir)
+        self._features_store = resolve_store(exp_dir)
+        if not (exp_dir / "zarr.json").exists():
+            root = exp_dir
+        else:  # a store folder given: its experiment is the folder above
+            root = exp_dir.parent
+        self.name = root.name
+        steps = _steps(root, self._features_store)
+        soms = [s for s in steps if s["method"] == "som"]
+        if self.step is not None:
+            soms = [s for s in soms if self.step in (s["store"], s["key"])]
+        if not soms:
+            ran = sorted({s["method"] for s in steps}) or "none"
+            raise ValueError(
+                f"{root}: no SOM step{' ' + repr(self.step) if self.step else ''} run on its "
+                f"current feature store (steps run: {ran}); run one first, e.g. "
+                "exp.run_step('som', shape=(20, 20))"
+            )
+        rec = soms[-1]
+        self.step = rec["store"]
+        som = open_step(root / STEPS_FOLDER / rec["store"])
+        feats = open_store(self._features_store)
+        self._features: xr.Dataset = feats
+        self.metrics = dict(rec.get("metrics") or {})
+        params = rec.get("params") or {}
+        self.topology = str(params.get("topology", "rectangular"))
+        hits = np.asarray(som["som_hits"].values)
+        self.shape = (int(hits.shape[0]), int(hits.shape[1]))
+        self.neuron_of = np.asarray(som["som_neuron"].values, dtype=np.int64)
+        self.outlier_score = np.asarray(som["outlier_score"].values, dtype=np.float64)
+        self.ids = np.asarray(feats.id.values).astype(str)
+        self.predicted = None
+        forests = [s for s in steps if s["method"] == "random-forest"]
+        if forests:
+            forest = open_step(root / STEPS_FOLDER / forests[-1]["store"])
+            self.predicted = np.asarray(forest["predicted_class"].values).astype(str)
+        self.neurons = self._per_neuron(hits, np.asarray(som["som_umatrix"].values))
+
+    # -- per neuron --------------------------------------------------------------------------
+    def _per_neuron(self, hits: np.ndarray, umatrix: np.ndarray) -> dict[str, np.ndarray]:
+        rows, cols = self.shape
+        n = rows * cols
+        xy = grid_coordinates(self.shape, self.topology)  # type: ignore[arg-type]
+        ok = self.neuron_of >= 0
+        sums = np.bincount(
+            self.neuron_of[ok], weights=np.nan_to_num(self.outlier_score[ok]), minlength=n
+        )
+        counts = np.bincount(self.neuron_of[ok], minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            outlier = np.where(counts > 0, sums / counts, np.nan)
+        out = {
+            "neuron": np.arange(n),
+            "row": np.arange(n) // cols,
+            "col": np.arange(n) % cols,
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+            "hits": hits.ravel().astype(np.int64),
+            "umatrix": umatrix.ravel().astype(np.float64),
+            "outlier": outlier,
+        }
+        if self.predicted is not None:
+            majority = np.full(n, "", dtype=object)
+            purity = np.full(n, np.nan)
+            classes, code = np.unique(self.predicted[ok], return_inverse=True)
+            if classes.size:
+                table = np.zeros((n, classes.size), dtype=np.int64)
+                np.add.at(table, (self.neuron_of[ok], code), 1)
+                best = table.argmax(axis=1)
+                filled = table.sum(axis=1) > 0
+                majority[filled] = classes[best[filled]]
+                purity[filled] = table[filled, best[filled]] / table[filled].sum(axis=1)
+            out["majority"] = majority
+            out["purity"] = purity
+        return out
+
+    # -- per spectrum ------------------------------------------------------------------------
+    def members(self, neuron: int) -> np.ndarray:
+        """Rows (spectrum indices) of the spectra whose best-matching unit is ``neuron``,
+        the highest outlier score first."""
+        rows = np.flatnonzero(self.neuron_of == int(neuron))
+        order = np.argsort(-np.nan_to_num(self.outlier_score[rows], nan=-np.inf), kind="stable")
+        return rows[order]
+
+    @property
+    def wavelength(self) -> np.ndarray:
+        """The experiment grid (Angstrom)."""
+        return np.asarray(self._features.wavelength.values, dtype=np.float64)
+
+    @property
+    def wavelength_unit(self) -> str:
+        return str(self._features.wavelength.attrs.get("units", "Angstrom"))
+
+    def spectra(self, rows: np.ndarray) -> np.ndarray:
+        """The preprocessed spectra of ``rows`` (read from the store now), shape (len, n_wl)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not rows.size:
+            return np.empty((0, self.wavelength.size), dtype=np.float32)
+        order = np.argsort(rows)
+        got = np.asarray(self._features.features[np.sort(rows)].values)
+        out = np.empty_like(got)
+        out[order] = got
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able summary (what the dashboard's title says)."""
+        return {
+            "experiment": self.name,
+            "step": self.step,
+            "shape": list(self.shape),
+            "topology": self.topology,
+            "n_spectra": int(self.ids.size),
+            "n_mapped": int((self.neuron_of >= 0).sum()),
+            "metrics": json.loads(json.dumps(self.metrics, default=float)),
+        }

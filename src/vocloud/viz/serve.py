@@ -1,0 +1,99 @@
+"""Serve an experiment's dashboards with a Bokeh server (``vocloud dashboard``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+#: Where a dashboard is served by default: loopback only (use --address to share it).
+DEFAULT_ADDRESS = "127.0.0.1"
+DEFAULT_PORT = 5006
+
+
+def make_server(
+    experiment_dir: str | os.PathLike[str],
+    *,
+    port: int = DEFAULT_PORT,
+    address: str = DEFAULT_ADDRESS,
+    step: str | None = None,
+    color_by: str = "hits",
+    allow_websocket_origin: list[str] | None = None,
+) -> Any:
+    """A Bokeh server (not yet started) with the experiment's SOM dashboard at ``/som``.
+
+    The experiment is checked now (a missing SOM step is an error here, not in the browser).
+
+    Parameters
+    ----------
+    experiment_dir : str or Path
+        The experiment folder.
+    port : int
+        0 picks a free port (``server.port`` tells which).
+    address : str
+        The interface to listen on (default loopback only).
+    step, color_by
+        As for :func:`vocloud.viz.som_document`.
+    allow_websocket_origin : list of str, optional
+        Hosts (``host:port``) whose pages may connect; default this address and localhost.
+
+    Examples
+    --------
+    >>> server = make_server("experiments/halpha", port=0)  # doctest: +SKIP
+    >>> server.start(); server.io_loop.start()  # doctest: +SKIP
+    """
+    from bokeh.application import Application
+    from bokeh.application.handlers.function import FunctionHandler
+    from bokeh.server.server import Server
+
+    from vocloud.viz.data import SomMapData
+    from vocloud.viz.som_map import som_document
+
+    SomMapData(experiment_dir, step)  # fail early with a clear message
+
+    def app(doc: Any) -> None:
+        som_document(doc, experiment_dir, step=step, color_by=color_by)
+
+    if port == 0:
+        port = _free_port(address)
+    origins = allow_websocket_origin or sorted(
+        {f"{host}:{port}" for host in (address, "127.0.0.1", "localhost")}
+    )
+    return Server(
+        {"/som": Application(FunctionHandler(app))},
+        port=port,
+        address=address,
+        allow_websocket_origin=origins,
+        num_procs=1,
+    )
+
+
+def _free_port(address: str) -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((address, 0))
+        return int(s.getsockname()[1])
+
+
+def serve(
+    experiment_dir: str | os.PathLike[str],
+    *,
+    port: int = DEFAULT_PORT,
+    address: str = DEFAULT_ADDRESS,
+    show: bool = False,
+    **kwargs: Any,
+) -> None:
+    """Serve the dashboards until interrupted; prints the URL (and opens it with ``show``)."""
+    server = make_server(experiment_dir, port=port, address=address, **kwargs)
+    server.start()
+    host = "localhost" if address in ("127.0.0.1", "0.0.0.0", "") else address
+    url = f"http://{host}:{server.port}/som"
+    print(f"vocloud: SOM dashboard at {url} (Ctrl-C to stop)", flush=True)
+    if show:
+        server.io_loop.add_callback(server.show, "/som")
+    try:
+        server.io_loop.start()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

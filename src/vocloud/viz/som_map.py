@@ -1,0 +1,342 @@
+"""The SOM dashboard: a clickable map of the neurons and the spectra behind each one.
+
+The map shows one tile per neuron (squares, or hexagons on a hexagonal map) coloured by a chosen
+quantity: hits, U-matrix distance, mean outlier score, or, after a random-forest step, the
+majority predicted class and its purity. Clicking a neuron (shift-click for more) shows its
+spectra, the highest outlier score first, overplotted on the experiment grid with their mean,
+and lists them in a table; spectra are read from the Zarr feature store at that moment, so a map
+of millions of spectra opens as fast as one of thousands.
+
+It is a Bokeh server document (Python callbacks): ``vocloud dashboard EXPERIMENT`` serves it,
+:func:`som_app` gives the function for ``bokeh.io.show`` in Jupyter.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from vocloud.viz.data import SomMapData
+
+#: Quantities the map can be coloured by (label shown in the menu -> column).
+COLOR_BY = {
+    "hits": "hits",
+    "U-matrix distance": "umatrix",
+    "mean outlier score": "outlier",
+    "majority class": "majority",
+    "class purity": "purity",
+}
+
+#: How many spectra of a neuron are drawn (all are listed in the table, up to TABLE_ROWS).
+MAX_LINES = 40
+TABLE_ROWS = 2000
+
+
+def _tile(x: float, y: float, topology: str) -> tuple[list[float], list[float]]:
+    """The polygon of one neuron: a unit square, or a pointy-top hexagon 1 wide."""
+    if topology == "hexagonal":
+        r = 1 / math.sqrt(3)
+        angles = [math.pi / 6 + k * math.pi / 3 for k in range(6)]
+        return [x + r * math.cos(a) for a in angles], [y + r * math.sin(a) for a in angles]
+    return [x - 0.5, x + 0.5, x + 0.5, x - 0.5], [y - 0.5, y - 0.5, y + 0.5, y + 0.5]
+
+
+def _class_colors(names: np.ndarray) -> tuple[list[str], dict[str, str]]:
+    from bokeh.palettes import Category10, Category20
+
+    classes = sorted({str(n) for n in names if n})
+    palette = Category10[10] if len(classes) <= 10 else Category20[20]
+    colors = {c: palette[i % len(palette)] for i, c in enumerate(classes)}
+    return [colors.get(str(n), "#dddddd") for n in names], colors
+
+
+def som_document(
+    doc: Any,
+    experiment_dir: str | os.PathLike[str],
+    *,
+    step: str | None = None,
+    color_by: str = "hits",
+    max_lines: int = MAX_LINES,
+) -> SomMapData:
+    """Fill the Bokeh document ``doc`` with the SOM dashboard of an experiment.
+
+    Parameters
+    ----------
+    doc : bokeh.document.Document
+        The document (of a Bokeh server session, or of ``bokeh.io.show`` in Jupyter).
+    experiment_dir : str or Path
+        The experiment folder; its feature store and a SOM step run on it are shown.
+    step : str, optional
+        The SOM step (store name or key); default: the SOM step run last.
+    color_by : str
+        The first colouring: a key or a label of :data:`COLOR_BY`.
+    max_lines : int
+        The most spectra of a neuron drawn at once.
+
+    Returns
+    -------
+    SomMapData
+        What the document shows.
+
+    Examples
+    --------
+    >>> from bokeh.document import Document
+    >>> doc = Document()
+    >>> som_document(doc, "experiments/halpha")  # doctest: +SKIP
+    """
+    from bokeh.layouts import column, row
+    from bokeh.models import (
+        ColorBar,
+        ColumnDataSource,
+        DataTable,
+        Div,
+        HoverTool,
+        LinearColorMapper,
+        NumberFormatter,
+        Select,
+        TableColumn,
+        TapTool,
+    )
+    from bokeh.palettes import Viridis256
+    from bokeh.plotting import figure
+
+    data = SomMapData(experiment_dir, step)
+    nb = data.neurons
+    xs, ys = zip(*(_tile(x, y, data.topology) for x, y in zip(nb["x"], nb["y"])))
+    cols: dict[str, Any] = {
+        "xs": list(xs),
+        "ys": list(ys),
+        "neuron": nb["neuron"],
+        "row": nb["row"],
+        "col": nb["col"],
+        "hits": nb["hits"],
+        "umatrix": nb["umatrix"],
+        "outlier": nb["outlier"],
+    }
+    choices = ["hits", "U-matrix distance", "mean outlier score"]
+    if "majority" in nb:
+        class_color, _ = _class_colors(nb["majority"])
+        cols.update(
+            majority=[str(m) for m in nb["majority"]], purity=nb["purity"], class_color=class_color
+        )
+        choices += ["majority class", "class purity"]
+    key = COLOR_BY.get(color_by, color_by)
+    label = next((k for k, v in COLOR_BY.items() if v == key), None)
+    if label not in choices:
+        raise ValueError(f"color_by: one of {choices}, not {color_by!r}")
+    cols["value"] = np.asarray(nb[key] if key != "majority" else nb["hits"], dtype=np.float64)
+    source = ColumnDataSource(cols, name="neurons")
+
+    desc = data.describe()
+    metrics = desc["metrics"]
+    title = Div(
+        name="title",
+        text=(
+            f"<b>{desc['experiment']}</b>: SOM {data.shape[0]}&times;{data.shape[1]} "
+            f"({data.topology}) of {desc['n_mapped']:,} of {desc['n_spectra']:,} spectra"
+            + (
+                f"; quantisation error {metrics['quantization_error']:.4g}, topographic error "
+                f"{metrics['topographic_error']:.4g}"
+                if "quantization_error" in metrics
+                else ""
+            )
+        ),
+    )
+    mapper = LinearColorMapper(palette=Viridis256)
+
+    def rescale() -> None:
+        v = np.asarray(source.data["value"], dtype=np.float64)
+        v = v[np.isfinite(v)]
+        mapper.low, mapper.high = (float(v.min()), float(v.max())) if v.size else (0.0, 1.0)
+        if mapper.low == mapper.high:
+            mapper.high = mapper.low + 1.0
+
+    rescale()
+    pad = 1.0
+    m = figure(
+        name="som_map",
+        title="SOM (click a neuron; shift-click for more)",
+        width=620,
+        height=int(620 * (np.ptp(nb["y"]) + 2 * pad) / (np.ptp(nb["x"]) + 2 * pad)) + 40,
+        x_range=(float(nb["x"].min()) - pad, float(nb["x"].max()) + pad),
+        y_range=(float(nb["y"].max()) + pad, float(nb["y"].min()) - pad),  # row 0 on top
+        tools="tap,reset,save",
+        match_aspect=True,
+    )
+    m.axis.visible = False
+    m.grid.visible = False
+    tiles = m.patches(
+        "xs",
+        "ys",
+        source=source,
+        fill_color={"field": "value", "transform": mapper},
+        line_color="white",
+        line_width=0.5,
+        selection_line_color="red",
+        selection_line_width=3,
+        nonselection_fill_alpha=0.6,
+        name="tiles",
+    )
+    m.add_tools(
+        HoverTool(
+            renderers=[tiles],
+            tooltips=[
+                ("neuron", "(@row, @col)"),
+                ("hits", "@hits"),
+                ("U-matrix", "@umatrix{0.000}"),
+            ]
+            + [("mean outlier score", "@outlier{0.000}")]
+            + ([("class", "@majority (@purity{0%})")] if "majority" in nb else []),
+        )
+    )
+    m.select_one(TapTool).renderers = [tiles]
+    colorbar = ColorBar(color_mapper=mapper, width=10)
+    m.add_layout(colorbar, "right")
+    select = Select(title="colour by", value=label, options=choices, name="color_by", width=200)
+
+    legend = Div(name="class_legend", text="", visible=False, width=200)
+    if "majority" in nb:
+        _, palette = _class_colors(nb["majority"])
+        legend.text = "<br>".join(
+            f'<span style="display:inline-block;width:12px;height:12px;background:{c};'
+            f'margin-right:6px"></span>{name}'
+            for name, c in palette.items()
+        )
+
+    def fill(color: Any) -> None:
+        # the glyphs drawn for selected and other tiles were copied from the first: all three
+        for glyph in (tiles.glyph, tiles.selection_glyph, tiles.nonselection_glyph):
+            if glyph is not None:
+                glyph.fill_color = color
+
+    def recolor(attr: str, old: str, new: str) -> None:
+        col = COLOR_BY[new]
+        if col == "majority":
+            fill({"field": "class_color"})
+            colorbar.visible = False
+            legend.visible = True
+            return
+        source.data["value"] = np.asarray(nb[col], dtype=np.float64)
+        rescale()
+        fill({"field": "value", "transform": mapper})
+        colorbar.visible = True
+        legend.visible = False
+
+    select.on_change("value", recolor)
+    if key == "majority":
+        recolor("value", label, label)
+
+    # -- the spectra of the selected neurons -----------------------------------------------
+    wl = data.wavelength
+    lines = ColumnDataSource({"xs": [], "ys": [], "id": [], "score": []}, name="member_spectra")
+    mean = ColumnDataSource({"x": [], "y": []}, name="member_mean")
+    sp = figure(
+        name="spectra",
+        title="spectra of the selected neurons",
+        width=720,
+        height=420,
+        x_axis_label=f"wavelength ({data.wavelength_unit})",
+        y_axis_label="scaled flux",
+        tools="pan,wheel_zoom,box_zoom,reset,save",
+    )
+    lr = sp.multi_line("xs", "ys", source=lines, line_alpha=0.35, line_width=1, color="#3b6ea8")
+    sp.line("x", "y", source=mean, color="black", line_width=2.5, legend_label="mean")
+    sp.add_tools(HoverTool(renderers=[lr], tooltips=[("id", "@id"), ("score", "@score{0.000}")]))
+    sp.legend.location = "top_left"
+    info = Div(name="selection", text="Click a neuron to see its spectra.", width=720)
+    table_cols = {"id": [], "neuron": [], "outlier_score": []}
+    if data.predicted is not None:
+        table_cols["predicted_class"] = []
+    members = ColumnDataSource(table_cols, name="member_table")
+    table = DataTable(
+        source=members,
+        columns=[
+            TableColumn(field="id", title="id", width=380),
+            TableColumn(field="neuron", title="neuron (row, col)", width=110),
+            TableColumn(
+                field="outlier_score",
+                title="outlier score",
+                formatter=NumberFormatter(format="0.000"),
+            ),
+        ]
+        + (
+            [TableColumn(field="predicted_class", title="predicted class")]
+            if data.predicted is not None
+            else []
+        ),
+        width=720,
+        height=240,
+        name="members",
+        index_position=None,
+    )
+
+    def show(attr: str, old: list[int], new: list[int]) -> None:
+        picked = [int(i) for i in new]
+        if not picked:
+            lines.data = {"xs": [], "ys": [], "id": [], "score": []}
+            mean.data = {"x": [], "y": []}
+            members.data = {k: [] for k in table_cols}
+            info.text = "Click a neuron to see its spectra."
+            return
+        rows_of = [data.members(n) for n in picked]
+        rows = np.concatenate(rows_of) if rows_of else np.empty(0, dtype=np.int64)
+        rows = rows[
+            np.argsort(-np.nan_to_num(data.outlier_score[rows], nan=-np.inf), kind="stable")
+        ]
+        drawn = rows[:max_lines]
+        flux = data.spectra(drawn)
+        lines.data = {
+            "xs": [wl] * len(drawn),
+            "ys": list(flux),
+            "id": data.ids[drawn].tolist(),
+            "score": data.outlier_score[drawn].tolist(),
+        }
+        mean.data = {"x": wl, "y": np.nanmean(flux, axis=0)} if len(drawn) else {"x": [], "y": []}
+        listed = rows[:TABLE_ROWS]
+        where = data.neuron_of[listed]
+        shape_cols = data.shape[1]
+        members.data = {
+            "id": data.ids[listed].tolist(),
+            "neuron": [f"({w // shape_cols}, {w % shape_cols})" for w in where],
+            "outlier_score": data.outlier_score[listed].tolist(),
+            **(
+                {"predicted_class": data.predicted[listed].tolist()}
+                if data.predicted is not None
+                else {}
+            ),
+        }
+        names = ", ".join(f"({n // shape_cols}, {n % shape_cols})" for n in picked[:8])
+        more = f" and {len(picked) - 8} more" if len(picked) > 8 else ""
+        info.text = (
+            f"neuron{'s' if len(picked) > 1 else ''} {names}{more}: {rows.size:,} spectra"
+            + (
+                f"; drawn: the {len(drawn)} of highest outlier score"
+                if rows.size > len(drawn)
+                else ""
+            )
+        )
+
+    source.selected.on_change("indices", show)
+    doc.add_root(column(title, row(column(select, m, legend), column(info, sp, table))))
+    doc.title = f"vocloud SOM: {data.name}"
+    return data
+
+
+def som_app(experiment_dir: str | os.PathLike[str], **kwargs: Any) -> Callable[[Any], None]:
+    """The SOM dashboard as a Bokeh application function, e.g. for Jupyter.
+
+    Examples
+    --------
+    >>> from bokeh.io import output_notebook, show
+    >>> output_notebook()  # doctest: +SKIP
+    >>> show(som_app("experiments/halpha"))  # doctest: +SKIP
+    """
+
+    def app(doc: Any) -> None:
+        som_document(doc, experiment_dir, **kwargs)
+
+    return app

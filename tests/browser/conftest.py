@@ -1,0 +1,134 @@
+"""The browser tier: pages driven in a real headless Chromium through Playwright.
+
+``scripts/browser/ensure.sh`` makes sure Debian's Chromium (``/usr/bin/chromium``) is installed
+and renders a page headless, then writes ``browser.json`` (``{"chromium": PATH, "version": V}``)
+into its state directory (``$VOCLOUD_BROWSER_STATE``, default ``/tmp/vocloud-browser``); when it
+cannot, it writes the reason to ``skip-reason`` there. Playwright (``pip install playwright``, in
+the test extra) drives that binary: no browser of Playwright's own is ever downloaded
+(never ``playwright install``). Pages come from servers on loopback only: a request to any other
+host is aborted (and shows up in ``console_errors``).
+
+Every test in ``tests/browser`` is marked ``browser``.
+
+Fixtures
+--------
+``chromium_path`` (session): the Chromium binary from ``browser.json``; else a skip with the
+    reason ensure.sh gave, or a FAILURE under ``CI=true``.
+``browser`` (session): a Playwright ``Browser``, that Chromium headless with the flags that work
+    on this closed network; Playwright gives it a new temporary profile (``--user-data-dir``),
+    removed when it closes at the end of the session.
+``console_errors`` (function): the list of what the page of the test logged as an error: console
+    messages of type ``error`` and uncaught exceptions (``pageerror``), as strings.
+``page`` (function): a new context (viewport 1400x900) and page per test, closed after it; its
+    ``console_errors`` attribute is the same list, so ``assert page.console_errors == []``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+HERE = Path(__file__).parent
+STATE_DIR = Path(os.environ.get("VOCLOUD_BROWSER_STATE", "/tmp/vocloud-browser"))
+# As scripts/browser/ensure.sh starts it. Without the background-networking flags Chromium keeps
+# calling Google's hosts, which this machine's closed network refuses.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1400, "height": 900}
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
+def pytest_collection_modifyitems(config, items):
+    """Mark every test under tests/browser with ``browser``."""
+    for item in items:
+        if HERE in Path(item.path).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"browser tier unavailable under CI=true (a skip is a failure): {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    conf_file = STATE_DIR / "browser.json"
+    if not conf_file.is_file():
+        marker = STATE_DIR / "skip-reason"
+        if marker.is_file() and marker.read_text().strip():
+            _unavailable("Chromium not available: " + marker.read_text().strip())
+        _unavailable(
+            f"Chromium not set up ({conf_file} missing): run `make test-browser`, or "
+            "`bash scripts/browser/ensure.sh` (as root when Chromium is not installed)"
+        )
+    path = json.loads(conf_file.read_text())["chromium"]
+    if not os.access(path, os.X_OK):
+        _unavailable(f"{path} (from {conf_file}) is gone: run `bash scripts/browser/ensure.sh`")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path):
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as e:
+        _unavailable(
+            f"Python Playwright is not installed ({e}): `pip install playwright` (it is in the "
+            "test extra; never `playwright install`: the tier uses Debian's Chromium)"
+        )
+    pw = sync_playwright().start()
+    try:
+        # Without user_data_dir, launch() gives Chromium a new temporary --user-data-dir.
+        b = pw.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
+    except Exception:
+        pw.stop()
+        raise
+    yield b
+    b.close()
+    pw.stop()
+
+
+@pytest.fixture
+def console_errors() -> list[str]:
+    return []
+
+
+def _loopback_only(route):
+    host = urlsplit(route.request.url).hostname or ""
+    if route.request.url.startswith(("http:", "https:")) and host not in LOOPBACK:
+        route.abort("blockedbyclient")
+    else:
+        route.continue_()
+
+
+@pytest.fixture
+def page(browser, console_errors):
+    context = browser.new_context(viewport=VIEWPORT)
+    context.route("**/*", _loopback_only)
+    p = context.new_page()
+    p.on(
+        "console",
+        lambda msg: (
+            console_errors.append(f"console.error: {msg.text} ({msg.location})")
+            if msg.type == "error"
+            else None
+        ),
+    )
+    p.on("pageerror", lambda exc: console_errors.append(f"uncaught: {exc}"))
+    p.console_errors = console_errors
+    yield p
+    context.close()

@@ -1,0 +1,75 @@
+"""The SOM dashboard's data and document, without a browser (that is tests/browser)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from bokeh.document import Document
+from viz_experiment import make_som_experiment
+
+from vocloud.viz import SomMapData, som_document
+from vocloud.viz.serve import make_server
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    return make_som_experiment(tmp_path_factory.mktemp("viz"), n=300, shape=(4, 5))
+
+
+def test_map_data_per_neuron_and_per_spectrum(experiment) -> None:
+    data = SomMapData(experiment)
+    assert data.shape == (4, 5) and data.topology == "hexagonal"
+    nb = data.neurons
+    assert nb["hits"].sum() == (data.neuron_of >= 0).sum() == 300
+    for k in range(20):
+        rows = data.members(k)
+        assert len(rows) == nb["hits"][k]
+        assert set(data.neuron_of[rows]) <= {k}
+        scores = data.outlier_score[rows]
+        assert np.all(np.diff(scores) <= 0)  # highest outlier score first
+        if len(rows):
+            assert nb["outlier"][k] == pytest.approx(scores.mean())
+            majority = nb["majority"][k]
+            share = np.mean(data.predicted[rows] == majority)
+            assert nb["purity"][k] == pytest.approx(share)
+            assert share == max(np.mean(data.predicted[rows] == c) for c in set(data.predicted))
+        else:
+            assert np.isnan(nb["outlier"][k]) and nb["majority"][k] == ""
+    rows = data.members(int(np.argmax(nb["hits"])))[:5]
+    from vocloud import open_experiment
+
+    np.testing.assert_array_equal(
+        data.spectra(rows), open_experiment(experiment).features.values[rows]
+    )
+    assert data.spectra(rows[::-1]).tolist() == data.spectra(rows)[::-1].tolist()
+    assert data.describe()["metrics"]["quantization_error"] > 0
+
+
+def test_document_selection_and_colours(experiment) -> None:
+    doc = Document()
+    data = som_document(doc, experiment, color_by="outlier")
+    src = doc.get_model_by_name("neurons")
+    np.testing.assert_array_equal(src.data["value"], data.neurons["outlier"])
+    k = int(np.argmax(data.neurons["hits"]))
+    src.selected.indices = [k]
+    text = doc.get_model_by_name("selection").text
+    assert text.startswith(f"neuron ({k // 5}, {k % 5}): {data.neurons['hits'][k]:,} spectra")
+    lines = doc.get_model_by_name("member_spectra").data
+    assert len(lines["ys"]) == min(40, data.neurons["hits"][k])
+    assert lines["id"] == data.ids[data.members(k)][:40].tolist()
+    table = doc.get_model_by_name("member_table").data
+    assert table["predicted_class"] == data.predicted[data.members(k)].tolist()
+    src.selected.indices = []
+    assert doc.get_model_by_name("selection").text.startswith("Click a neuron")
+    assert doc.get_model_by_name("member_spectra").data["ys"] == []
+    doc.get_model_by_name("color_by").value = "majority class"
+    assert doc.get_model_by_name("class_legend").visible
+
+
+def test_missing_som_step_and_bad_colour_are_named(experiment, tmp_path) -> None:
+    with pytest.raises(ValueError, match="no SOM step 'som-nope'"):
+        SomMapData(experiment, step="som-nope")
+    with pytest.raises(ValueError, match="color_by: one of"):
+        som_document(Document(), experiment, color_by="brightness")
+    with pytest.raises(FileNotFoundError):
+        make_server(tmp_path / "no-experiment", port=0)
