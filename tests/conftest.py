@@ -4,11 +4,29 @@ LocalCluster (2 worker processes x 1 thread on loopback) per test module."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 # Keep BLAS single-threaded in the test process, as in the cluster workers.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+#: Test folders whose every test needs a service, and the marker they get (``-m`` selects on it).
+TIER_FOLDERS = {"vo": "vo", "hpc": "hpc", "browser": "browser"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
+def pytest_collection_modifyitems(config, items):
+    """Mark every test under tests/vo, tests/hpc and tests/browser with its tier."""
+    root = Path(__file__).parent
+    for item in items:
+        try:
+            folder = Path(item.path).relative_to(root).parts[0]
+        except ValueError:
+            continue
+        if folder in TIER_FOLDERS:
+            item.add_marker(getattr(pytest.mark, TIER_FOLDERS[folder]))
 
 
 @pytest.fixture(scope="session")

@@ -43,37 +43,13 @@ tier_begin "$lease" # one setup at a time
 skip() { tier_skip "$@"; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vocloud-browser.XXXXXX") || skip "cannot make a temporary directory"
-POLICY=/usr/sbin/policy-rc.d
-policy_ours=0
-drop_policy() { [ "$policy_ours" = 1 ] && rm -f "$POLICY"; policy_ours=0; }
-cleanup() { drop_policy; rm -rf "$work"; }
+cleanup() { rm -rf "$work"; }
 trap cleanup EXIT
 
 # chromium_version: its version number, when the binary runs (with a HOME it may write to)
 chromium_version() {
   [ -x "$CHROMIUM" ] || return 1
   HOME=$work timeout 60 "$CHROMIUM" --version 9>&- 2>/dev/null | awk 'NR == 1 && $2 ~ /^[0-9]/ { print $2; ok = 1 } END { exit !ok }'
-}
-
-apt_install_chromium() {
-  local t
-  t=$(browser_now)
-  if [ ! -e "$POLICY" ]; then
-    printf '#!/bin/sh\n# temporary, from vocloud scripts/browser/ensure.sh: start no service\nexit 101\n' >"$POLICY"
-    chmod 755 "$POLICY"
-    policy_ours=1
-  fi
-  browser_log "apt-get install chromium"
-  if ! apt-get install -y -q --no-install-recommends chromium >"$BROWSER_STATE/apt.log" 2>&1 9>&-; then
-    browser_log "install failed with the current package lists; apt-get update and retry"
-    apt-get update -q >>"$BROWSER_STATE/apt.log" 2>&1 9>&-
-    apt-get install -y -q --no-install-recommends chromium >>"$BROWSER_STATE/apt.log" 2>&1 9>&- || {
-      drop_policy
-      return 1
-    }
-  fi
-  drop_policy
-  browser_log "installed chromium in $(browser_since "$t") s"
 }
 
 if ! version=$(chromium_version); then
@@ -85,7 +61,7 @@ if ! version=$(chromium_version); then
   if [ ! -f /etc/debian_version ] || ! command -v apt-get >/dev/null; then
     skip "no working $CHROMIUM, and this is not a Debian system (no /etc/debian_version or apt-get): the tier installs the Debian package chromium"
   fi
-  apt_install_chromium ||
+  tier_apt_install "$BROWSER_STATE/apt.log" chromium ||
     skip "apt-get install chromium failed (log: $BROWSER_STATE/apt.log): $(grep -E '^(E|W):' "$BROWSER_STATE/apt.log" | tail -2 | tr '\n' ' ')"
   version=$(chromium_version) ||
     skip "the package chromium is installed but $CHROMIUM --version fails (an Ubuntu snap wrapper? this tier needs Debian's chromium)"

@@ -75,3 +75,40 @@ tier_end_lease() {
   # shellcheck disable=SC2086  # one word per component
   "$stop_fn" $started
 }
+
+# tier_apt_install APT_LOG PACKAGE...: install the packages that are missing, without their
+# recommends; with the current package lists first, `apt-get update` only when that fails. While
+# installing, a policy-rc.d that denies every start (when there is none already) keeps the
+# packages' scripts from starting services: the tiers start what they need themselves and own
+# its PID. The output goes to APT_LOG (its tail to stderr on failure).
+tier_apt_install() {
+  local log=$1 p t rc=0 policy=/usr/sbin/policy-rc.d ours=0 missing=() saved
+  shift
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  t=$(date +%s.%N)
+  saved=$(trap -p EXIT)
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# temporary, from vocloud scripts/lib/tier.sh: start no service\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    ours=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT # also when the install is interrupted
+  fi
+  "$TIER_LOG" "apt-get install ${missing[*]}"
+  if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >"$log" 2>&1 9>&-; then
+    "$TIER_LOG" "install failed with the current package lists; apt-get update and retry"
+    apt-get update -q >>"$log" 2>&1 9>&-
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$log" 2>&1 9>&- || rc=1
+  fi
+  if [ "$ours" = 1 ]; then
+    rm -f "$policy"
+    eval "${saved:-trap - EXIT}"
+  fi
+  if [ "$rc" != 0 ]; then
+    tail -20 "$log" >&2
+    return 1
+  fi
+  "$TIER_LOG" "installed ${missing[*]} in $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+}

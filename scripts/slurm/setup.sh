@@ -23,38 +23,11 @@ if [ ! -f /etc/debian_version ] || ! command -v apt-get >/dev/null; then
 fi
 
 # ------------------------------------------------------------------------------------ packages
-POLICY=/usr/sbin/policy-rc.d
-policy_ours=0
-drop_policy() { [ "$policy_ours" = 1 ] && rm -f "$POLICY"; policy_ours=0; }
-trap drop_policy EXIT
-
-apt_install() {  # apt_install pkg... : try the current package lists, update them only on failure
-  local missing=() p t
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  t=$(slurm_now)
-  if [ ! -e "$POLICY" ]; then
-    printf '#!/bin/sh\n# temporary, from vocloud scripts/slurm/setup.sh: start no service\nexit 101\n' >"$POLICY"
-    chmod 755 "$POLICY"
-    policy_ours=1
-  fi
-  slurm_log "apt-get install ${missing[*]}"
-  if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >"$SLURM_STATE/apt.log" 2>&1; then
-    slurm_log "install failed with the current package lists; apt-get update and retry"
-    apt-get update -q >>"$SLURM_STATE/apt.log" 2>&1
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$SLURM_STATE/apt.log" 2>&1 || {
-      tail -20 "$SLURM_STATE/apt.log" >&2
-      return 1
-    }
-  fi
-  drop_policy
-  slurm_log "installed ${missing[*]} in $(slurm_since "$t") s"
-}
-
+. "$SLURM_HERE/../lib/tier.sh"
+# shellcheck disable=SC2034  # read by lib/tier.sh
+TIER_LOG=slurm_log
 # slurm-wlm is only the metapackage of the other three
-apt_install slurm-wlm slurmctld slurmd slurm-client munge
+tier_apt_install "$SLURM_STATE/apt.log" slurm-wlm slurmctld slurmd slurm-client munge
 
 # --------------------------------------------------------------------------------------- munge
 # munge's postinst makes the user and the key; make the key if it is missing. munged refuses a

@@ -21,27 +21,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # ------------------------------------------------------------------------------------ packages
-apt_install() {  # apt_install pkg... : try the current package lists, update them only on failure
-  local missing=()
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  local t
-  t=$(vo_now)
-  vo_log "apt-get install ${missing[*]}"
-  if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >"$VO_STATE/apt.log" 2>&1; then
-    vo_log "install failed with the current package lists; apt-get update and retry"
-    apt-get update -q >>"$VO_STATE/apt.log" 2>&1
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$VO_STATE/apt.log" 2>&1 || {
-      tail -20 "$VO_STATE/apt.log" >&2
-      return 1
-    }
-  fi
-  vo_log "installed ${missing[*]} in $(vo_since "$t") s"
-}
-
-apt_install postgresql curl ca-certificates
+. "$VO_HERE/../lib/tier.sh"
+# shellcheck disable=SC2034  # read by lib/tier.sh
+TIER_LOG=vo_log
+tier_apt_install "$VO_STATE/apt.log" postgresql curl ca-certificates
 
 PGVER=$(vo_pg_version)
 if [ -z "$PGVER" ]; then
@@ -82,7 +65,7 @@ if [ ! -f /etc/gavo.rc ] || [ "$(cat /etc/gavo.rc)" != "$GAVO_RC" ]; then
   chmod 644 /etc/gavo.rc
 fi
 
-apt_install gavodachs2-server
+tier_apt_install "$VO_STATE/apt.log" gavodachs2-server
 # If an init system started DaCHS from the postinst, hand it over to start.sh/stop.sh.
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ] &&
   systemctl is-active --quiet dachs 2>/dev/null; then

@@ -8,7 +8,7 @@ the test extra) drives that binary: no browser of Playwright's own is ever downl
 (never ``playwright install``). Pages come from servers on loopback only: a request to any other
 host is aborted (and shows up in ``console_errors``).
 
-Every test in ``tests/browser`` is marked ``browser``.
+Every test in ``tests/browser`` is marked ``browser`` (by tests/conftest.py).
 
 Fixtures
 --------
@@ -25,14 +25,13 @@ Fixtures
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from tiers import tier_state, unavailable
 
-HERE = Path(__file__).parent
 STATE_DIR = Path(os.environ.get("VOCLOUD_BROWSER_STATE", "/tmp/vocloud-browser"))
 # As scripts/browser/ensure.sh starts it. Without the background-networking flags Chromium keeps
 # calling Google's hosts, which this machine's closed network refuses.
@@ -50,34 +49,17 @@ VIEWPORT = {"width": 1400, "height": 900}
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
-@pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
-def pytest_collection_modifyitems(config, items):
-    """Mark every test under tests/browser with ``browser``."""
-    for item in items:
-        if HERE in Path(item.path).parents:
-            item.add_marker(pytest.mark.browser)
-
-
-def _unavailable(reason: str):
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser tier unavailable under CI=true (a skip is a failure): {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
-    conf_file = STATE_DIR / "browser.json"
-    if not conf_file.is_file():
-        marker = STATE_DIR / "skip-reason"
-        if marker.is_file() and marker.read_text().strip():
-            _unavailable("Chromium not available: " + marker.read_text().strip())
-        _unavailable(
-            f"Chromium not set up ({conf_file} missing): run `make test-browser`, or "
-            "`bash scripts/browser/ensure.sh` (as root when Chromium is not installed)"
-        )
-    path = json.loads(conf_file.read_text())["chromium"]
+    path = tier_state(
+        STATE_DIR,
+        "browser.json",
+        "Chromium",
+        "run `make test-browser`, or `bash scripts/browser/ensure.sh` (as root when Chromium is "
+        "not installed)",
+    )["chromium"]
     if not os.access(path, os.X_OK):
-        _unavailable(f"{path} (from {conf_file}) is gone: run `bash scripts/browser/ensure.sh`")
+        unavailable("Chromium", f"{path} is gone: run `bash scripts/browser/ensure.sh`")
     return path
 
 
@@ -86,9 +68,10 @@ def browser(chromium_path):
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as e:
-        _unavailable(
+        unavailable(
+            "Playwright",
             f"Python Playwright is not installed ({e}): `pip install playwright` (it is in the "
-            "test extra; never `playwright install`: the tier uses Debian's Chromium)"
+            "test extra; never `playwright install`: the tier uses Debian's Chromium)",
         )
     pw = sync_playwright().start()
     try:

@@ -5,7 +5,7 @@ loopback-only ``/etc/slurm/slurm.conf`` (one node ``localhost``, partition ``deb
 the daemons and writes ``cluster.json`` into its state directory (``$VOCLOUD_SLURM_STATE``,
 default ``/tmp/vocloud-slurm``); when it cannot, it writes the reason to ``skip-reason`` there.
 
-Every test in ``tests/hpc`` is marked ``hpc`` (``make test-unit`` and ``make test-cluster``
+Every test in ``tests/hpc`` is marked ``hpc`` (by tests/conftest.py) (``make test-unit`` and ``make test-cluster``
 deselect them).
 
 Fixtures
@@ -18,7 +18,6 @@ Fixtures
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -27,17 +26,9 @@ from pathlib import Path
 
 import pytest
 from hpc_helpers import squeue
+from tiers import tier_state, unavailable
 
-HERE = Path(__file__).parent
 STATE_DIR = Path(os.environ.get("VOCLOUD_SLURM_STATE", "/tmp/vocloud-slurm"))
-
-
-@pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
-def pytest_collection_modifyitems(config, items):
-    """Mark every test under tests/hpc with ``hpc``."""
-    for item in items:
-        if HERE in Path(item.path).parents:
-            item.add_marker(pytest.mark.hpc)
 
 
 @dataclass(frozen=True)
@@ -50,33 +41,24 @@ class SlurmCluster:
     memory_mb: int
 
 
-def _unavailable(reason: str):
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"SLURM unavailable under CI=true (a skip is a failure): {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def slurm() -> SlurmCluster:
-    conf_file = STATE_DIR / "cluster.json"
-    if not conf_file.is_file():
-        marker = STATE_DIR / "skip-reason"
-        if marker.is_file() and marker.read_text().strip():
-            _unavailable("SLURM not available: " + marker.read_text().strip())
-        _unavailable(
-            f"SLURM not set up ({conf_file} missing): run `make test-hpc`, or as root "
-            "`bash scripts/slurm/ensure.sh`"
-        )
+    conf = tier_state(
+        STATE_DIR,
+        "cluster.json",
+        "SLURM",
+        "run `make test-hpc`, or as root `bash scripts/slurm/ensure.sh`",
+    )
     if shutil.which("sinfo") is None:
-        _unavailable("SLURM's sinfo is not on PATH")
-    conf = json.loads(conf_file.read_text())
+        unavailable("SLURM", "SLURM's sinfo is not on PATH")
     state = subprocess.run(
         ["sinfo", "-h", "-n", conf["node"], "-o", "%t"], capture_output=True, text=True
     )
     if state.returncode or state.stdout.strip() not in ("idle", "mix", "alloc"):
-        _unavailable(
+        unavailable(
+            "SLURM",
             f"SLURM node {conf['node']} is not up ({state.stdout.strip() or state.stderr.strip()}): "
-            "start it with `bash scripts/slurm/ensure.sh` (root)"
+            "start it with `bash scripts/slurm/ensure.sh` (root)",
         )
     return SlurmCluster(conf["partition"], conf["node"], int(conf["cpus"]), int(conf["memory_mb"]))
 

@@ -6,7 +6,7 @@ spectra from :mod:`vocloud.datasets` (``scripts/vo-server/make_data.py``), start
 writes ``server.json`` into its state directory (``$VOCLOUD_VO_STATE``, default
 ``/tmp/vocloud-vo-server``); when it cannot, it writes the reason to ``skip-reason`` there.
 
-Every test in ``tests/vo`` is marked ``vo`` (``make test-unit`` deselects them).
+Every test in ``tests/vo`` is marked ``vo`` (by tests/conftest.py) (``make test-unit`` deselects them).
 
 Fixtures
 --------
@@ -51,18 +51,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tiers import unavailable
 
-HERE = Path(__file__).parent
 STATE_DIR = Path(os.environ.get("VOCLOUD_VO_STATE", "/tmp/vocloud-vo-server"))
 DATALINK_VOCABULARY = "http://www.ivoa.net/rdf/datalink/core"
-
-
-@pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
-def pytest_collection_modifyitems(config, items):
-    """Mark every test under tests/vo with ``vo``."""
-    for item in items:
-        if HERE in Path(item.path).parents:
-            item.add_marker(pytest.mark.vo)
 
 
 @dataclass(frozen=True)
@@ -102,12 +94,6 @@ class DachsServer:
         return self.data_dir / pubdid[len(self.pubdid_prefix) :]
 
 
-def _unavailable(reason: str):
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"VO server unavailable under CI=true (a skip is a failure): {reason}")
-    pytest.skip(reason)
-
-
 def _server_reason() -> str:
     marker = STATE_DIR / "skip-reason"
     if marker.is_file() and marker.read_text().strip():
@@ -123,15 +109,16 @@ def dachs() -> DachsServer:
     """The running local DaCHS, or a skip (a failure under CI=true) with the reason."""
     conf_file = STATE_DIR / "server.json"
     if not conf_file.is_file():
-        _unavailable(_server_reason())
+        unavailable("VO server", _server_reason())
     conf = json.loads(conf_file.read_text())
     try:
         with urllib.request.urlopen(conf["tap_url"] + "/capabilities", timeout=10) as r:
             r.read()
     except OSError as e:
-        _unavailable(
+        unavailable(
+            "VO server",
             f"the VO server at {conf['tap_url']} does not answer ({e}); "
-            "start it with `bash scripts/vo-server/ensure.sh` (root)"
+            "start it with `bash scripts/vo-server/ensure.sh` (root)",
         )
     spectra = pd.read_csv(conf["spectra_csv"], keep_default_na=False)
     labels = pd.read_csv(conf["labels_csv"], keep_default_na=False)
