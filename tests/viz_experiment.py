@@ -11,7 +11,12 @@ LOCAL = {"n_workers": 1, "processes": False, "dashboard_address": None}
 
 
 def make_som_experiment(root: Path, *, n: int = 600, shape=(6, 7), topology="hexagonal") -> Path:
-    """An experiment folder under ``root`` with pca, som and random-forest steps run."""
+    """An experiment folder under ``root`` with som and random-forest steps run."""
+    return som_experiment(root, n=n, shape=shape, topology=topology).directory
+
+
+def som_experiment(root: Path, *, n: int = 600, shape=(6, 7), topology="hexagonal") -> Experiment:
+    """The experiment of :func:`make_som_experiment`, run."""
     make_archive(root / "spectra", n, layouts="iraf-linear", seed=21, n_jobs=1, label_fraction=0.3)
     exp = Experiment(
         {"directory": str(root / "spectra"), "pattern": "**/*.fits"},
@@ -27,4 +32,4 @@ def make_som_experiment(root: Path, *, n: int = 600, shape=(6, 7), topology="hex
         ],
     )
     exp.run(cluster_kwargs=LOCAL, progress=False, verbose=False)
-    return exp.directory
+    return exp

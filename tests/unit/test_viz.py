@@ -73,3 +73,17 @@ def test_missing_som_step_and_bad_colour_are_named(experiment, tmp_path) -> None
         som_document(Document(), experiment, color_by="brightness")
     with pytest.raises(FileNotFoundError):
         make_server(tmp_path / "no-experiment", port=0)
+
+
+def test_shared_map_data_notices_a_newer_som_step(tmp_path) -> None:
+    from viz_experiment import som_experiment
+
+    exp = som_experiment(tmp_path, n=200, shape=(3, 4))
+    data = SomMapData(exp.directory)
+    assert data.is_current()
+    exp.run_step("som", shape=(2, 2), topology="rectangular", epochs=2)
+    assert not data.is_current()
+    again = SomMapData(exp.directory)
+    assert again.shape == (2, 2) and again.topology == "rectangular" and again.is_current()
+    named = SomMapData(exp.directory, step=data.step)  # an older step, by name
+    assert named.shape == (3, 4)

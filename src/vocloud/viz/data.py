@@ -24,6 +24,36 @@ def _steps(exp_dir: Path, features_store: Path) -> list[dict[str, Any]]:
     return recorded_steps(exp_dir, features_store)
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """A step attribute that is a mapping, stored as JSON text or already decoded."""
+    if isinstance(value, str):
+        return dict(json.loads(value or "{}"))
+    return dict(value or {})
+
+
+def _stored_som(root: Path, features_store: Path, step: str) -> list[dict[str, Any]]:
+    """A SOM step by store name or key that is no longer the one recorded (a later SOM step of
+    the same input replaced it in experiment.json) but is still in the steps folder."""
+    from vocloud.steps.runner import STEPS_FOLDER, open_step
+
+    for name in (step, f"som-{step}.zarr"):
+        path = root / STEPS_FOLDER / name
+        if not (path / "zarr.json").exists():
+            continue
+        attrs = open_step(path).attrs
+        if attrs.get("method") == "som" and attrs.get("features_store") == features_store.name:
+            return [
+                {
+                    "method": "som",
+                    "store": path.name,
+                    "key": attrs.get("key"),
+                    "params": _mapping(attrs.get("params")),
+                    "metrics": _mapping(attrs.get("metrics")),
+                }
+            ]
+    return []
+
+
 @dataclass
 class SomMapData:
     """A SOM step of an experiment, ready to draw: one row per neuron, one per spectrum.
@@ -86,7 +116,9 @@ class SomMapData:
         steps = _steps(root, self._features_store)
         soms = [s for s in steps if s["method"] == "som"]
         if self.step is not None:
-            soms = [s for s in soms if self.step in (s["store"], s["key"])]
+            soms = [s for s in soms if self.step in (s["store"], s["key"])] or _stored_som(
+                root, self._features_store, self.step
+            )
         if not soms:
             ran = sorted({s["method"] for s in steps}) or "none"
             raise ValueError(
@@ -178,6 +210,22 @@ class SomMapData:
         out = np.empty_like(got)
         out[order] = got
         return out
+
+    def is_current(self) -> bool:
+        """Whether this is still what the experiment holds: the same feature store, and (when
+        no step was named) its SOM step run last is still this one."""
+        from vocloud.experiment import resolve_store
+
+        try:
+            if resolve_store(Path(self.experiment_dir)) != self._features_store:
+                return False
+            root = Path(self.experiment_dir)
+            if (root / "zarr.json").exists():
+                root = root.parent
+            soms = [s for s in _steps(root, self._features_store) if s["method"] == "som"]
+            return bool(soms) and soms[-1]["store"] == self.step
+        except (OSError, ValueError):
+            return False
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able summary (what the dashboard's title says)."""

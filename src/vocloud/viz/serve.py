@@ -48,10 +48,15 @@ def make_server(
     from vocloud.viz.data import SomMapData
     from vocloud.viz.som_map import som_document
 
-    SomMapData(experiment_dir, step)  # fail early with a clear message
+    # Loaded now (a missing SOM step is an error here, not in the browser) and shared by the
+    # sessions (each would hold its own ~60-80 MB per 100,000 spectra); loaded again when the
+    # experiment has a newer SOM step or feature store than the one shown.
+    shared = [SomMapData(experiment_dir, step)]
 
     def app(doc: Any) -> None:
-        som_document(doc, experiment_dir, step=step, color_by=color_by)
+        if step is None and not shared[0].is_current():
+            shared[0] = SomMapData(experiment_dir, step)
+        som_document(doc, experiment_dir, step=step, color_by=color_by, data=shared[0])
 
     if port == 0:
         port = _free_port(address)

@@ -61,6 +61,7 @@ def som_document(
     step: str | None = None,
     color_by: str = "hits",
     max_lines: int = MAX_LINES,
+    data: SomMapData | None = None,
 ) -> SomMapData:
     """Fill the Bokeh document ``doc`` with the SOM dashboard of an experiment.
 
@@ -76,6 +77,9 @@ def som_document(
         The first colouring: a key or a label of :data:`COLOR_BY`.
     max_lines : int
         The most spectra of a neuron drawn at once.
+    data : SomMapData, optional
+        What to show, already loaded (a server shares it between its sessions); default: loaded
+        from ``experiment_dir`` and ``step``.
 
     Returns
     -------
@@ -104,7 +108,8 @@ def som_document(
     from bokeh.palettes import Viridis256
     from bokeh.plotting import figure
 
-    data = SomMapData(experiment_dir, step)
+    if data is None:
+        data = SomMapData(experiment_dir, step)
     nb = data.neurons
     xs, ys = zip(*(_tile(x, y, data.topology) for x, y in zip(nb["x"], nb["y"])))
     cols: dict[str, Any] = {
