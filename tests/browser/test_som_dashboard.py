@@ -146,3 +146,21 @@ def test_dashboard_without_a_som_step_is_a_clear_error(tmp_path) -> None:
     )
     assert r.returncode == 2 and "vocloud: error:" in r.stderr, r.stderr
     assert time.monotonic() - t0 < 60
+
+
+def test_outliers_tab_draws_the_picked_spectrum(page, dashboard, experiment) -> None:
+    data = SomMapData(experiment)
+    _open(page, dashboard)
+    listed = page.evaluate(f"() => ({MODEL})('outlier_table').data.id")
+    scores = page.evaluate(f"() => ({MODEL})('outlier_table').data.outlier_score")
+    assert len(listed) == min(500, int((data.neuron_of >= 0).sum()))
+    assert scores == sorted(scores, reverse=True)
+    assert scores[0] == pytest.approx(np.nanmax(data.outlier_score))
+    page.get_by_text("Outliers", exact=True).click()
+    third = listed[2]
+    page.locator(".slick-cell").filter(has_text=third).first.click()
+    page.wait_for_function(
+        f"() => ({MODEL})('outlier_selection').text.startsWith('1 spectrum')", timeout=10000
+    )
+    assert page.evaluate(f"() => ({MODEL})('outlier_spectra').data.id") == [third]
+    assert page.console_errors == []

@@ -87,3 +87,18 @@ def test_shared_map_data_notices_a_newer_som_step(tmp_path) -> None:
     assert again.shape == (2, 2) and again.topology == "rectangular" and again.is_current()
     named = SomMapData(exp.directory, step=data.step)  # an older step, by name
     assert named.shape == (3, 4)
+
+
+def test_outlier_list_and_picks(experiment) -> None:
+    doc = Document()
+    data = som_document(doc, experiment)
+    table = doc.get_model_by_name("outlier_table")
+    order = np.argsort(-data.outlier_score, kind="stable")
+    assert table.data["id"] == data.ids[order].tolist()  # all 300 mapped, highest score first
+    drawn = doc.get_model_by_name("outlier_spectra").data
+    assert drawn["id"] == data.ids[order[:10]].tolist()
+    table.selected.indices = [4, 1]
+    drawn = doc.get_model_by_name("outlier_spectra").data
+    assert drawn["id"] == [table.data["id"][4], table.data["id"][1]]
+    np.testing.assert_array_equal(drawn["ys"][0], data.spectra([order[4]])[0])
+    assert doc.get_model_by_name("outlier_selection").text.startswith("2 spectra picked")

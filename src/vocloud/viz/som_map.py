@@ -4,8 +4,9 @@ The map shows one tile per neuron (squares, or hexagons on a hexagonal map) colo
 quantity: hits, U-matrix distance, mean outlier score, or, after a random-forest step, the
 majority predicted class and its purity. Clicking a neuron (shift-click for more) shows its
 spectra, the highest outlier score first, overplotted on the experiment grid with their mean,
-and lists them in a table; spectra are read from the Zarr feature store at that moment, so a map
-of millions of spectra opens as fast as one of thousands.
+and lists them in a table; an Outliers tab lists the spectra of highest outlier score and draws
+the rows picked. Spectra are read from the Zarr feature store at that moment, so a map of
+millions of spectra opens as fast as one of thousands.
 
 It is a Bokeh server document (Python callbacks): ``vocloud dashboard EXPERIMENT`` serves it,
 :func:`som_app` gives the function for ``bokeh.io.show`` in Jupyter.
@@ -34,6 +35,9 @@ COLOR_BY = {
 #: How many spectra of a neuron are drawn (all are listed in the table, up to TABLE_ROWS).
 MAX_LINES = 40
 TABLE_ROWS = 2000
+#: Spectra in the outlier list (the highest outlier scores), and how many of them are drawn first.
+OUTLIER_ROWS = 500
+OUTLIERS_DRAWN = 10
 
 
 def _tile(x: float, y: float, topology: str) -> tuple[list[float], list[float]]:
@@ -103,6 +107,8 @@ def som_document(
         NumberFormatter,
         Select,
         TableColumn,
+        TabPanel,
+        Tabs,
         TapTool,
     )
     from bokeh.palettes import Viridis256
@@ -326,9 +332,115 @@ def som_document(
         )
 
     source.selected.on_change("indices", show)
-    doc.add_root(column(title, row(column(select, m, legend), column(info, sp, table))))
+    som_tab = row(column(select, m, legend), column(info, sp, table))
+    outlier_tab = _outlier_panel(data, figure, max_lines)
+    doc.add_root(
+        column(
+            title,
+            Tabs(
+                tabs=[
+                    TabPanel(child=som_tab, title="SOM map"),
+                    TabPanel(child=outlier_tab, title="Outliers"),
+                ],
+                name="tabs",
+            ),
+        )
+    )
     doc.title = f"vocloud SOM: {data.name}"
     return data
+
+
+def _outlier_panel(data: SomMapData, figure: Any, max_lines: int) -> Any:
+    """The spectra of highest outlier score: a table to pick from and their spectra drawn."""
+    from bokeh.layouts import column, row
+    from bokeh.models import (
+        ColumnDataSource,
+        DataTable,
+        Div,
+        HoverTool,
+        NumberFormatter,
+        TableColumn,
+    )
+
+    scores = np.nan_to_num(data.outlier_score, nan=-np.inf)
+    mapped = np.flatnonzero(data.neuron_of >= 0)
+    top = mapped[np.argsort(-scores[mapped], kind="stable")[:OUTLIER_ROWS]]
+    cols = data.shape[1]
+    table_data: dict[str, Any] = {
+        "row": top,
+        "id": data.ids[top].tolist(),
+        "outlier_score": data.outlier_score[top].tolist(),
+        "neuron": [f"({n // cols}, {n % cols})" for n in data.neuron_of[top]],
+    }
+    if data.predicted is not None:
+        table_data["predicted_class"] = data.predicted[top].tolist()
+    source = ColumnDataSource(table_data, name="outlier_table")
+    table = DataTable(
+        source=source,
+        columns=[
+            TableColumn(field="id", title="id", width=380),
+            TableColumn(
+                field="outlier_score",
+                title="outlier score",
+                formatter=NumberFormatter(format="0.000"),
+            ),
+            TableColumn(field="neuron", title="neuron (row, col)", width=110),
+        ]
+        + (
+            [TableColumn(field="predicted_class", title="predicted class")]
+            if data.predicted is not None
+            else []
+        ),
+        width=720,
+        height=600,
+        name="outliers",
+        index_position=None,
+        selectable=True,
+    )
+    wl = data.wavelength
+    lines = ColumnDataSource({"xs": [], "ys": [], "id": [], "score": []}, name="outlier_spectra")
+    sp = figure(
+        name="outlier_plot",
+        title="spectra of highest outlier score",
+        width=720,
+        height=420,
+        x_axis_label=f"wavelength ({data.wavelength_unit})",
+        y_axis_label="scaled flux",
+        tools="pan,wheel_zoom,box_zoom,reset,save",
+    )
+    lr = sp.multi_line("xs", "ys", source=lines, line_width=1.2, color="#b2182b", line_alpha=0.6)
+    sp.add_tools(HoverTool(renderers=[lr], tooltips=[("id", "@id"), ("score", "@score{0.000}")]))
+    info = Div(name="outlier_selection", width=720)
+
+    def draw(rows: np.ndarray, what: str) -> None:
+        flux = data.spectra(rows)
+        lines.data = {
+            "xs": [wl] * len(rows),
+            "ys": list(flux),
+            "id": data.ids[rows].tolist(),
+            "score": data.outlier_score[rows].tolist(),
+        }
+        info.text = what
+
+    def picked(attr: str, old: list[int], new: list[int]) -> None:
+        if not new:
+            draw(
+                top[:OUTLIERS_DRAWN], f"the {min(OUTLIERS_DRAWN, top.size)} highest outlier scores"
+            )
+            return
+        rows = top[[int(i) for i in new][:max_lines]]
+        draw(rows, f"{len(new)} spectr{'um' if len(new) == 1 else 'a'} picked from the list")
+
+    source.selected.on_change("indices", picked)
+    picked("indices", [], [])
+    return column(
+        Div(
+            text=f"The {top.size:,} spectra of highest outlier score (SOM distance to their best "
+            "neuron); pick rows (shift/ctrl for more) to draw them.",
+            width=1300,
+        ),
+        row(column(info, sp), table),
+    )
 
 
 def som_app(experiment_dir: str | os.PathLike[str], **kwargs: Any) -> Callable[[Any], None]:
