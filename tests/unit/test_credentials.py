@@ -8,19 +8,23 @@ Experiment run whose store must not hold the password anywhere.
 from __future__ import annotations
 
 import base64
-import functools
-import http.server
 import json
 import logging
 import os
 import pickle
 import subprocess
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback_servers import (
+    FileHandler,
+    LoopbackHTTPServer,
+    LoopbackServers,
+    RoutingHandler,
+    running_servers,
+)
 
 from vocloud import credentials as credentials_mod
 from vocloud.credentials import Credentials, HostPattern, Login, env_login
@@ -47,72 +51,38 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # ------------------------------------------------------------------------------ HTTP servers
-class _Recorder(http.server.BaseHTTPRequestHandler):
+class _Server(LoopbackHTTPServer):
+    require: str | None = None  # with it set, a request without that Authorization gets 401
+
+
+class _Recorder(RoutingHandler):
     """Records (path, Authorization); /ok/... answers 200, /redirect?to=URL a 302, /missing 404,
     /down 503; with ``require`` set, a request without that Authorization gets 401."""
 
-    protocol_version = "HTTP/1.1"
-    timeout = 2
+    server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        srv: Any = self.server
-        path, _, query = self.path.partition("?")
-        auth = self.headers.get("Authorization")
-        with srv.lock:
-            srv.requests.append((path, auth))
-        if srv.require is not None and auth != srv.require:
-            return self._send(401, headers={"WWW-Authenticate": 'Basic realm="x"'})
+    def route(self, path: str, query: str, n: int) -> None:
+        require = self.server.require
+        if require is not None and self.headers.get("Authorization") != require:
+            return self.send(401, headers={"WWW-Authenticate": 'Basic realm="x"'})
         if path.startswith("/ok/"):
-            return self._send(200, path.encode())
+            return self.send(200, path.encode())
         if path == "/redirect":
-            return self._send(302, headers={"Location": query.removeprefix("to=")})
+            return self.send(302, headers={"Location": query.removeprefix("to=")})
         if path == "/down":
-            return self._send(503)
-        return self._send(404)
-
-    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+            return self.send(503)
+        return self.send(404)
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, host: str, handler: Any) -> None:
-        super().__init__((host, 0), handler)
-        self.lock = threading.Lock()
-        self.requests: list[tuple[str, str | None]] = []
-        self.require: str | None = None
-        self.base = f"http://{host}:{self.server_address[1]}"
-
-    def auth_of(self, path: str) -> list[str | None]:
-        with self.lock:
-            return [a for p, a in self.requests if p == path]
+servers = pytest.fixture(running_servers, name="servers")
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[..., _Server]]:
-    servers: list[_Server] = []
+def serve(servers: LoopbackServers) -> Callable[..., _Server]:
+    def start(host: str = "127.0.0.1", handler: Any = _Recorder, **kw: Any) -> _Server:
+        return servers.http(handler, host, server=_Server, **kw)
 
-    def start(host: str = "127.0.0.1", handler: Any = _Recorder) -> _Server:
-        srv = _Server(host, handler)
-        threading.Thread(
-            target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        servers.append(srv)
-        return srv
-
-    yield start
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
+    return start
 
 
 def _opts(creds: dict[str, Any] | None = None, **kw: Any) -> FetchOptions:
@@ -382,51 +352,18 @@ def test_no_password_in_errors_or_logs(
 
 # ------------------------------------------------------------------------------ FTP servers
 @pytest.fixture
-def ftp_servers(tmp_path: Path) -> Iterator[Callable[[str], tuple[int, list[str]]]]:
+def ftp_servers(servers: LoopbackServers, tmp_path: Path) -> Callable[[str], tuple[int, list[str]]]:
     """Start pyftpdlib servers on a host: user bob (password SECRET) and anonymous; each
     returns (port, user names that logged in)."""
-    pytest.importorskip("pyftpdlib", reason="pyftpdlib is not installed: no loopback FTP server")
-    from pyftpdlib.authorizers import DummyAuthorizer
-    from pyftpdlib.handlers import FTPHandler
-    from pyftpdlib.ioloop import IOLoop
-    from pyftpdlib.servers import FTPServer
-
     root = tmp_path / "ftproot"
     (root / "pub").mkdir(parents=True)
     (root / "pub" / "spec.fits").write_bytes(b"FTP" * 100)
-    started: list[tuple[Any, threading.Thread]] = []
 
     def start(host: str) -> tuple[int, list[str]]:
-        logins: list[str] = []
-        authorizer = DummyAuthorizer()
-        authorizer.add_user("bob", SECRET, str(root), perm="elr")
-        authorizer.add_anonymous(str(root))
+        ftp = servers.ftp(root, host, users={"bob": SECRET})
+        return ftp.port, ftp.logins
 
-        class Handler(FTPHandler):
-            timeout = 5
-            auth_failed_timeout = 0.05  # pyftpdlib waits 3 s before answering a bad login
-
-            def on_login(self, username: str) -> None:
-                logins.append(username)
-
-            def on_login_failed(self, username: str, password: str) -> None:
-                logins.append(f"failed:{username}")
-
-        Handler.authorizer = authorizer
-        srv = FTPServer((host, 0), Handler, ioloop=IOLoop())  # one loop per server thread
-        thread = threading.Thread(
-            target=srv.serve_forever,
-            kwargs={"timeout": 0.05, "blocking": True, "handle_exit": False},
-            daemon=True,
-        )
-        thread.start()
-        started.append((srv, thread))
-        return srv.socket.getsockname()[1], logins
-
-    yield start
-    for srv, thread in started:
-        srv.close_all()
-        thread.join(5)
+    return start
 
 
 pytestmark_ftp = pytest.mark.filterwarnings(
@@ -496,18 +433,7 @@ def test_http_index_credentials_per_host(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "a.fits").write_bytes(b"x")
-
-    class Files(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            srv: Any = self.server
-            with srv.lock:
-                srv.requests.append((self.path, self.headers.get("Authorization")))
-            super().do_GET()
-
-    srv = serve("127.0.0.1", functools.partial(Files, directory=str(tmp_path)))
+    srv = serve("127.0.0.1", FileHandler, directory=tmp_path)
     monkeypatch.setenv("VOCLOUD_HTTP_USER", "envuser")
     monkeypatch.setenv("VOCLOUD_HTTP_PASSWORD", ENV_SECRET)
     HTTPIndexSource(srv.base + "/").list()  # no VOCLOUD_HTTP_HOSTS: nothing sent
@@ -541,21 +467,16 @@ def test_experiment_store_holds_no_password(
     caplog.set_level(logging.DEBUG)
     make_archive(tmp_path / "spectra", 6, layouts="iraf-linear", n_jobs=1)
 
-    class Files(http.server.SimpleHTTPRequestHandler):
+    class Files(FileHandler):
         """The archive, behind HTTP Basic: 401 without the right Authorization."""
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
+        def route(self, path: str) -> bool:
             if self.headers.get("Authorization") != _basic("alice", SECRET):
-                self.send_response(401)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            super().do_GET()
+                self.send(401)
+                return True
+            return False
 
-    srv = serve("127.0.0.1", functools.partial(Files, directory=str(tmp_path / "spectra")))
+    srv = serve("127.0.0.1", Files, directory=tmp_path / "spectra")
     store = tmp_path / "experiments"
     exp = Experiment(
         {"http": srv.base + "/", "pattern": "**/*.fits"},

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import base64
-import collections
 import ftplib
-import http.server
 import logging
-import os
 import pickle
 import socket
 import struct
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from loopback_servers import LoopbackHTTPServer, LoopbackServers, RoutingHandler, running_servers
 
 from vocloud import fetch as fetch_mod
 from vocloud.fetch import FetchError, FetchOptions, cache_key, fetch, fetch_many
@@ -25,66 +21,37 @@ from vocloud.fetch import FetchError, FetchOptions, cache_key, fetch, fetch_many
 FAST = FetchOptions(retries=3, timeout=2.0, backoff=0.01)
 
 
-class _State:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.counts: collections.Counter[str] = collections.Counter()
-        self.auth: dict[str, str | None] = {}
-        self.inflight = 0
-        self.max_inflight = 0
+class _Server(LoopbackHTTPServer):
+    inflight = 0  # requests to /sleep/... being answered
+    max_inflight = 0
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 2  # an idle keep-alive connection ends its thread by itself
-    state: _State  # set on the subclass made by the fixture
+class _Handler(RoutingHandler):
+    server: _Server
 
-    def log_message(self, format: str, *args: object) -> None:  # quiet
-        pass
-
-    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        st = self.state
-        with st.lock:
-            st.counts[path] += 1
-            n = st.counts[path]
-            st.auth[path] = self.headers.get("Authorization")
-        try:
-            self._route(path, n)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    def _route(self, path: str, n: int) -> None:
+    def route(self, path: str, query: str, n: int) -> None:
         if path.startswith("/ok/"):
-            self._send(200, b"spectrum:" + path[4:].encode() + b":" + self.path.encode())
+            self.send(200, b"spectrum:" + path[4:].encode() + b":" + self.path.encode())
         elif path == "/missing":
-            self._send(404)
+            self.send(404)
         elif path == "/flaky":
-            self._send(503) if n <= 2 else self._send(200, b"finally")
+            self.send(503) if n <= 2 else self.send(200, b"finally")
         elif path == "/always503":
-            self._send(503)
+            self.send(503)
         elif path == "/slow":
             time.sleep(1.0)
-            self._send(200, b"too late")
+            self.send(200, b"too late")
         elif path.startswith("/sleep/"):
-            st = self.state
-            with st.lock:
-                st.inflight += 1
-                st.max_inflight = max(st.max_inflight, st.inflight)
+            srv = self.server
+            with srv.lock:
+                srv.inflight += 1
+                srv.max_inflight = max(srv.max_inflight, srv.inflight)
             try:
                 time.sleep(0.2)
             finally:
-                with st.lock:
-                    st.inflight -= 1
-            self._send(200, path.encode())
+                with srv.lock:
+                    srv.inflight -= 1
+            self.send(200, path.encode())
         elif path == "/truncated":
             self.send_response(200)
             self.send_header("Content-Length", "1000")
@@ -97,48 +64,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
         elif path == "/redirect-ok":
-            self._send(302, headers={"Location": "/ok/redirected"})
+            self.send(302, headers={"Location": "/ok/redirected"})
         elif path == "/redirect-file":
-            self._send(302, headers={"Location": "file:///etc/passwd"})
+            self.send(302, headers={"Location": "file:///etc/passwd"})
         elif path == "/redirect-loop":
-            self._send(302, headers={"Location": "/redirect-loop"})
+            self.send(302, headers={"Location": "/redirect-loop"})
         else:
-            self._send(400)
+            self.send(400)
 
 
-class _HTTPServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64  # the default 5 can drop SYNs of a burst (client retries after 1 s)
-
-
-class _Server:
-    def __init__(self, httpd: _HTTPServer, state: _State) -> None:
-        self.httpd = httpd
-        self.state = state
-        self.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-
-    def url(self, path: str, creds: str = "") -> str:
-        return self.base.replace("://", f"://{creds}@" if creds else "://") + path
-
-    def count(self, path: str) -> int:
-        with self.state.lock:
-            return self.state.counts[path]
+servers = pytest.fixture(running_servers, name="servers")
 
 
 @pytest.fixture
-def server() -> Iterator[_Server]:
-    state = _State()
-    handler = type("Handler", (_Handler,), {"state": state})
-    httpd = _HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
-        yield _Server(httpd, state)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+def server(servers: LoopbackServers) -> _Server:
+    return servers.http(_Handler, server=_Server)
 
 
 def _files(folder: Path) -> list[Path]:
@@ -292,7 +232,7 @@ def test_credentials_never_shown(
     good = server.url("/ok/x", "user:secret")
     assert fetch(good, opts) == b"spectrum:x:/ok/x"
     expected = "Basic " + base64.b64encode(b"user:secret").decode()
-    assert server.state.auth["/ok/x"] == expected
+    assert server.auth_of("/ok/x")[-1] == expected
     errors = fetch_many(
         [server.url(p, "user:secret") for p in ("/missing", "/always503", "/truncated")], opts
     )
@@ -309,7 +249,7 @@ def test_credentials_from_environment(server: _Server, monkeypatch: pytest.Monke
     monkeypatch.setenv("VOCLOUD_HTTP_PASSWORD", "envpass")
     monkeypatch.setenv("VOCLOUD_HTTP_HOSTS", "127.0.0.1")
     assert fetch(server.url("/ok/e"), FAST) == b"spectrum:e:/ok/e"
-    assert server.state.auth["/ok/e"] == "Basic " + base64.b64encode(b"envuser:envpass").decode()
+    assert server.auth_of("/ok/e")[-1] == "Basic " + base64.b64encode(b"envuser:envpass").decode()
 
 
 # ---------------------------------------------------------------------------------- fetch_many
@@ -340,7 +280,7 @@ def test_fetch_many_is_parallel(server: _Server) -> None:
     elapsed = time.monotonic() - t0
     assert res == [f"/sleep/{i}".encode() for i in range(8)]
     assert elapsed < 1.0, elapsed
-    assert server.state.max_inflight > 1
+    assert server.max_inflight > 1
 
 
 def test_fetch_many_limits_concurrency_per_host(server: _Server) -> None:
@@ -349,7 +289,7 @@ def test_fetch_many_limits_concurrency_per_host(server: _Server) -> None:
     res = fetch_many(urls, FetchOptions(concurrency=2, timeout=5.0))
     elapsed = time.monotonic() - t0
     assert all(isinstance(r, bytes) for r in res)
-    assert server.state.max_inflight <= 2
+    assert server.max_inflight <= 2
     assert elapsed >= 0.35, elapsed
 
 
@@ -420,28 +360,9 @@ def test_ftp_with_fake_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 @pytest.mark.filterwarnings(
     "ignore:The (asyncore|asynchat) module is deprecated:DeprecationWarning"
 )
-def test_ftp_loopback_server(tmp_path: Path) -> None:
-    pytest.importorskip(
-        "pyftpdlib", reason="pyftpdlib is not installed: no loopback FTP server for this test"
-    )
-    from pyftpdlib.authorizers import DummyAuthorizer
-    from pyftpdlib.handlers import FTPHandler
-    from pyftpdlib.servers import FTPServer
-
+def test_ftp_loopback_server(servers: LoopbackServers, tmp_path: Path) -> None:
     (tmp_path / "pub").mkdir()
     (tmp_path / "pub" / "spec.fits").write_bytes(b"FTP" * 1000)
-    authorizer = DummyAuthorizer()
-    authorizer.add_anonymous(os.fspath(tmp_path))
-    handler = type("H", (FTPHandler,), {"authorizer": authorizer, "timeout": 5})
-    srv = FTPServer(("127.0.0.1", 0), handler)
-    port = srv.socket.getsockname()[1]
-    thread = threading.Thread(
-        target=srv.serve_forever, kwargs={"timeout": 0.05, "blocking": True}, daemon=True
-    )
-    thread.start()
-    try:
-        data = fetch(f"ftp://127.0.0.1:{port}/pub/spec.fits", FetchOptions(retries=0, timeout=5))
-        assert data == b"FTP" * 1000
-    finally:
-        srv.close_all()
-        thread.join(timeout=5)
+    port = servers.ftp(tmp_path).port
+    data = fetch(f"ftp://127.0.0.1:{port}/pub/spec.fits", FetchOptions(retries=0, timeout=5))
+    assert data == b"FTP" * 1000

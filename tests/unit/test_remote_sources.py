@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import ftplib
-import functools
 import gzip
-import http.server
 import json
 import shutil
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from loopback_servers import FileHandler, LoopbackHTTPServer, LoopbackServers, running_servers
 
 from vocloud.datasets import make_archive
 from vocloud.sources import DirectorySource
@@ -45,53 +43,40 @@ EVIL_PAGES = {
 }
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+class _Server(LoopbackHTTPServer):
+    fmt: dict[str, Any]  # what the /evil/ pages are formatted with
 
-    def do_GET(self) -> None:
-        srv: Any = self.server
-        srv.requests.append((self.path, self.headers.get("Authorization")))
-        if self.path.startswith("/evil/"):
-            page = EVIL_PAGES.get(self.path.split("?", 1)[0])
+
+class _Handler(FileHandler):
+    server: _Server
+
+    def route(self, path: str) -> bool:
+        fmt = self.server.fmt
+        if path.startswith("/evil/"):
+            page = EVIL_PAGES.get(path.split("?", 1)[0])
             if page is None:
                 self.send_error(404)
-                return
-            body = page.format(**srv.fmt).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return
-        if self.path.startswith("/redirect-out/"):
-            self.send_response(302)
-            self.send_header("Location", f"http://127.0.0.1:{srv.fmt['other_port']}/")
-            self.end_headers()
-            return
-        super().do_GET()
+            else:
+                body = page.format(**fmt).encode()
+                self.send(200, body, {"Content-Type": "text/html; charset=utf-8"})
+            return True
+        if path.startswith("/redirect-out/"):
+            self.send(302, headers={"Location": f"http://127.0.0.1:{fmt['other_port']}/"})
+            return True
+        return False
+
+
+servers = pytest.fixture(running_servers, name="servers")
 
 
 @pytest.fixture
-def serve() -> Iterator[Any]:
-    servers: list[http.server.ThreadingHTTPServer] = []
-
-    def start(directory: Path, **fmt: Any) -> http.server.ThreadingHTTPServer:
-        handler = functools.partial(_Handler, directory=str(directory))
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        srv.daemon_threads = True
-        srv.requests = []  # type: ignore[attr-defined]
-        srv.fmt = {"port": srv.server_address[1], **fmt}  # type: ignore[attr-defined]
-        threading.Thread(
-            target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        servers.append(srv)
+def serve(servers: LoopbackServers) -> Callable[..., _Server]:
+    def start(directory: Path, **fmt: Any) -> _Server:
+        srv = servers.http(_Handler, directory=directory, server=_Server)
+        srv.fmt = {"port": srv.server_address[1], **fmt}
         return srv
 
-    yield start
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
+    return start
 
 
 @pytest.fixture(scope="module")
@@ -306,28 +291,11 @@ def test_ftp_fake_server_same_ids(archive: Path, monkeypatch: Any, mlsd: bool) -
     assert fake.logins[-1] == ("dave", "pw2")
 
 
-def test_ftp_real_server(archive: Path) -> None:
-    pytest.importorskip("pyftpdlib", reason="pyftpdlib is not installed: no loopback FTP server")
-    from pyftpdlib.authorizers import DummyAuthorizer
-    from pyftpdlib.handlers import FTPHandler
-    from pyftpdlib.servers import FTPServer
-
+def test_ftp_real_server(archive: Path, servers: LoopbackServers) -> None:
     served = archive / "ftproot"
     if not served.exists():
         shutil.copytree(archive / "a", served / "a")
-    authorizer = DummyAuthorizer()
-    authorizer.add_anonymous(str(served), perm="elr")
-    handler = type("H", (FTPHandler,), {"authorizer": authorizer})
-    server = FTPServer(("127.0.0.1", 0), handler)
-    port = server.socket.getsockname()[1]
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"timeout": 0.05, "handle_exit": False}, daemon=True
-    )
-    thread.start()
-    try:
-        for pattern in PATTERNS:
-            df = FTPSource(f"ftp://127.0.0.1:{port}/a/", pattern, timeout=5).list()
-            assert _ids(df) == _ids(DirectorySource(served / "a", pattern).list())
-    finally:
-        server.close_all()
-        thread.join(5)
+    port = servers.ftp(served).port
+    for pattern in PATTERNS:
+        df = FTPSource(f"ftp://127.0.0.1:{port}/a/", pattern, timeout=5).list()
+        assert _ids(df) == _ids(DirectorySource(served / "a", pattern).list())

@@ -17,7 +17,7 @@ import posixpath
 from collections.abc import Iterator, Mapping
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
 
 import pandas as pd
 
@@ -123,12 +123,68 @@ class _LinkParser(HTMLParser):
                     self.hrefs.append(value.strip())
 
 
-class _Walker:
-    """Shared depth-first walk: ``entries(dir_rel, dir_ref)`` yields (name_rel, ref, is_dir, size)."""
+class _RemoteListing:
+    """What HTTPIndexSource and FTPSource share: the listing options, the login, describe() and
+    the depth-first walk (``_entries(dir_rel, dir_ref)`` yields (name_rel, ref, is_dir, size)).
 
-    pattern: list[str]
-    recursive: bool
-    max_files: int | None
+    A subclass sets ``_kind`` (the describe() key and the credentials' kind) and ``_what`` (how
+    messages name it); its ``_parse_url`` checks the start URL and sets ``url``, ``_host`` and
+    ``_port``.
+    """
+
+    _kind: str
+    _what: str
+    url: str
+    _host: str
+    _port: int
+
+    def __init__(
+        self,
+        url: str,
+        pattern: str | list[str] = "**/*",
+        recursive: bool = True,
+        timeout: float = 30.0,
+        max_files: int | None = None,
+        credentials: Credentials | Mapping[str, Any] | None = None,
+    ) -> None:
+        parts = urlsplit(url)
+        self._parse_url(parts)
+        self._url_login = (
+            (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
+        )
+        self.credentials = None if credentials is None else Credentials.from_config(credentials)
+        self.pattern = [pattern] if isinstance(pattern, str) else list(pattern)
+        self.recursive = bool(recursive)
+        self.timeout = float(timeout)
+        self.max_files = None if max_files is None else int(max_files)
+        for p in self.pattern:
+            _pattern_regex(p)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able description for provenance (without credentials)."""
+        return {
+            self._kind: self.url,
+            "pattern": self.pattern,
+            "recursive": self.recursive,
+            "max_files": self.max_files,
+            "authenticated": self._url_login is not None
+            or _has_login(self._kind, self.credentials, self._host, self._port),
+        }
+
+    def _parse_url(self, parts: SplitResult) -> None:
+        raise NotImplementedError
+
+    def _label(self) -> str:
+        return f"{self._what} {self.url}"
+
+    def _login(self) -> tuple[str, str] | None:
+        """The URL's login, else the configured one, else None (a password is read now)."""
+        try:
+            return self._url_login or _configured(
+                self._kind, self.credentials, self._host, self._port
+            )
+        except MissingPasswordError as exc:
+            raise RemoteSourceError(f"{self._label()}: {exc}", self.url) from None
 
     def _walk(self, root_ref: str) -> list[tuple[str, str, int | None]]:
         regexes = [_pattern_regex(p) for p in self.pattern]
@@ -146,7 +202,7 @@ class _Walker:
             pages += 1
             if pages > MAX_PAGES:
                 raise RemoteSourceError(
-                    f"{self._label()}: more than {MAX_PAGES} folders, stopped", self._safe_url()
+                    f"{self._label()}: more than {MAX_PAGES} folders, stopped", self.url
                 )
             children = []
             for crel, cref, cdir, csize in self._entries(rel, ref):
@@ -167,14 +223,8 @@ class _Walker:
     def _entries(self, rel: str, ref: str) -> Iterator[tuple[str, str, bool, int | None]]:
         raise NotImplementedError
 
-    def _label(self) -> str:
-        raise NotImplementedError
 
-    def _safe_url(self) -> str:
-        raise NotImplementedError
-
-
-class HTTPIndexSource(_Walker):
+class HTTPIndexSource(_RemoteListing):
     """Spectra files listed by an HTTP(S) directory index (Apache, nginx, ``python -m http.server``).
 
     Parameters
@@ -217,16 +267,11 @@ class HTTPIndexSource(_Walker):
     >>> src.list()  # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        url: str,
-        pattern: str | list[str] = "**/*",
-        recursive: bool = True,
-        timeout: float = 30.0,
-        max_files: int | None = None,
-        credentials: Credentials | Mapping[str, Any] | None = None,
-    ) -> None:
-        parts = urlsplit(url)
+    _auth: tuple[str, str] | None = None  # the login list() sends
+    _kind = "http"
+    _what = "HTTP index"
+
+    def _parse_url(self, parts: SplitResult) -> None:
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(
@@ -245,34 +290,6 @@ class HTTPIndexSource(_Walker):
             netloc += f":{parts.port}"
         self._netloc = netloc
         self.url = f"{scheme}://{netloc}{path}"
-        self._url_auth = (
-            (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
-        )
-        self.credentials = None if credentials is None else Credentials.from_config(credentials)
-        self._auth: tuple[str, str] | None = None
-        self.pattern = [pattern] if isinstance(pattern, str) else list(pattern)
-        self.recursive = bool(recursive)
-        self.timeout = float(timeout)
-        self.max_files = None if max_files is None else int(max_files)
-        for p in self.pattern:
-            _pattern_regex(p)
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-able description for provenance (without credentials)."""
-        return {
-            "http": self.url,
-            "pattern": self.pattern,
-            "recursive": self.recursive,
-            "max_files": self.max_files,
-            "authenticated": self._url_auth is not None
-            or _has_login("http", self.credentials, self._host, self._port),
-        }
-
-    def _label(self) -> str:
-        return f"HTTP index {self.url}"
-
-    def _safe_url(self) -> str:
-        return self.url
 
     def _inside(self, url: str) -> tuple[str, str] | None:
         """``(relative unquoted path, clean absolute URL)`` of a URL under the start URL, or None."""
@@ -357,12 +374,7 @@ class HTTPIndexSource(_Walker):
         """
         import requests
 
-        try:
-            self._auth = self._url_auth or _configured(
-                "http", self.credentials, self._host, self._port
-            )
-        except MissingPasswordError as exc:
-            raise RemoteSourceError(f"HTTP index {self.url}: {exc}", self.url) from None
+        self._auth = self._login()
         with requests.Session() as session:
             self._session = session
             try:
@@ -372,7 +384,7 @@ class HTTPIndexSource(_Walker):
         return _frame(rows)
 
 
-class FTPSource(_Walker):
+class FTPSource(_RemoteListing):
     """Spectra files on an FTP server, listed recursively with MLSD (or NLST where unsupported).
 
     Parameters
@@ -408,16 +420,11 @@ class FTPSource(_Walker):
     >>> src.list()  # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        url: str,
-        pattern: str | list[str] = "**/*",
-        recursive: bool = True,
-        timeout: float = 30.0,
-        max_files: int | None = None,
-        credentials: Credentials | Mapping[str, Any] | None = None,
-    ) -> None:
-        parts = urlsplit(url)
+    _password = ""  # the password list() logs in with, hidden in error messages
+    _kind = "ftp"
+    _what = "FTP"
+
+    def _parse_url(self, parts: SplitResult) -> None:
         if parts.scheme.lower() != "ftp" or not parts.hostname:
             raise ValueError(f"FTPSource: expected an ftp://host/path/ URL, got {parts.scheme!r}")
         self._host = parts.hostname
@@ -428,34 +435,6 @@ class FTPSource(_Walker):
         self._upath = upath
         prefix = "/" + quote(upath) + "/" if upath else "/"
         self.url = f"ftp://{_host_for_url(self._host)}:{self._port}{prefix}"
-        self._url_login = (
-            (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
-        )
-        self.credentials = None if credentials is None else Credentials.from_config(credentials)
-        self._password = ""
-        self.pattern = [pattern] if isinstance(pattern, str) else list(pattern)
-        self.recursive = bool(recursive)
-        self.timeout = float(timeout)
-        self.max_files = None if max_files is None else int(max_files)
-        for p in self.pattern:
-            _pattern_regex(p)
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-able description for provenance (without credentials)."""
-        return {
-            "ftp": self.url,
-            "pattern": self.pattern,
-            "recursive": self.recursive,
-            "max_files": self.max_files,
-            "authenticated": self._url_login is not None
-            or _has_login("ftp", self.credentials, self._host, self._port),
-        }
-
-    def _label(self) -> str:
-        return f"FTP {self.url}"
-
-    def _safe_url(self) -> str:
-        return self.url
 
     def _error(self, what: str, exc: Exception) -> RemoteSourceError:
         msg = str(exc).replace(self._password, "***") if self._password else str(exc)
@@ -522,11 +501,7 @@ class FTPSource(_Walker):
         RemoteSourceError
             Connection, login or listing failed (the message names the URL, not the credentials).
         """
-        try:
-            login = self._url_login or _configured("ftp", self.credentials, self._host, self._port)
-        except MissingPasswordError as exc:
-            raise RemoteSourceError(f"FTP {self.url}: {exc}", self.url) from None
-        user, self._password = login or ("anonymous", "anonymous@")
+        user, self._password = self._login() or ("anonymous", "anonymous@")
         ftp = ftplib.FTP(timeout=self.timeout)
         try:
             step = "connection"
