@@ -58,6 +58,74 @@ def _class_colors(names: np.ndarray) -> tuple[list[str], dict[str, str]]:
     return [colors.get(str(n), "#dddddd") for n in names], colors
 
 
+def _table_rows(data: SomMapData, rows: np.ndarray) -> dict[str, list[Any]]:
+    """The table columns of spectra ``rows``: id, outlier score, neuron (and predicted class)."""
+    cols = data.shape[1]
+    out: dict[str, list[Any]] = {
+        "id": data.ids[rows].tolist(),
+        "outlier_score": data.outlier_score[rows].tolist(),
+        "neuron": [f"({n // cols}, {n % cols})" for n in data.neuron_of[rows]],
+    }
+    if data.predicted is not None:
+        out["predicted_class"] = data.predicted[rows].tolist()
+    return out
+
+
+def _spectra_table(
+    data: SomMapData, rows: np.ndarray, name: str, source_name: str, height: int
+) -> tuple[Any, Any]:
+    """A table of spectra and its source (Bokeh model names ``name``, ``source_name``)."""
+    from bokeh.models import ColumnDataSource, DataTable, NumberFormatter, TableColumn
+
+    source = ColumnDataSource(_table_rows(data, rows), name=source_name)
+    columns = [
+        TableColumn(field="id", title="id", width=380),
+        TableColumn(
+            field="outlier_score", title="outlier score", formatter=NumberFormatter(format="0.000")
+        ),
+        TableColumn(field="neuron", title="neuron (row, col)", width=110),
+    ]
+    if data.predicted is not None:
+        columns.append(TableColumn(field="predicted_class", title="predicted class"))
+    table = DataTable(
+        source=source, columns=columns, width=720, height=height, name=name, index_position=None
+    )
+    return table, source
+
+
+def _line_rows(data: SomMapData, rows: np.ndarray) -> tuple[dict[str, list[Any]], np.ndarray]:
+    """The spectra of ``rows`` as multi_line columns (read from the store now), and the flux."""
+    flux = data.spectra(rows)
+    lines = {
+        "xs": [data.wavelength] * len(rows),
+        "ys": list(flux),
+        "id": data.ids[rows].tolist(),
+        "score": data.outlier_score[rows].tolist(),
+    }
+    return lines, flux
+
+
+def _spectra_plot(
+    data: SomMapData, figure: Any, name: str, title: str, **line: Any
+) -> tuple[Any, Any]:
+    """A plot of spectra on the experiment grid (its lines' source is ``<name>_spectra``)."""
+    from bokeh.models import ColumnDataSource, HoverTool
+
+    lines = ColumnDataSource({"xs": [], "ys": [], "id": [], "score": []}, name=f"{name}_spectra")
+    sp = figure(
+        name=f"{name}_plot",
+        title=title,
+        width=720,
+        height=420,
+        x_axis_label=f"wavelength ({data.wavelength_unit})",
+        y_axis_label="scaled flux",
+        tools="pan,wheel_zoom,box_zoom,reset,save",
+    )
+    lr = sp.multi_line("xs", "ys", source=lines, **line)
+    sp.add_tools(HoverTool(renderers=[lr], tooltips=[("id", "@id"), ("score", "@score{0.000}")]))
+    return sp, lines
+
+
 def som_document(
     doc: Any,
     experiment_dir: str | os.PathLike[str],
@@ -100,13 +168,10 @@ def som_document(
     from bokeh.models import (
         ColorBar,
         ColumnDataSource,
-        DataTable,
         Div,
         HoverTool,
         LinearColorMapper,
-        NumberFormatter,
         Select,
-        TableColumn,
         TabPanel,
         Tabs,
         TapTool,
@@ -243,54 +308,28 @@ def som_document(
 
     # -- the spectra of the selected neurons -----------------------------------------------
     wl = data.wavelength
-    lines = ColumnDataSource({"xs": [], "ys": [], "id": [], "score": []}, name="member_spectra")
-    mean = ColumnDataSource({"x": [], "y": []}, name="member_mean")
-    sp = figure(
-        name="spectra",
-        title="spectra of the selected neurons",
-        width=720,
-        height=420,
-        x_axis_label=f"wavelength ({data.wavelength_unit})",
-        y_axis_label="scaled flux",
-        tools="pan,wheel_zoom,box_zoom,reset,save",
+    sp, lines = _spectra_plot(
+        data,
+        figure,
+        "member",
+        "spectra of the selected neurons",
+        line_alpha=0.35,
+        line_width=1,
+        color="#3b6ea8",
     )
-    lr = sp.multi_line("xs", "ys", source=lines, line_alpha=0.35, line_width=1, color="#3b6ea8")
+    mean = ColumnDataSource({"x": [], "y": []}, name="member_mean")
     sp.line("x", "y", source=mean, color="black", line_width=2.5, legend_label="mean")
-    sp.add_tools(HoverTool(renderers=[lr], tooltips=[("id", "@id"), ("score", "@score{0.000}")]))
     sp.legend.location = "top_left"
     info = Div(name="selection", text="Click a neuron to see its spectra.", width=720)
-    table_cols = {"id": [], "neuron": [], "outlier_score": []}
-    if data.predicted is not None:
-        table_cols["predicted_class"] = []
-    members = ColumnDataSource(table_cols, name="member_table")
-    table = DataTable(
-        source=members,
-        columns=[
-            TableColumn(field="id", title="id", width=380),
-            TableColumn(field="neuron", title="neuron (row, col)", width=110),
-            TableColumn(
-                field="outlier_score",
-                title="outlier score",
-                formatter=NumberFormatter(format="0.000"),
-            ),
-        ]
-        + (
-            [TableColumn(field="predicted_class", title="predicted class")]
-            if data.predicted is not None
-            else []
-        ),
-        width=720,
-        height=240,
-        name="members",
-        index_position=None,
-    )
+    none = np.empty(0, dtype=np.int64)
+    table, members = _spectra_table(data, none, "members", "member_table", 240)
 
     def show(attr: str, old: list[int], new: list[int]) -> None:
         picked = [int(i) for i in new]
         if not picked:
             lines.data = {"xs": [], "ys": [], "id": [], "score": []}
             mean.data = {"x": [], "y": []}
-            members.data = {k: [] for k in table_cols}
+            members.data = _table_rows(data, none)
             info.text = "Click a neuron to see its spectra."
             return
         rows_of = [data.members(n) for n in picked]
@@ -299,27 +338,10 @@ def som_document(
             np.argsort(-np.nan_to_num(data.outlier_score[rows], nan=-np.inf), kind="stable")
         ]
         drawn = rows[:max_lines]
-        flux = data.spectra(drawn)
-        lines.data = {
-            "xs": [wl] * len(drawn),
-            "ys": list(flux),
-            "id": data.ids[drawn].tolist(),
-            "score": data.outlier_score[drawn].tolist(),
-        }
+        lines.data, flux = _line_rows(data, drawn)
         mean.data = {"x": wl, "y": np.nanmean(flux, axis=0)} if len(drawn) else {"x": [], "y": []}
-        listed = rows[:TABLE_ROWS]
-        where = data.neuron_of[listed]
+        members.data = _table_rows(data, rows[:TABLE_ROWS])
         shape_cols = data.shape[1]
-        members.data = {
-            "id": data.ids[listed].tolist(),
-            "neuron": [f"({w // shape_cols}, {w % shape_cols})" for w in where],
-            "outlier_score": data.outlier_score[listed].tolist(),
-            **(
-                {"predicted_class": data.predicted[listed].tolist()}
-                if data.predicted is not None
-                else {}
-            ),
-        }
         names = ", ".join(f"({n // shape_cols}, {n % shape_cols})" for n in picked[:8])
         more = f" and {len(picked) - 8} more" if len(picked) > 8 else ""
         info.text = (
@@ -353,73 +375,25 @@ def som_document(
 def _outlier_panel(data: SomMapData, figure: Any, max_lines: int) -> Any:
     """The spectra of highest outlier score: a table to pick from and their spectra drawn."""
     from bokeh.layouts import column, row
-    from bokeh.models import (
-        ColumnDataSource,
-        DataTable,
-        Div,
-        HoverTool,
-        NumberFormatter,
-        TableColumn,
-    )
+    from bokeh.models import Div
 
     scores = np.nan_to_num(data.outlier_score, nan=-np.inf)
     mapped = np.flatnonzero(data.neuron_of >= 0)
     top = mapped[np.argsort(-scores[mapped], kind="stable")[:OUTLIER_ROWS]]
-    cols = data.shape[1]
-    table_data: dict[str, Any] = {
-        "row": top,
-        "id": data.ids[top].tolist(),
-        "outlier_score": data.outlier_score[top].tolist(),
-        "neuron": [f"({n // cols}, {n % cols})" for n in data.neuron_of[top]],
-    }
-    if data.predicted is not None:
-        table_data["predicted_class"] = data.predicted[top].tolist()
-    source = ColumnDataSource(table_data, name="outlier_table")
-    table = DataTable(
-        source=source,
-        columns=[
-            TableColumn(field="id", title="id", width=380),
-            TableColumn(
-                field="outlier_score",
-                title="outlier score",
-                formatter=NumberFormatter(format="0.000"),
-            ),
-            TableColumn(field="neuron", title="neuron (row, col)", width=110),
-        ]
-        + (
-            [TableColumn(field="predicted_class", title="predicted class")]
-            if data.predicted is not None
-            else []
-        ),
-        width=720,
-        height=600,
-        name="outliers",
-        index_position=None,
-        selectable=True,
+    table, source = _spectra_table(data, top, "outliers", "outlier_table", 600)
+    sp, lines = _spectra_plot(
+        data,
+        figure,
+        "outlier",
+        "spectra of highest outlier score",
+        line_width=1.2,
+        color="#b2182b",
+        line_alpha=0.6,
     )
-    wl = data.wavelength
-    lines = ColumnDataSource({"xs": [], "ys": [], "id": [], "score": []}, name="outlier_spectra")
-    sp = figure(
-        name="outlier_plot",
-        title="spectra of highest outlier score",
-        width=720,
-        height=420,
-        x_axis_label=f"wavelength ({data.wavelength_unit})",
-        y_axis_label="scaled flux",
-        tools="pan,wheel_zoom,box_zoom,reset,save",
-    )
-    lr = sp.multi_line("xs", "ys", source=lines, line_width=1.2, color="#b2182b", line_alpha=0.6)
-    sp.add_tools(HoverTool(renderers=[lr], tooltips=[("id", "@id"), ("score", "@score{0.000}")]))
     info = Div(name="outlier_selection", width=720)
 
     def draw(rows: np.ndarray, what: str) -> None:
-        flux = data.spectra(rows)
-        lines.data = {
-            "xs": [wl] * len(rows),
-            "ys": list(flux),
-            "id": data.ids[rows].tolist(),
-            "score": data.outlier_score[rows].tolist(),
-        }
+        lines.data, _ = _line_rows(data, rows)
         info.text = what
 
     def picked(attr: str, old: list[int], new: list[int]) -> None:
