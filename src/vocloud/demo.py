@@ -94,6 +94,7 @@ def run_demo(
         )
     print(
         f"vocloud demo: open it with vocloud.open_experiment({str(exp.directory)!r}) "
-        f"or `vocloud info {exp.directory}`"
+        f"or `vocloud info {exp.directory}`; see its SOM in the browser with "
+        f"`vocloud dashboard {exp.directory}`"
     )
     return summary
