@@ -96,8 +96,10 @@ class BatchSpec:
             raise ValueError(
                 f"run.batch: unknown batch scheduler {kind!r} (known: {', '.join(BATCH_KINDS)})"
             )
-        settings = dict(settings or {})
         where = f"run.batch.{kind}"
+        if settings is not None and not isinstance(settings, Mapping):
+            raise ValueError(f"{where}: the settings are a mapping, not {settings!r}")
+        settings = dict(settings or {})
         jobs = settings.pop("jobs", 1)
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
             raise ValueError(f"{where}: jobs must be a whole number >= 0, not {jobs!r}")
@@ -105,7 +107,7 @@ class BatchSpec:
         if adapt is not None:
             if isinstance(adapt, Mapping):
                 adapt = (adapt.get("minimum_jobs", 0), adapt.get("maximum_jobs"))
-            lo, hi = [*list(adapt), None, None][:2]
+            lo, hi = [*adapt, None, None][:2] if isinstance(adapt, list | tuple) else (None, None)
             if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)) or not (
                 0 <= lo <= hi and hi >= 1
             ):
@@ -115,7 +117,9 @@ class BatchSpec:
                 )
             adapt = (int(lo), int(hi))
         wait = settings.pop("wait", None)
-        if wait is not None and (isinstance(wait, bool) or float(wait) <= 0):
+        if wait is not None and (
+            isinstance(wait, bool) or not isinstance(wait, int | float) or wait <= 0
+        ):
             raise ValueError(f"{where}: wait must be a number of seconds > 0, not {wait!r}")
         known = _known_settings(kind)
         if known is not None:

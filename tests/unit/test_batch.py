@@ -23,6 +23,9 @@ from vocloud.config import load_experiment_file
         ({"slurm": {"jobs": 1.5}}, "jobs must be a whole number"),
         ({"slurm": {"adapt": [3, 1]}}, "adapt must be"),
         ({"slurm": {"wait": 0}}, "wait must be a number of seconds"),
+        ({"slurm": {"wait": "soon"}}, "wait must be a number of seconds"),
+        ({"slurm": {"adapt": 4}}, "adapt must be"),
+        ({"slurm": "cores=4"}, "the settings are a mapping"),
         (
             {"slurm": {"walltme": "01:00:00"}},
             "unknown setting 'walltme' \\(did you mean 'walltime'",
