@@ -1,7 +1,7 @@
 """The SOM dashboard on a large experiment: opening it, and the answer to a click.
 
-Makes an experiment of ``--n`` IRAF-style spectra (preprocessing, a 20x20 hexagonal SOM and a
-random forest; made once under ``--data``, reused after), then times, in this process, what the
+Makes an experiment of ``--n`` IRAF-style spectra (preprocessing, a PCA, a 20x20 hexagonal SOM
+and a random forest; made once under ``--data``, reused after), then times, in this process, what the
 Bokeh server does for one browser session:
 
 - *open*: :class:`vocloud.viz.SomMapData` (the per-spectrum arrays) and the whole document;
@@ -46,6 +46,7 @@ def build(n: int, root: Path) -> Path:
         name="dashboard",
         store=root / "experiments",
         steps=[
+            {"method": "pca", "params": {"n_components": 10}},
             {"method": "som", "params": {"shape": [20, 20], "topology": "hexagonal", "epochs": 10}},
             {"method": "random-forest", "params": {"labels": str(spectra / "labels.csv")}},
         ],
@@ -111,6 +112,19 @@ def main() -> None:
             times.append(time.perf_counter() - t0)
         drawn = len(doc.get_model_by_name("member_spectra").data["ys"])
         print(f"| {name} | {min(times):.3f} (best of {args.repeat}) | {drawn} drawn |")
+    pts = doc.get_model_by_name("pca_points")
+    if pts is not None:
+        n_pts = len(pts.data["row"])
+        sel = {"PCA: select 1,000 points": 1000, f"PCA: select all {n_pts:,} points": n_pts}
+        for name, k in sel.items():
+            times = []
+            for _ in range(args.repeat):
+                pts.selected.indices = []
+                t0 = time.perf_counter()
+                pts.selected.indices = list(range(k))
+                times.append(time.perf_counter() - t0)
+            drawn = len(doc.get_model_by_name("pca_spectra").data["ys"])
+            print(f"| {name} | {min(times):.3f} (best of {args.repeat}) | {drawn} drawn |")
     print(
         f"\nA page embedding every spectrum would carry {data.ids.size * n_wl * 4 / 2**20:,.0f} MiB "
         "of float32 before encoding."

@@ -11,7 +11,7 @@ LOCAL = {"n_workers": 1, "processes": False, "dashboard_address": None}
 
 
 def make_som_experiment(root: Path, *, n: int = 600, shape=(6, 7), topology="hexagonal") -> Path:
-    """An experiment folder under ``root`` with som and random-forest steps run."""
+    """An experiment folder under ``root`` with pca, som and random-forest steps run."""
     return som_experiment(root, n=n, shape=shape, topology=topology).directory
 
 
@@ -24,6 +24,7 @@ def som_experiment(root: Path, *, n: int = 600, shape=(6, 7), topology="hexagona
         store=root / "experiments",
         block_size=200,
         steps=[
+            {"method": "pca", "params": {"n_components": 4}},
             {"method": "som", "params": {"shape": list(shape), "topology": topology, "epochs": 5}},
             {
                 "method": "random-forest",

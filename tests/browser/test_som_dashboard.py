@@ -123,12 +123,12 @@ def test_shift_click_adds_neurons(page, dashboard, experiment) -> None:
 def test_colour_menu_recolours_the_map(page, dashboard, experiment) -> None:
     data = SomMapData(experiment)
     _open(page, dashboard)
-    page.locator("select").select_option("U-matrix distance")
+    page.get_by_label("colour by").select_option("U-matrix distance")
     page.wait_for_function(
         f"() => Math.abs(({MODEL})('neurons').data.value[0] - {float(data.neurons['umatrix'][0])!r}) < 1e-9",
         timeout=10000,
     )
-    page.locator("select").select_option("majority class")
+    page.get_by_label("colour by").select_option("majority class")
     page.wait_for_function(f"() => ({MODEL})('class_legend').visible", timeout=10000)
     legend = page.evaluate(f"() => ({MODEL})('class_legend').text")
     for name in set(data.predicted) - {""}:
@@ -163,4 +163,35 @@ def test_outliers_tab_draws_the_picked_spectrum(page, dashboard, experiment) -> 
         f"() => ({MODEL})('outlier_selection').text.startsWith('1 spectrum')", timeout=10000
     )
     assert page.evaluate(f"() => ({MODEL})('outlier_spectra').data.id") == [third]
+    assert page.console_errors == []
+
+
+def test_pca_tab_box_selection_draws_the_spectra(page, dashboard, experiment) -> None:
+    data = SomMapData(experiment)
+    _open(page, dashboard)
+    page.get_by_text("PCA", exact=True).click()
+    page.wait_for_timeout(500)
+    x0, y0, w, h = page.evaluate(
+        """() => {
+      const fig = Bokeh.documents[0].get_model_by_name('pca_map');
+      const view = [...Bokeh.index.all_views()].find(v => v.model === fig);
+      const r = view.canvas_view.el.getBoundingClientRect(), f = view.frame.bbox;
+      return [r.left + f.left, r.top + f.top, f.width, f.height];
+    }"""
+    )
+    # drag a box over the whole plot (box select is the active drag tool): every point
+    page.mouse.move(x0 + 2, y0 + 2)
+    page.mouse.down()
+    page.mouse.move(x0 + w - 2, y0 + h - 2, steps=10)
+    page.mouse.up()
+    page.wait_for_function(
+        f"() => ({MODEL})('pca_selection').text.includes('spectra selected')", timeout=15000
+    )
+    n = page.evaluate(f"() => ({MODEL})('pca_points').selected.indices.length")
+    assert n == int(np.isfinite(data.pca_scores).all(axis=1).sum())
+    ids = page.evaluate(f"() => ({MODEL})('pca_table').data.id")
+    assert len(ids) == n
+    order = np.argsort(-data.outlier_score, kind="stable")
+    assert ids == data.ids[order].tolist()
+    assert page.evaluate(f"() => ({MODEL})('pca_spectra').data.ys.length") == min(n, 40)
     assert page.console_errors == []

@@ -102,3 +102,19 @@ def test_outlier_list_and_picks(experiment) -> None:
     assert drawn["id"] == [table.data["id"][4], table.data["id"][1]]
     np.testing.assert_array_equal(drawn["ys"][0], data.spectra([order[4]])[0])
     assert doc.get_model_by_name("outlier_selection").text.startswith("2 spectra picked")
+
+
+def test_pca_view_points_axes_and_selection(experiment) -> None:
+    doc = Document()
+    data = som_document(doc, experiment)
+    assert data.pca_scores.shape == (300, 4) and data.pca_ratio[0] > data.pca_ratio[1]
+    points = doc.get_model_by_name("pca_points")
+    np.testing.assert_array_equal(points.data["x"], data.pca_scores[points.data["row"], 0])
+    doc.get_model_by_name("pca_y").value = doc.get_model_by_name("pca_y").options[3]
+    np.testing.assert_array_equal(points.data["y"], data.pca_scores[points.data["row"], 3])
+    points.selected.indices = [0, 5, 9]
+    rows = np.asarray(points.data["row"])[[0, 5, 9]]
+    rows = rows[np.argsort(-data.outlier_score[rows], kind="stable")]
+    assert doc.get_model_by_name("pca_table").data["id"] == data.ids[rows].tolist()
+    assert doc.get_model_by_name("pca_spectra").data["id"] == data.ids[rows].tolist()
+    assert doc.get_model_by_name("pca_selection").text == "3 spectra selected"

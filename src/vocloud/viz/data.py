@@ -17,6 +17,9 @@ import xarray as xr
 
 from vocloud.ml.som import grid_coordinates
 
+#: Leading PCA components kept for the PCA view (of a PCA step on the features).
+PCA_COMPONENTS = 10
+
 
 def _steps(exp_dir: Path, features_store: Path) -> list[dict[str, Any]]:
     from vocloud.steps.runner import recorded_steps
@@ -80,6 +83,9 @@ class SomMapData:
         The neuron of each spectrum (-1: not mapped, e.g. failed preprocessing).
     ids, outlier_score, predicted : numpy.ndarray
         Per spectrum (``predicted`` is ``None`` without a random-forest step).
+    pca_scores, pca_ratio : numpy.ndarray or None
+        The leading (up to 10) PCA scores per spectrum and their explained variance ratios,
+        when a PCA step ran on the features.
     metrics : dict
         The SOM step's metrics (quantisation and topographic error ...).
 
@@ -98,6 +104,8 @@ class SomMapData:
     ids: np.ndarray = field(init=False, repr=False)
     outlier_score: np.ndarray = field(init=False, repr=False)
     predicted: np.ndarray | None = field(init=False, repr=False)
+    pca_scores: np.ndarray | None = field(init=False, repr=False)
+    pca_ratio: np.ndarray | None = field(init=False, repr=False)
     metrics: dict[str, Any] = field(init=False, repr=False)
     name: str = field(init=False)
 
@@ -144,6 +152,13 @@ class SomMapData:
         if forests:
             forest = open_step(root / STEPS_FOLDER / forests[-1]["store"])
             self.predicted = np.asarray(forest["predicted_class"].values).astype(str)
+        self.pca_scores = self.pca_ratio = None
+        pcas = [s for s in steps if s["method"] == "pca" and s.get("input") == "features"]
+        if pcas:  # the leading scores of a PCA of the features, for the PCA view
+            pca = open_step(root / STEPS_FOLDER / pcas[-1]["store"])
+            k = min(PCA_COMPONENTS, pca.sizes["component"])
+            self.pca_scores = np.asarray(pca["pca_score"][:, :k].values, dtype=np.float32)
+            self.pca_ratio = np.asarray(pca["pca_explained_variance_ratio"][:k].values)
         self.neurons = self._per_neuron(hits, np.asarray(som["som_umatrix"].values))
 
     # -- per neuron --------------------------------------------------------------------------

@@ -5,7 +5,8 @@ quantity: hits, U-matrix distance, mean outlier score, or, after a random-forest
 majority predicted class and its purity. Clicking a neuron (shift-click for more) shows its
 spectra, the highest outlier score first, overplotted on the experiment grid with their mean,
 and lists them in a table; an Outliers tab lists the spectra of highest outlier score and draws
-the rows picked. Spectra are read from the Zarr feature store at that moment, so a map of
+the rows picked; after a PCA step, a PCA tab plots two components of every spectrum and draws
+the spectra of a box or lasso selection. Spectra are read from the Zarr feature store at that moment, so a map of
 millions of spectra opens as fast as one of thousands.
 
 It is a Bokeh server document (Python callbacks): ``vocloud dashboard EXPERIMENT`` serves it,
@@ -38,6 +39,8 @@ TABLE_ROWS = 2000
 #: Spectra in the outlier list (the highest outlier scores), and how many of them are drawn first.
 OUTLIER_ROWS = 500
 OUTLIERS_DRAWN = 10
+#: The most spectra drawn as points in the PCA view (a fixed random sample of the rest is left out).
+PCA_POINTS = 200_000
 
 
 def _tile(x: float, y: float, topology: str) -> tuple[list[float], list[float]]:
@@ -49,12 +52,14 @@ def _tile(x: float, y: float, topology: str) -> tuple[list[float], list[float]]:
     return [x - 0.5, x + 0.5, x + 0.5, x - 0.5], [y - 0.5, y - 0.5, y + 0.5, y + 0.5]
 
 
-def _class_colors(names: np.ndarray) -> tuple[list[str], dict[str, str]]:
+def _class_colors(names: Any, classes: Any) -> tuple[list[str], dict[str, str]]:
+    """A colour per name, and the legend: one colour per class of ``classes`` (every predicted
+    class, so that each view colours a class alike); no class: light grey."""
     from bokeh.palettes import Category10, Category20
 
-    classes = sorted({str(n) for n in names if n})
-    palette = Category10[10] if len(classes) <= 10 else Category20[20]
-    colors = {c: palette[i % len(palette)] for i, c in enumerate(classes)}
+    known = sorted({str(c) for c in classes if c})
+    palette = Category10[10] if len(known) <= 10 else Category20[20]
+    colors = {c: palette[i % len(palette)] for i, c in enumerate(known)}
     return [colors.get(str(n), "#dddddd") for n in names], colors
 
 
@@ -195,7 +200,7 @@ def som_document(
     }
     choices = ["hits", "U-matrix distance", "mean outlier score"]
     if "majority" in nb:
-        class_color, _ = _class_colors(nb["majority"])
+        class_color, _ = _class_colors(nb["majority"], data.predicted)
         cols.update(
             majority=[str(m) for m in nb["majority"]], purity=nb["purity"], class_color=class_color
         )
@@ -276,7 +281,7 @@ def som_document(
 
     legend = Div(name="class_legend", text="", visible=False, width=200)
     if "majority" in nb:
-        _, palette = _class_colors(nb["majority"])
+        _, palette = _class_colors(nb["majority"], data.predicted)
         legend.text = "<br>".join(
             f'<span style="display:inline-block;width:12px;height:12px;background:{c};'
             f'margin-right:6px"></span>{name}'
@@ -355,19 +360,13 @@ def som_document(
 
     source.selected.on_change("indices", show)
     som_tab = row(column(select, m, legend), column(info, sp, table))
-    outlier_tab = _outlier_panel(data, figure, max_lines)
-    doc.add_root(
-        column(
-            title,
-            Tabs(
-                tabs=[
-                    TabPanel(child=som_tab, title="SOM map"),
-                    TabPanel(child=outlier_tab, title="Outliers"),
-                ],
-                name="tabs",
-            ),
-        )
-    )
+    tabs = [
+        TabPanel(child=som_tab, title="SOM map"),
+        TabPanel(child=_outlier_panel(data, figure, max_lines), title="Outliers"),
+    ]
+    if data.pca_scores is not None:
+        tabs.append(TabPanel(child=_pca_panel(data, figure, max_lines), title="PCA"))
+    doc.add_root(column(title, Tabs(tabs=tabs, name="tabs")))
     doc.title = f"vocloud SOM: {data.name}"
     return data
 
@@ -415,6 +414,99 @@ def _outlier_panel(data: SomMapData, figure: Any, max_lines: int) -> Any:
         ),
         row(column(info, sp), table),
     )
+
+
+def _pca_panel(data: SomMapData, figure: Any, max_lines: int) -> Any:
+    """Two PCA scores of every spectrum as points; a box or lasso selection draws its spectra."""
+    from bokeh.layouts import column, row
+    from bokeh.models import BoxSelectTool, ColumnDataSource, Div, LassoSelectTool, Select
+
+    scores = data.pca_scores
+    assert scores is not None and data.pca_ratio is not None
+    shown = np.flatnonzero(np.isfinite(scores).all(axis=1))
+    if shown.size > PCA_POINTS:
+        shown = np.sort(np.random.default_rng(0).choice(shown, PCA_POINTS, replace=False))
+    names = [f"PC{i + 1} ({r:.1%})" for i, r in enumerate(data.pca_ratio)]
+    points: dict[str, Any] = {
+        "row": shown,
+        "x": scores[shown, 0],
+        "y": scores[shown, 1 % len(names)],
+    }
+    if data.predicted is not None:
+        points["color"], _ = _class_colors(data.predicted[shown], data.predicted)
+        points["label"] = data.predicted[shown].tolist()
+    else:
+        points["color"] = ["#3b6ea8"] * shown.size
+        points["label"] = [""] * shown.size
+    source = ColumnDataSource(points, name="pca_points")
+    pc = figure(
+        name="pca_map",
+        title=f"PCA scores of {shown.size:,} spectra (drag to select; shift to add)",
+        width=620,
+        height=560,
+        tools="pan,wheel_zoom,reset,save",
+        output_backend="webgl",
+    )
+    box, lasso = BoxSelectTool(), LassoSelectTool()
+    pc.add_tools(box, lasso)
+    pc.toolbar.active_drag = box
+    pc.scatter(
+        "x",
+        "y",
+        source=source,
+        color="color",
+        size=3,
+        alpha=0.6,
+        legend_field="label" if data.predicted is not None else None,
+        nonselection_alpha=0.1,
+        name="pca_scatter",
+    )
+    if data.predicted is not None:
+        pc.legend.location = "top_right"
+        pc.legend.label_text_font_size = "8pt"
+    xsel = Select(title="x", value=names[0], options=names, name="pca_x", width=150)
+    ysel = Select(title="y", value=names[1 % len(names)], options=names, name="pca_y", width=150)
+
+    def axes(attr: str, old: str, new: str) -> None:
+        source.data["x"] = scores[shown, names.index(xsel.value)]
+        source.data["y"] = scores[shown, names.index(ysel.value)]
+
+    xsel.on_change("value", axes)
+    ysel.on_change("value", axes)
+    sp, lines = _spectra_plot(
+        data,
+        figure,
+        "pca",
+        "spectra of the selection",
+        line_alpha=0.4,
+        line_width=1,
+        color="#3b6ea8",
+    )
+    info = Div(name="pca_selection", text="Select points to see their spectra.", width=720)
+    none = np.empty(0, dtype=np.int64)
+    table, members = _spectra_table(data, none, "pca_members", "pca_table", 240)
+
+    def picked(attr: str, old: list[int], new: list[int]) -> None:
+        rows = shown[np.asarray(new, dtype=np.int64)] if len(new) else none
+        rows = rows[
+            np.argsort(-np.nan_to_num(data.outlier_score[rows], nan=-np.inf), kind="stable")
+        ]
+        drawn = rows[:max_lines]
+        lines.data, _ = _line_rows(data, drawn)
+        members.data = _table_rows(data, rows[:TABLE_ROWS])
+        info.text = (
+            f"{rows.size:,} spectra selected"
+            + (
+                f"; drawn: the {drawn.size} of highest outlier score"
+                if rows.size > drawn.size
+                else ""
+            )
+            if rows.size
+            else "Select points to see their spectra."
+        )
+
+    source.selected.on_change("indices", picked)
+    return row(column(row(xsel, ysel), pc), column(info, sp, table))
 
 
 def som_app(experiment_dir: str | os.PathLike[str], **kwargs: Any) -> Callable[[Any], None]:
