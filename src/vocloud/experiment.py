@@ -151,6 +151,9 @@ class Experiment:
             from vocloud.batch import BatchSpec
 
             batch = batch if isinstance(batch, BatchSpec) else BatchSpec.from_config(batch)
+            logs = batch.options.get("log_directory")
+            if logs and not Path(logs).is_absolute():  # relative to the experiment file's folder
+                batch.options["log_directory"] = str(base / logs)
         self.batch = batch
         self._spectra: pd.DataFrame | None = None
         self.last_run: dict[str, Any] = {}

@@ -122,11 +122,20 @@ def test_experiment_file_run_batch(tmp_path) -> None:
         "source: {directory: ./spectra}\n"
         "run:\n"
         "  batch:\n"
-        "    slurm: {jobs: 2, cores: 1, memory: 2GB, walltime: '00:10:00'}\n"
+        "    slurm: {jobs: 2, cores: 1, memory: 2GB, walltime: '00:10:00', log_directory: logs}\n"
     )
     exp = Experiment.from_dict(load_experiment_file(f))
     assert exp.batch == BatchSpec(
-        "slurm", 2, None, None, {"cores": 1, "memory": "2GB", "walltime": "00:10:00"}
+        "slurm",
+        2,
+        None,
+        None,
+        {
+            "cores": 1,
+            "memory": "2GB",
+            "walltime": "00:10:00",
+            "log_directory": str(tmp_path.resolve() / "logs"),  # relative to the file
+        },
     )
     f.write_text("name: hpc\nsource: {directory: ./spectra}\nrun: {batch: {slurm: {cors: 1}}}\n")
     with pytest.raises(ValueError, match="unknown setting 'cors'"):
