@@ -91,8 +91,22 @@ class SomMapData:
 
     Examples
     --------
-    >>> data = SomMapData("experiments/halpha")  # doctest: +SKIP
-    >>> data.members(0)[:5]  # doctest: +SKIP
+    >>> import tempfile
+    >>> from vocloud import Experiment
+    >>> from vocloud.datasets import make_archive
+    >>> tmp = tempfile.mkdtemp()
+    >>> _ = make_archive(f"{tmp}/spectra", 60, layouts="iraf-linear", n_jobs=1)
+    >>> exp = Experiment({"directory": f"{tmp}/spectra", "pattern": "**/*.fits"},
+    ...                  name="map", store=f"{tmp}/experiments", block_size=30)
+    >>> _ = exp.run(cluster_kwargs={"n_workers": 1, "processes": False,
+    ...             "dashboard_address": None}, progress=False, verbose=False)
+    >>> _ = exp.run_step("som", shape=(3, 3), epochs=2)
+    >>> data = SomMapData(exp.directory)
+    >>> data.shape, int(data.neurons["hits"].sum())
+    ((3, 3), 60)
+    >>> k = int(data.neurons["hits"].argmax())
+    >>> len(data.members(k)) == int(data.neurons["hits"][k])
+    True
     """
 
     experiment_dir: str | os.PathLike[str]

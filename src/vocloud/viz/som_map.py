@@ -165,9 +165,23 @@ def som_document(
 
     Examples
     --------
+    >>> import tempfile
     >>> from bokeh.document import Document
+    >>> from vocloud import Experiment
+    >>> from vocloud.datasets import make_archive
+    >>> tmp = tempfile.mkdtemp()
+    >>> _ = make_archive(f"{tmp}/spectra", 60, layouts="iraf-linear", n_jobs=1)
+    >>> exp = Experiment({"directory": f"{tmp}/spectra", "pattern": "**/*.fits"},
+    ...                  name="map", store=f"{tmp}/experiments", block_size=30,
+    ...                  steps=[{"method": "som", "params": {"shape": [3, 3], "epochs": 2}}])
+    >>> _ = exp.run(cluster_kwargs={"n_workers": 1, "processes": False,
+    ...             "dashboard_address": None}, progress=False, verbose=False)
     >>> doc = Document()
-    >>> som_document(doc, "experiments/halpha")  # doctest: +SKIP
+    >>> data = som_document(doc, exp.directory)
+    >>> neurons = doc.get_model_by_name("neurons")
+    >>> neurons.selected.indices = [int(data.neurons["hits"].argmax())]  # what a click does
+    >>> doc.get_model_by_name("selection").text.startswith("neuron (")
+    True
     """
     from bokeh.layouts import column, row
     from bokeh.models import (
