@@ -14,7 +14,7 @@ For scale, a static page holding every spectrum (what a server-less dashboard wo
 
 Usage::
 
-    python benchmarks/dashboard.py [--n 100000] [--data benchmarks/data/dashboard]
+    python benchmarks/dashboard.py [--n 100000] [--data benchmarks/data/dashboard] [--no-forest]
 
 Prints Markdown for docs/performance.md. No asserts on time: the box is shared and noisy.
 """
@@ -35,7 +35,7 @@ from vocloud import Experiment
 from vocloud.datasets import make_archive
 
 
-def build(n: int, root: Path) -> Path:
+def build(n: int, root: Path, forest: bool = True) -> Path:
     spectra = root / "spectra"
     if not (spectra / "labels.csv").exists():
         t0 = time.perf_counter()
@@ -48,8 +48,12 @@ def build(n: int, root: Path) -> Path:
         steps=[
             {"method": "pca", "params": {"n_components": 10}},
             {"method": "som", "params": {"shape": [20, 20], "topology": "hexagonal", "epochs": 10}},
-            {"method": "random-forest", "params": {"labels": str(spectra / "labels.csv")}},
-        ],
+        ]
+        + (
+            [{"method": "random-forest", "params": {"labels": str(spectra / "labels.csv")}}]
+            if forest
+            else []
+        ),
     )
     t0 = time.perf_counter()
     exp.run(progress=False, verbose=False)
@@ -62,10 +66,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--data", default="benchmarks/data/dashboard")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--no-forest", action="store_true", help="no random-forest step (its training is long)"
+    )
     args = ap.parse_args()
     root = Path(args.data) / str(args.n)
     print(f"# benchmarks/dashboard.py — {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()}\n")
-    exp_dir = build(args.n, root)
+    exp_dir = build(args.n, root, forest=not args.no_forest)
 
     from bokeh.document import Document
 

@@ -15,8 +15,10 @@ def make_som_experiment(root: Path, *, n: int = 600, shape=(6, 7), topology="hex
     return som_experiment(root, n=n, shape=shape, topology=topology).directory
 
 
-def som_experiment(root: Path, *, n: int = 600, shape=(6, 7), topology="hexagonal") -> Experiment:
-    """The experiment of :func:`make_som_experiment`, run."""
+def som_experiment(
+    root: Path, *, n: int = 600, shape=(6, 7), topology="hexagonal", forest: bool = True
+) -> Experiment:
+    """The experiment of :func:`make_som_experiment`, run (without the forest: no classes)."""
     make_archive(root / "spectra", n, layouts="iraf-linear", seed=21, n_jobs=1, label_fraction=0.3)
     exp = Experiment(
         {"directory": str(root / "spectra"), "pattern": "**/*.fits"},
@@ -26,11 +28,17 @@ def som_experiment(root: Path, *, n: int = 600, shape=(6, 7), topology="hexagona
         steps=[
             {"method": "pca", "params": {"n_components": 4}},
             {"method": "som", "params": {"shape": list(shape), "topology": topology, "epochs": 5}},
-            {
-                "method": "random-forest",
-                "params": {"labels": str(root / "spectra" / "labels.csv"), "n_estimators": 30},
-            },
-        ],
+        ]
+        + (
+            [
+                {
+                    "method": "random-forest",
+                    "params": {"labels": str(root / "spectra" / "labels.csv"), "n_estimators": 30},
+                }
+            ]
+            if forest
+            else []
+        ),
     )
     exp.run(cluster_kwargs=LOCAL, progress=False, verbose=False)
     return exp

@@ -118,3 +118,21 @@ def test_pca_view_points_axes_and_selection(experiment) -> None:
     assert doc.get_model_by_name("pca_table").data["id"] == data.ids[rows].tolist()
     assert doc.get_model_by_name("pca_spectra").data["id"] == data.ids[rows].tolist()
     assert doc.get_model_by_name("pca_selection").text == "3 spectra selected"
+
+
+def test_without_a_forest_there_are_no_classes(tmp_path) -> None:
+    from viz_experiment import som_experiment
+
+    exp = som_experiment(tmp_path, n=200, shape=(3, 3), topology="rectangular", forest=False)
+    doc = Document()
+    data = som_document(doc, exp.directory)
+    assert data.predicted is None and "majority" not in data.neurons
+    assert "majority class" not in doc.get_model_by_name("color_by").options
+    assert "predicted_class" not in doc.get_model_by_name("outlier_table").data
+    points = doc.get_model_by_name("pca_points")
+    points.selected.indices = [0, 1]
+    assert doc.get_model_by_name("pca_selection").text == "2 spectra selected"
+    doc.get_model_by_name("neurons").selected.indices = [0]
+    assert doc.get_model_by_name("selection").text.startswith("neuron (0, 0)")
+    with pytest.raises(ValueError, match="color_by"):
+        som_document(Document(), exp.directory, color_by="majority")

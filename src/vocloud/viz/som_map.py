@@ -464,6 +464,7 @@ def _pca_panel(data: SomMapData, figure: Any, max_lines: int) -> Any:
     box, lasso = BoxSelectTool(), LassoSelectTool()
     pc.add_tools(box, lasso)
     pc.toolbar.active_drag = box
+    legend = {"legend_field": "label"} if data.predicted is not None else {}
     pc.scatter(
         "x",
         "y",
@@ -471,9 +472,9 @@ def _pca_panel(data: SomMapData, figure: Any, max_lines: int) -> Any:
         color="color",
         size=3,
         alpha=0.6,
-        legend_field="label" if data.predicted is not None else None,
         nonselection_alpha=0.1,
         name="pca_scatter",
+        **legend,
     )
     if data.predicted is not None:
         pc.legend.location = "top_right"
