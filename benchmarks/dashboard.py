@@ -57,7 +57,7 @@ def build(n: int, root: Path, forest: bool = True) -> Path:
     )
     t0 = time.perf_counter()
     exp.run(progress=False, verbose=False)
-    print(f"- experiment (preprocessing, SOM, forest) ready in {time.perf_counter() - t0:.0f} s")
+    print(f"- experiment ready (its steps: {len(exp.steps)}) in {time.perf_counter() - t0:.0f} s")
     return exp.directory
 
 

@@ -389,6 +389,31 @@ class FeatureStore:
         return open_store(self.path)
 
 
+def read_array(path: str | os.PathLike[str], name: str) -> np.ndarray:
+    """One whole array of a Zarr store (a feature or step store) in memory, read by zarr itself.
+
+    For the per-spectrum variables, written in 1,000-row chunks: one dask task per chunk costs
+    ~1 ms each (1,000,000 spectra: 5 arrays in 5.1 s through xarray, 1.8 s this way).
+    Strings come back as Python ``str`` objects.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, xarray as xr
+    >>> p = tempfile.mkdtemp() + "/s.zarr"
+    >>> xr.Dataset({"snr": ("spectrum", np.arange(3.0))}).to_zarr(p, consolidated=False)  # doctest: +ELLIPSIS
+    <xarray.backends.zarr.ZarrStore object at ...>
+    >>> read_array(p, "snr").tolist()
+    [0.0, 1.0, 2.0]
+    """
+    import zarr
+
+    values = zarr.open_array(str(Path(path) / name), mode="r")[...]
+    values = np.asarray(values)
+    if values.dtype.kind == "T":  # numpy StringDType (zarr's variable-length strings)
+        values = values.astype(object)
+    return values
+
+
 def open_store(path: str | os.PathLike[str]) -> xr.Dataset:
     """Open one feature store folder as a lazy xarray Dataset."""
     ds = xr.open_zarr(str(path), consolidated=False)
@@ -400,12 +425,12 @@ def open_store(path: str | os.PathLike[str]) -> xr.Dataset:
             ds.coords[name] = ds.coords[name].astype(object)
     # small numeric per-spectrum coordinates in memory, so selections such as
     # ``ds.where(ds.status == 1, drop=True)`` work (xarray refuses lazy boolean indexers). Read
-    # without dask (one task per 1,000-row chunk): 100,000 spectra 1.1 s -> 0.1 s.
-    small = [n for n in ("status", "snr", "s_ra", "s_dec", "transient") if n in ds.coords]
-    if small:
-        plain = xr.open_zarr(str(path), consolidated=False, chunks=None)[small].load()
-        for name in small:
-            ds.coords[name] = plain[name].variable  # the values alone, no other coords
+    # by zarr itself (read_array): 100,000 spectra 1.1 s -> 0.4 s; they need no CF decoding
+    # (NaN and 0/False are their fill values).
+    for name in ("status", "snr", "s_ra", "s_dec", "transient"):
+        if name in ds.coords:
+            var = ds.coords[name]
+            ds.coords[name] = (var.dims, read_array(path, name), var.attrs)
     for k in ("parameters", "source", "summary"):
         if isinstance(ds.attrs.get(k), str):
             ds.attrs[k] = json.loads(ds.attrs[k])

@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 
 from vocloud.ml.som import grid_coordinates
+from vocloud.store import read_array
 
 #: Leading PCA components kept for the PCA view (of a PCA step on the features).
 PCA_COMPONENTS = 10
@@ -156,22 +157,30 @@ class SomMapData:
         self.metrics = dict(rec.get("metrics") or {})
         params = rec.get("params") or {}
         self.topology = str(params.get("topology", "rectangular"))
+        # per-spectrum arrays read by zarr itself, not one dask task per 1,000-row chunk
+        # (1,000,000 spectra: 7.6 s -> 2.7 s for the whole of this, docs/performance.md)
+        som_path = root / STEPS_FOLDER / rec["store"]
         hits = np.asarray(som["som_hits"].values)
         self.shape = (int(hits.shape[0]), int(hits.shape[1]))
-        self.neuron_of = np.asarray(som["som_neuron"].values, dtype=np.int64)
-        self.outlier_score = np.asarray(som["outlier_score"].values, dtype=np.float64)
-        self.ids = np.asarray(feats.id.values).astype(str)
+        self.neuron_of = read_array(som_path, "som_neuron").astype(np.int64)
+        self.outlier_score = read_array(som_path, "outlier_score").astype(np.float64)
+        self.ids = read_array(self._features_store, "id").astype(object)
         self.predicted = None
         forests = [s for s in steps if s["method"] == "random-forest"]
         if forests:
-            forest = open_step(root / STEPS_FOLDER / forests[-1]["store"])
-            self.predicted = np.asarray(forest["predicted_class"].values).astype(str)
+            names = read_array(root / STEPS_FOLDER / forests[-1]["store"], "predicted_class")
+            classes, code = np.unique(names.astype(str), return_inverse=True)
+            # one str object per class, shared by the spectra (not one per spectrum)
+            self.predicted = np.asarray(classes, dtype=object)[code.ravel()]
         self.pca_scores = self.pca_ratio = None
         pcas = [s for s in steps if s["method"] == "pca" and s.get("input") == "features"]
         if pcas:  # the leading scores of a PCA of the features, for the PCA view
-            pca = open_step(root / STEPS_FOLDER / pcas[-1]["store"])
+            pca_path = root / STEPS_FOLDER / pcas[-1]["store"]
+            pca = open_step(pca_path)
             k = min(PCA_COMPONENTS, pca.sizes["component"])
-            self.pca_scores = np.asarray(pca["pca_score"][:, :k].values, dtype=np.float32)
+            self.pca_scores = np.ascontiguousarray(
+                read_array(pca_path, "pca_score")[:, :k], dtype=np.float32
+            )
             self.pca_ratio = np.asarray(pca["pca_explained_variance_ratio"][:k].values)
         self.neurons = self._per_neuron(hits, np.asarray(som["som_umatrix"].values))
 

@@ -6,8 +6,8 @@ majority predicted class and its purity. Clicking a neuron (shift-click for more
 spectra, the highest outlier score first, overplotted on the experiment grid with their mean,
 and lists them in a table; an Outliers tab lists the spectra of highest outlier score and draws
 the rows picked; after a PCA step, a PCA tab plots two components of every spectrum and draws
-the spectra of a box or lasso selection. Spectra are read from the Zarr feature store at that moment, so a map of
-millions of spectra opens as fast as one of thousands.
+the spectra of a box or lasso selection. Spectra are read from the Zarr feature store at that moment, so a click
+costs the same on any archive (0.1-0.15 s with 1,000,000 spectra, docs/performance.md).
 
 It is a Bokeh server document (Python callbacks): ``vocloud dashboard EXPERIMENT`` serves it,
 :func:`som_app` gives the function for ``bokeh.io.show`` in Jupyter.
