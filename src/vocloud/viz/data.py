@@ -28,13 +28,6 @@ def _steps(exp_dir: Path, features_store: Path) -> list[dict[str, Any]]:
     return recorded_steps(exp_dir, features_store)
 
 
-def _mapping(value: Any) -> dict[str, Any]:
-    """A step attribute that is a mapping, stored as JSON text or already decoded."""
-    if isinstance(value, str):
-        return dict(json.loads(value or "{}"))
-    return dict(value or {})
-
-
 def _stored_som(root: Path, features_store: Path, step: str) -> list[dict[str, Any]]:
     """A SOM step by store name or key that is no longer the one recorded (a later SOM step of
     the same input replaced it in experiment.json) but is still in the steps folder."""
@@ -51,8 +44,8 @@ def _stored_som(root: Path, features_store: Path, step: str) -> list[dict[str, A
                     "method": "som",
                     "store": path.name,
                     "key": attrs.get("key"),
-                    "params": _mapping(attrs.get("params")),
-                    "metrics": _mapping(attrs.get("metrics")),
+                    "params": dict(attrs.get("params") or {}),  # open_step decoded the JSON
+                    "metrics": dict(attrs.get("metrics") or {}),
                 }
             ]
     return []
@@ -131,10 +124,8 @@ class SomMapData:
 
         exp_dir = Path(self.experiment_dir)
         self._features_store = resolve_store(exp_dir)
-        if not (exp_dir / "zarr.json").exists():
-            root = exp_dir
-        else:  # a store folder given: its experiment is the folder above
-            root = exp_dir.parent
+        # a store folder given: its experiment is the folder above
+        root = self._root = exp_dir.parent if (exp_dir / "zarr.json").exists() else exp_dir
         self.name = root.name
         steps = _steps(root, self._features_store)
         soms = [s for s in steps if s["method"] == "som"]
@@ -151,7 +142,8 @@ class SomMapData:
             )
         rec = soms[-1]
         self.step = rec["store"]
-        som = open_step(root / STEPS_FOLDER / rec["store"])
+        som_path = root / STEPS_FOLDER / rec["store"]
+        som = open_step(som_path)
         feats = open_store(self._features_store)
         self._features: xr.Dataset = feats
         self.metrics = dict(rec.get("metrics") or {})
@@ -159,7 +151,6 @@ class SomMapData:
         self.topology = str(params.get("topology", "rectangular"))
         # per-spectrum arrays read by zarr itself, not one dask task per 1,000-row chunk
         # (1,000,000 spectra: 7.6 s -> 2.7 s for the whole of this, docs/performance.md)
-        som_path = root / STEPS_FOLDER / rec["store"]
         hits = np.asarray(som["som_hits"].values)
         self.shape = (int(hits.shape[0]), int(hits.shape[1]))
         self.neuron_of = read_array(som_path, "som_neuron").astype(np.int64)
@@ -225,9 +216,18 @@ class SomMapData:
     def members(self, neuron: int) -> np.ndarray:
         """Rows (spectrum indices) of the spectra whose best-matching unit is ``neuron``,
         the highest outlier score first."""
-        rows = np.flatnonzero(self.neuron_of == int(neuron))
-        order = np.argsort(-np.nan_to_num(self.outlier_score[rows], nan=-np.inf), kind="stable")
-        return rows[order]
+        return self.by_outlier_score(np.flatnonzero(self.neuron_of == int(neuron)))
+
+    def by_outlier_score(self, rows: Any) -> np.ndarray:
+        """``rows`` (spectrum indices) reordered: the highest outlier score first, NaN last,
+        ties in their given order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        scores = np.nan_to_num(self.outlier_score[rows], nan=-np.inf)
+        return rows[np.argsort(-scores, kind="stable")]
+
+    def neuron_label(self, neuron: int) -> str:
+        """``"(row, col)"`` of a neuron's flat index."""
+        return f"({int(neuron) // self.shape[1]}, {int(neuron) % self.shape[1]})"
 
     @property
     def wavelength(self) -> np.ndarray:
@@ -257,10 +257,7 @@ class SomMapData:
         try:
             if resolve_store(Path(self.experiment_dir)) != self._features_store:
                 return False
-            root = Path(self.experiment_dir)
-            if (root / "zarr.json").exists():
-                root = root.parent
-            soms = [s for s in _steps(root, self._features_store) if s["method"] == "som"]
+            soms = [s for s in _steps(self._root, self._features_store) if s["method"] == "som"]
             return bool(soms) and soms[-1]["store"] == self.step
         except (OSError, ValueError):
             return False

@@ -6,8 +6,9 @@ majority predicted class and its purity. Clicking a neuron (shift-click for more
 spectra, the highest outlier score first, overplotted on the experiment grid with their mean,
 and lists them in a table; an Outliers tab lists the spectra of highest outlier score and draws
 the rows picked; after a PCA step, a PCA tab plots two components of every spectrum and draws
-the spectra of a box or lasso selection. Spectra are read from the Zarr feature store at that moment, so a click
-costs the same on any archive (0.1-0.15 s with 1,000,000 spectra, docs/performance.md).
+the spectra of a box or lasso selection. Spectra are read from the Zarr feature store at that
+moment, so a click costs the same on any archive (0.1-0.15 s with 1,000,000 spectra,
+docs/performance.md).
 
 It is a Bokeh server document (Python callbacks): ``vocloud dashboard EXPERIMENT`` serves it,
 :func:`som_app` gives the function for ``bokeh.io.show`` in Jupyter.
@@ -65,11 +66,10 @@ def _class_colors(names: Any, classes: Any) -> tuple[list[str], dict[str, str]]:
 
 def _table_rows(data: SomMapData, rows: np.ndarray) -> dict[str, list[Any]]:
     """The table columns of spectra ``rows``: id, outlier score, neuron (and predicted class)."""
-    cols = data.shape[1]
     out: dict[str, list[Any]] = {
         "id": data.ids[rows].tolist(),
         "outlier_score": data.outlier_score[rows].tolist(),
-        "neuron": [f"({n // cols}, {n % cols})" for n in data.neuron_of[rows]],
+        "neuron": [data.neuron_label(n) for n in data.neuron_of[rows]],
     }
     if data.predicted is not None:
         out["predicted_class"] = data.predicted[rows].tolist()
@@ -108,6 +108,19 @@ def _line_rows(data: SomMapData, rows: np.ndarray) -> tuple[dict[str, list[Any]]
         "score": data.outlier_score[rows].tolist(),
     }
     return lines, flux
+
+
+def _show_rows(
+    data: SomMapData, rows: np.ndarray, lines: Any, table: Any, max_lines: int
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Draw the ``max_lines`` of ``rows`` of highest outlier score and list up to TABLE_ROWS of
+    them; the rows in that order, the drawn flux, and the note on what is drawn."""
+    rows = data.by_outlier_score(rows)
+    drawn = rows[:max_lines]
+    lines.data, flux = _line_rows(data, drawn)
+    table.data = _table_rows(data, rows[:TABLE_ROWS])
+    note = f"; drawn: the {drawn.size} of highest outlier score" if rows.size > drawn.size else ""
+    return rows, flux, note
 
 
 def _spectra_plot(
@@ -214,7 +227,7 @@ def som_document(
     }
     choices = ["hits", "U-matrix distance", "mean outlier score"]
     if "majority" in nb:
-        class_color, _ = _class_colors(nb["majority"], data.predicted)
+        class_color, palette = _class_colors(nb["majority"], data.predicted)
         cols.update(
             majority=[str(m) for m in nb["majority"]], purity=nb["purity"], class_color=class_color
         )
@@ -295,7 +308,6 @@ def som_document(
 
     legend = Div(name="class_legend", text="", visible=False, width=200)
     if "majority" in nb:
-        _, palette = _class_colors(nb["majority"], data.predicted)
         legend.text = "<br>".join(
             f'<span style="display:inline-block;width:12px;height:12px;background:{c};'
             f'margin-right:6px"></span>{name}'
@@ -351,25 +363,14 @@ def som_document(
             members.data = _table_rows(data, none)
             info.text = "Click a neuron to see its spectra."
             return
-        rows_of = [data.members(n) for n in picked]
-        rows = np.concatenate(rows_of) if rows_of else np.empty(0, dtype=np.int64)
-        rows = rows[
-            np.argsort(-np.nan_to_num(data.outlier_score[rows], nan=-np.inf), kind="stable")
-        ]
-        drawn = rows[:max_lines]
-        lines.data, flux = _line_rows(data, drawn)
-        mean.data = {"x": wl, "y": np.nanmean(flux, axis=0)} if len(drawn) else {"x": [], "y": []}
-        members.data = _table_rows(data, rows[:TABLE_ROWS])
-        shape_cols = data.shape[1]
-        names = ", ".join(f"({n // shape_cols}, {n % shape_cols})" for n in picked[:8])
+        rows, flux, note = _show_rows(
+            data, np.concatenate([data.members(n) for n in picked]), lines, members, max_lines
+        )
+        mean.data = {"x": wl, "y": np.nanmean(flux, axis=0)} if len(flux) else {"x": [], "y": []}
+        names = ", ".join(data.neuron_label(n) for n in picked[:8])
         more = f" and {len(picked) - 8} more" if len(picked) > 8 else ""
         info.text = (
-            f"neuron{'s' if len(picked) > 1 else ''} {names}{more}: {rows.size:,} spectra"
-            + (
-                f"; drawn: the {len(drawn)} of highest outlier score"
-                if rows.size > len(drawn)
-                else ""
-            )
+            f"neuron{'s' if len(picked) > 1 else ''} {names}{more}: {rows.size:,} spectra" + note
         )
 
     source.selected.on_change("indices", show)
@@ -390,9 +391,7 @@ def _outlier_panel(data: SomMapData, figure: Any, max_lines: int) -> Any:
     from bokeh.layouts import column, row
     from bokeh.models import Div
 
-    scores = np.nan_to_num(data.outlier_score, nan=-np.inf)
-    mapped = np.flatnonzero(data.neuron_of >= 0)
-    top = mapped[np.argsort(-scores[mapped], kind="stable")[:OUTLIER_ROWS]]
+    top = data.by_outlier_score(np.flatnonzero(data.neuron_of >= 0))[:OUTLIER_ROWS]
     table, source = _spectra_table(data, top, "outliers", "outlier_table", 600)
     sp, lines = _spectra_plot(
         data,
@@ -503,19 +502,9 @@ def _pca_panel(data: SomMapData, figure: Any, max_lines: int) -> Any:
 
     def picked(attr: str, old: list[int], new: list[int]) -> None:
         rows = shown[np.asarray(new, dtype=np.int64)] if len(new) else none
-        rows = rows[
-            np.argsort(-np.nan_to_num(data.outlier_score[rows], nan=-np.inf), kind="stable")
-        ]
-        drawn = rows[:max_lines]
-        lines.data, _ = _line_rows(data, drawn)
-        members.data = _table_rows(data, rows[:TABLE_ROWS])
+        rows, _, note = _show_rows(data, rows, lines, members, max_lines)
         info.text = (
-            f"{rows.size:,} spectra selected"
-            + (
-                f"; drawn: the {drawn.size} of highest outlier score"
-                if rows.size > drawn.size
-                else ""
-            )
+            f"{rows.size:,} spectra selected{note}"
             if rows.size
             else "Select points to see their spectra."
         )
