@@ -120,7 +120,6 @@ class SomMapData:
     def __post_init__(self) -> None:
         from vocloud.experiment import resolve_store
         from vocloud.steps.runner import STEPS_FOLDER, open_step
-        from vocloud.store import open_store
 
         exp_dir = Path(self.experiment_dir)
         self._features_store = resolve_store(exp_dir)
@@ -144,13 +143,14 @@ class SomMapData:
         self.step = rec["store"]
         som_path = root / STEPS_FOLDER / rec["store"]
         som = open_step(som_path)
-        feats = open_store(self._features_store)
-        self._features: xr.Dataset = feats
+        # only the features and the grid are read from this (lazily): not open_store, which
+        # also loads five per-spectrum coordinates the map does not use (1.4 s at 1,000,000)
+        self._features: xr.Dataset = xr.open_zarr(str(self._features_store), consolidated=False)
         self.metrics = dict(rec.get("metrics") or {})
         params = rec.get("params") or {}
         self.topology = str(params.get("topology", "rectangular"))
         # per-spectrum arrays read by zarr itself, not one dask task per 1,000-row chunk
-        # (1,000,000 spectra: 7.6 s -> 2.7 s for the whole of this, docs/performance.md)
+        # (1,000,000 spectra: 7.6 s -> 1.1 s for the whole of this, docs/performance.md)
         hits = np.asarray(som["som_hits"].values)
         self.shape = (int(hits.shape[0]), int(hits.shape[1]))
         self.neuron_of = read_array(som_path, "som_neuron").astype(np.int64)
