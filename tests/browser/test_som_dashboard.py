@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -36,12 +35,9 @@ def experiment(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dashboard(experiment):
-    """`vocloud dashboard` in a subprocess on a free loopback port; its URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    """`vocloud dashboard --port 0` (a free loopback port) in a subprocess; the URL it prints."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vocloud.cli", "dashboard", str(experiment), "--port", str(port)],
+        [sys.executable, "-m", "vocloud.cli", "dashboard", str(experiment), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
