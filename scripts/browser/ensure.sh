@@ -34,15 +34,12 @@ browser_since() { awk -v a="$1" -v b="$(browser_now)" 'BEGIN { printf "%.1f", b 
 
 # shellcheck disable=SC2034  # read by lib/tier.sh
 TIER_STATE=$BROWSER_STATE TIER_NAME=browser TIER_CONF=$BROWSER_STATE/browser.json TIER_LOG=browser_log
-lease=""
-if [ "${1:-}" = --lease ]; then lease=${2:-}; fi
 T0=$(browser_now)
-tier_begin "$lease" # one setup at a time
+tier_begin "$@" # one setup at a time; sets $lease and $record
 # Nothing is started, so no stop.sh would ever end the lease: drop its (empty) record now.
 [ -z "$lease" ] || rm -f "$record"
-skip() { tier_skip "$@"; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/vocloud-browser.XXXXXX") || skip "cannot make a temporary directory"
+work=$(mktemp -d "${TMPDIR:-/tmp}/vocloud-browser.XXXXXX") || tier_skip "cannot make a temporary directory"
 cleanup() { rm -rf "$work"; }
 trap cleanup EXIT
 
@@ -54,17 +51,17 @@ chromium_version() {
 
 if ! version=$(chromium_version); then
   if [ "$CHROMIUM" != "$DEBIAN_CHROMIUM" ]; then
-    skip "VOCLOUD_CHROMIUM=$CHROMIUM does not run ($CHROMIUM --version failed); unset it to use Debian's $DEBIAN_CHROMIUM"
+    tier_skip "VOCLOUD_CHROMIUM=$CHROMIUM does not run ($CHROMIUM --version failed); unset it to use Debian's $DEBIAN_CHROMIUM"
   fi
   [ "$(id -u)" = 0 ] ||
-    skip "no working $CHROMIUM, and installing the Debian package chromium needs root (this is uid $(id -u)); as root, run: bash scripts/browser/ensure.sh"
+    tier_skip "no working $CHROMIUM, and installing the Debian package chromium needs root (this is uid $(id -u)); as root, run: bash scripts/browser/ensure.sh"
   if [ ! -f /etc/debian_version ] || ! command -v apt-get >/dev/null; then
-    skip "no working $CHROMIUM, and this is not a Debian system (no /etc/debian_version or apt-get): the tier installs the Debian package chromium"
+    tier_skip "no working $CHROMIUM, and this is not a Debian system (no /etc/debian_version or apt-get): the tier installs the Debian package chromium"
   fi
   tier_apt_install "$BROWSER_STATE/apt.log" chromium ||
-    skip "apt-get install chromium failed (log: $BROWSER_STATE/apt.log): $(grep -E '^(E|W):' "$BROWSER_STATE/apt.log" | tail -2 | tr '\n' ' ')"
+    tier_skip "apt-get install chromium failed (log: $BROWSER_STATE/apt.log): $(grep -E '^(E|W):' "$BROWSER_STATE/apt.log" | tail -2 | tr '\n' ' ')"
   version=$(chromium_version) ||
-    skip "the package chromium is installed but $CHROMIUM --version fails (an Ubuntu snap wrapper? this tier needs Debian's chromium)"
+    tier_skip "the package chromium is installed but $CHROMIUM --version fails (an Ubuntu snap wrapper? this tier needs Debian's chromium)"
 fi
 
 # Smoke check: the page's script must have run for the marker to be in the dumped DOM.
@@ -80,7 +77,7 @@ HOME=$work timeout 60 "$CHROMIUM" "${CHROMIUM_FLAGS[@]}" --user-data-dir="$work/
 rc=$?
 if ! grep -q 'vocloud-js-42' "$work/dom.html"; then
   cp "$work/dom.html" "$BROWSER_STATE/smoke-dom.html" 2>/dev/null
-  skip "Chromium $version did not render the smoke page headless (exit $rc; stderr: $BROWSER_STATE/smoke.log): $(grep -v '^$' "$BROWSER_STATE/smoke.log" | tail -2 | tr '\n' ' ' | cut -c1-300)"
+  tier_skip "Chromium $version did not render the smoke page headless (exit $rc; stderr: $BROWSER_STATE/smoke.log): $(grep -v '^$' "$BROWSER_STATE/smoke.log" | tail -2 | tr '\n' ' ' | cut -c1-300)"
 fi
 smoke_s=$(browser_since "$t")
 

@@ -9,9 +9,12 @@
 # A lease (make passes its shell's PID) lists the components one ensure.sh call started, so that
 # stop.sh --lease ID stops exactly those, and only when no other live lease still uses them.
 
-# tier_begin LEASE: take the lock (fd 9; pass 9>&- to daemons), clear the old skip reason, and
-# set $record to the file start.sh --record appends to (/dev/null without a lease).
+# tier_begin [--lease ID]: (an ensure.sh passes its arguments) take the lock (fd 9; pass 9>&- to
+# daemons), clear the old skip reason, set $lease (empty without one) and $record, the file
+# start.sh --record appends to (/dev/null without a lease).
 tier_begin() {
+  lease=""
+  if [ "${1:-}" = --lease ]; then lease=${2:-}; fi
   mkdir -p "$TIER_STATE/leases" 2>/dev/null || {
     echo "cannot create $TIER_STATE" >&2
     exit 1
@@ -20,8 +23,8 @@ tier_begin() {
   flock 9
   rm -f "$TIER_STATE/skip-reason"
   record=/dev/null
-  if [ -n "${1:-}" ]; then
-    record=$TIER_STATE/leases/$1
+  if [ -n "$lease" ]; then
+    record=$TIER_STATE/leases/$lease
     : >"$record"
   fi
 }

@@ -17,11 +17,8 @@ set -uo pipefail
 . "$SLURM_HERE/../lib/tier.sh"
 # shellcheck disable=SC2034  # read by lib/tier.sh
 TIER_STATE=$SLURM_STATE TIER_NAME=SLURM TIER_CONF=$SLURM_STATE/cluster.json TIER_LOG=slurm_log
-lease=""
-if [ "${1:-}" = --lease ]; then lease=$2; fi
 T0=$(slurm_now)
-tier_begin "$lease" # one setup at a time; sets $record
-skip() { tier_skip "$@"; }
+tier_begin "$@" # one setup at a time; sets $lease and $record
 
 # a log on one line: its FAILED line, if any, then its last lines that are not our progress lines
 log_tail() {
@@ -45,23 +42,23 @@ if [ "$(id -u)" != 0 ] && slurm_ready; then
   exit 0
 fi
 [ "$(id -u)" = 0 ] ||
-  skip "installing and starting SLURM needs root (this is uid $(id -u)); as root, run: bash scripts/slurm/ensure.sh"
+  tier_skip "installing and starting SLURM needs root (this is uid $(id -u)); as root, run: bash scripts/slurm/ensure.sh"
 if [ ! -f /etc/debian_version ] || ! command -v apt-get >/dev/null; then
-  skip "not a Debian system (no /etc/debian_version or apt-get): the tier installs the Debian packages slurmctld, slurmd, munge"
+  tier_skip "not a Debian system (no /etc/debian_version or apt-get): the tier installs the Debian packages slurmctld, slurmd, munge"
 fi
 candidate() { apt-cache policy slurmctld 2>/dev/null | awk '/Candidate:/ { print $2 }' | grep -v none; }
 if ! dpkg-query -W -f='${Status}' slurmctld 2>/dev/null | grep -q 'install ok installed' &&
   [ -z "$(candidate)" ]; then
   # maybe the package lists are just missing or old
-  apt-get update -q >"$SLURM_STATE/apt.log" 2>&1 || skip "apt-get update failed (see $SLURM_STATE/apt.log)"
-  [ -n "$(candidate)" ] || skip "apt has no package slurmctld (Debian >= 11 / Ubuntu >= 22.04 have it)"
+  apt-get update -q >"$SLURM_STATE/apt.log" 2>&1 || tier_skip "apt-get update failed (see $SLURM_STATE/apt.log)"
+  [ -n "$(candidate)" ] || tier_skip "apt has no package slurmctld (Debian >= 11 / Ubuntu >= 22.04 have it)"
 fi
 
 if ! bash "$SLURM_HERE/setup.sh" 9>&- 2>&1 | tee "$SLURM_STATE/setup.log"; then
-  skip "setup.sh failed (log: $SLURM_STATE/setup.log): $(log_tail "$SLURM_STATE/setup.log")"
+  tier_skip "setup.sh failed (log: $SLURM_STATE/setup.log): $(log_tail "$SLURM_STATE/setup.log")"
 fi
 if ! bash "$SLURM_HERE/start.sh" --record "$record" 9>&- 2>&1 | tee "$SLURM_STATE/start.log"; then
-  skip "start.sh failed (log: $SLURM_STATE/start.log): $(log_tail "$SLURM_STATE/start.log" 4)"
+  tier_skip "start.sh failed (log: $SLURM_STATE/start.log): $(log_tail "$SLURM_STATE/start.log" 4)"
 fi
 write_cluster_json
 slurm_log "ready in $(slurm_since "$T0") s: $(tr -d '{}"' <"$SLURM_STATE/cluster.json")"
