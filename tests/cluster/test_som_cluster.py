@@ -31,8 +31,10 @@ def test_zarr_dask_fit_on_cluster_equals_numpy(client, tmp_path, init: str) -> N
     kw = dict(shape=(6, 7), topology="hexagonal", epochs=6, init=init, random_state=4)
     ref = SOM(**kw, chunk_size=500).fit(X)  # type: ignore[arg-type]
     dist = SOM(**kw).fit(lazy)  # type: ignore[arg-type]
-    np.testing.assert_allclose(dist.codebook_, ref.codebook_, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(dist.quantization_error_, ref.quantization_error_, rtol=1e-9)
+    # float32 products whose SIMD summation order follows the arrays' alignment (Zarr-read chunks
+    # vs numpy views): equal to float32 precision, not bit for bit
+    np.testing.assert_allclose(dist.codebook_, ref.codebook_, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(dist.quantization_error_, ref.quantization_error_, rtol=1e-6)
     np.testing.assert_array_equal(dist.topographic_error_, ref.topographic_error_)
     np.testing.assert_array_equal(dist.hits_, ref.hits_)
     np.testing.assert_array_equal(dist.predict(lazy).compute(), ref.predict(X))

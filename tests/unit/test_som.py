@@ -115,8 +115,9 @@ def test_numpy_and_dask_identical(init: str) -> None:
     kw = dict(shape=(4, 4), topology="hexagonal", epochs=5, init=init, random_state=1)
     a = SOM(**kw, chunk_size=150).fit(X)  # type: ignore[arg-type]
     b = SOM(**kw).fit(da.from_array(X, chunks=(150, -1)))  # type: ignore[arg-type]
-    np.testing.assert_allclose(a.codebook_, b.codebook_, rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(a.quantization_error_, b.quantization_error_, rtol=1e-10)
+    # float32 products (alignment decides the SIMD summation order): float32 precision
+    np.testing.assert_allclose(a.codebook_, b.codebook_, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(a.quantization_error_, b.quantization_error_, rtol=1e-6)
     dX = da.from_array(X, chunks=(100, -1))
     pred = b.predict(dX)
     assert isinstance(pred, da.Array)
