@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from vocloud.io import Spectrum, SpectrumFormatError, read_spectrum
+from vocloud.io.read import MAX_FILE_SIZE, size_text
 from vocloud.preprocess import PreprocessParams, preprocess_block
-from vocloud.store import STATUS_FAILED, STATUS_OK, ChunkData, FeatureStore
+from vocloud.store import STATUS_FAILED, STATUS_OK, ChunkData, FeatureStore, new_chunk
 
 # Header keywords that give the per-spectrum variables of the store, first match wins.
 _RA_KEYS = ("RA", "RA_OBJ", "PLUG_RA", "SSA_RA", "S_RA")
@@ -63,10 +64,17 @@ def _open_ahead(path: str) -> int | OSError:
     return fd
 
 
-def _read_fd(fd: int | OSError) -> bytes:
+def _read_fd(fd: int | OSError, max_size: int) -> bytes:
     if isinstance(fd, OSError):
         raise fd
     with open(fd, "rb", closefd=True) as f:
+        size = os.fstat(fd).st_size
+        if size > max_size:  # refused before it is read into the worker's memory
+            raise SpectrumFormatError(
+                "",
+                f"file is {size_text(size)}, over the per-file read limit of "
+                f"{size_text(max_size)} (run: max_file_size)",
+            )
         return f.read()
 
 
@@ -137,6 +145,7 @@ def read_block(
     fetch: dict[str, Any] | None = None,
     datalinks: Sequence[str | None] | None = None,
     band: tuple[float, float] | None = None,
+    max_size: int = MAX_FILE_SIZE,
 ) -> list[Spectrum | BaseException]:
     """Read each file; a file that cannot be read gives its exception in its place.
 
@@ -145,7 +154,8 @@ def read_block(
     kernel; remote ones (http, https, ftp) are fetched first, concurrently and through the raw
     cache, with the ``fetch`` options (:class:`vocloud.fetch.FetchOptions` as a dict). Entries
     with a ``datalinks`` URL are resolved through DataLink; ``band`` (Angstrom) is the range a
-    SODA cutout asks for.
+    SODA cutout asks for. ``max_size`` bounds each file, as read (or downloaded) and after
+    gunzip (:data:`vocloud.io.read.MAX_FILE_SIZE`).
     """
     fetched = _fetch_remote(paths, skip, fetch, datalinks, band)
     todo = [p for i, (p, r) in enumerate(zip(paths, skip)) if not r and i not in fetched]
@@ -173,8 +183,8 @@ def read_block(
                     if nxt < len(todo):
                         window.append(_open_ahead(todo[nxt]))
                         nxt += 1
-                    raw = _read_fd(fd)
-                out.append(read_spectrum(raw, name=path))
+                    raw = _read_fd(fd, max_size)
+                out.append(read_spectrum(raw, name=path, max_size=max_size))
             except SpectrumFormatError as exc:
                 out.append(ValueError(exc.reason))
             except OSError as exc:
@@ -207,6 +217,7 @@ def compute_chunk(
     params: dict[str, Any] | PreprocessParams,
     fetch: dict[str, Any] | None = None,
     datalinks: Sequence[str | None] | None = None,
+    max_size: int = MAX_FILE_SIZE,
 ) -> ChunkData:
     """Read and preprocess a block of files into the rows of the feature store.
 
@@ -222,58 +233,44 @@ def compute_chunk(
         Options for remote entries (:class:`vocloud.fetch.FetchOptions` fields).
     datalinks : sequence of str or None, optional
         Per file, a DataLink URL (``...?ID=...``) to resolve instead of reading ``paths[i]``.
+    max_size : int
+        Limit in bytes on each file, as read and after gunzip.
 
     Returns
     -------
     ChunkData
-        ``features`` (n x m float32, NaN rows for failures) and the per-spectrum columns;
-        ``transient`` marks failed downloads that a rerun retries (see
-        :attr:`vocloud.fetch.FetchError.transient`).
+        ``features`` (n x m float32, NaN rows for failures) and the per-spectrum columns of
+        :data:`vocloud.store.CHUNK_VARIABLES`; ``transient`` marks failed downloads that a
+        rerun retries (see :attr:`vocloud.fetch.FetchError.transient`).
     """
     if not isinstance(params, PreprocessParams):
         params = PreprocessParams.from_dict(params)
-    spectra = read_block(paths, skip, fetch, datalinks, soda_band(params))
+    spectra = read_block(paths, skip, fetch, datalinks, soda_band(params), max_size)
     result = preprocess_block(spectra, params)
-    n = len(paths)
-    status = np.full(n, STATUS_OK, dtype="i1")
-    error = np.full(n, "", dtype=object)
-    transient = np.zeros(n, dtype=bool)
+    features = np.asarray(result.features, dtype=np.float32)
+    out = new_chunk(len(paths), features.shape[1] if features.ndim == 2 else 0)
+    cols = out.columns
+    cols["status"][:] = STATUS_OK
+    cols["snr"][:] = np.asarray(result.snr, dtype="f4")
     for i, err in enumerate(result.error):
         if err is not None:
-            status[i] = STATUS_FAILED
-            error[i] = str(err)
+            cols["status"][i] = STATUS_FAILED
+            cols["error"][i] = str(err)
             s = spectra[i]
-            transient[i] = isinstance(s, DownloadFailed) and s.transient
-    s_ra = np.full(n, np.nan)
-    s_dec = np.full(n, np.nan)
-    target = np.full(n, "", dtype=object)
-    layout = np.full(n, "", dtype=object)
+            cols["transient"][i] = isinstance(s, DownloadFailed) and s.transient
     for i, s in enumerate(spectra):
         if isinstance(s, Spectrum):
-            s_ra[i] = _as_float(_first(s.meta, _RA_KEYS))
-            s_dec[i] = _as_float(_first(s.meta, _DEC_KEYS))
-            if s_ra[i] != s_ra[i]:  # SDM VOTables (DataLink/SODA) give [ra, dec] pairs
+            ra, dec = _as_float(_first(s.meta, _RA_KEYS)), _as_float(_first(s.meta, _DEC_KEYS))
+            if ra != ra:  # SDM VOTables (DataLink/SODA) give [ra, dec] pairs
                 pair = _first(s.meta, _POS_KEYS)
                 if isinstance(pair, list | tuple | np.ndarray) and len(pair) == 2:
-                    s_ra[i], s_dec[i] = _as_float(pair[0]), _as_float(pair[1])
+                    ra, dec = _as_float(pair[0]), _as_float(pair[1])
+            cols["s_ra"][i], cols["s_dec"][i] = ra, dec
             t = _first(s.meta, _TARGET_KEYS)
-            target[i] = "" if t is None else str(t).strip()
-            layout[i] = s.layout
-    features = np.asarray(result.features, dtype=np.float32)
-    features[status != STATUS_OK] = np.nan
-    return ChunkData(
-        features=features,
-        columns={
-            "status": status,
-            "error": error,
-            "snr": np.asarray(result.snr, dtype="f4"),
-            "s_ra": s_ra,
-            "s_dec": s_dec,
-            "target": target,
-            "layout": layout,
-            "transient": transient,
-        },
-    )
+            cols["target"][i] = "" if t is None else str(t).strip()
+            cols["layout"][i] = s.layout
+    features[cols["status"] != STATUS_OK] = np.nan
+    return ChunkData(features=features, columns=cols)
 
 
 def run_chunk(
@@ -285,9 +282,10 @@ def run_chunk(
     params: dict[str, Any],
     fetch: dict[str, Any] | None = None,
     datalinks: Sequence[str | None] | None = None,
+    max_size: int = MAX_FILE_SIZE,
 ) -> dict[str, int]:
     """Compute chunk ``index`` of a store and write it; returns ``{"chunk", "n_ok", "n_failed"}``."""
-    data = compute_chunk(paths, skip, params, fetch, datalinks)
+    data = compute_chunk(paths, skip, params, fetch, datalinks, max_size)
     FeatureStore.write_chunk(store_path, index, start, data)
     ok = int((data.columns["status"] == STATUS_OK).sum())
     return {"chunk": index, "n_ok": ok, "n_failed": len(paths) - ok}
@@ -302,6 +300,7 @@ def retry_rows(
     params: dict[str, Any],
     fetch: dict[str, Any] | None = None,
     datalinks: Sequence[str | None] | None = None,
+    max_size: int = MAX_FILE_SIZE,
 ) -> dict[str, int]:
     """Compute some rows of chunk ``index`` again (``paths[i]`` is row ``rows[i]``) and write them
     in place; returns ``{"chunk", "n", "n_ok", "n_failed", "n_transient"}``.
@@ -309,7 +308,7 @@ def retry_rows(
     The other rows of the chunk are not recomputed and keep their values
     (:meth:`FeatureStore.write_rows`).
     """
-    data = compute_chunk(paths, skip, params, fetch, datalinks)
+    data = compute_chunk(paths, skip, params, fetch, datalinks, max_size)
     FeatureStore.write_rows(store_path, index, np.asarray(rows, dtype=np.int64), data)
     ok = int((data.columns["status"] == STATUS_OK).sum())
     return {

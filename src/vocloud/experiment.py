@@ -10,6 +10,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +19,37 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
-from distributed import Client, as_completed
+from dask.utils import parse_bytes
+from distributed import Client, KilledWorker, as_completed
 
 from vocloud._version import __version__
 from vocloud.chunks import compute_chunk, retry_rows, run_chunk
 from vocloud.cluster import get_client
 from vocloud.config import load_experiment_file
+from vocloud.io.read import MAX_FILE_SIZE
 from vocloud.preprocess import PreprocessParams
 from vocloud.sources import Source, source_from_config
 from vocloud.spectralist import duplicate_reasons, list_hash
 from vocloud.steps.registry import brief_metrics
-from vocloud.steps.runner import StepResult, recorded_steps
-from vocloud.store import PARTIAL_SUFFIX, FeatureStore, open_store
+from vocloud.steps.runner import StepResult
+from vocloud.steps.runner import run_step as run_step_on
+from vocloud.store import (
+    CHUNK_VARIABLES,
+    STATUS_FAILED,
+    STATUS_OK,
+    ChunkData,
+    ExperimentFolder,
+    FeatureStore,
+    StoreLock,
+    is_complete,
+    memory_dtype,
+    new_chunk,
+    open_store,
+    resolve_store,
+)
 
 #: Bumped when the meaning of stored features changes, so old caches are not reused.
 FEATURE_VERSION = 2
-POINTER_FILE = "experiment.json"
 
 
 def _json_default(o: Any) -> Any:
@@ -84,6 +100,11 @@ class Experiment:
     steps : list of dict, optional
         Analysis steps run by :meth:`run` after the preprocessing, each
         ``{"method": name, "params": {...}, "input": "features" | previous method}``.
+    max_file_size : int or str, optional
+        Limit on one spectrum file, as stored or downloaded and after gunzip (``"1GB"``, the
+        default :data:`vocloud.io.read.MAX_FILE_SIZE`; the ``run: {max_file_size: ...}`` of an
+        experiment file). A larger file is recorded failed ("gzip expands past 1 GB") instead of
+        taking its worker's memory. A limit other than the default is part of the cache key.
 
     Examples
     --------
@@ -116,6 +137,7 @@ class Experiment:
         base_dir: str | os.PathLike[str] | None = None,
         steps: list[dict[str, Any]] | None = None,
         fetch: dict[str, Any] | None = None,
+        max_file_size: int | str | None = None,
     ) -> None:
         base = Path(base_dir) if base_dir is not None else Path.cwd()
         self.base_dir = base
@@ -142,6 +164,12 @@ class Experiment:
         self.name = name
         store = Path(store)
         self.directory = (store if store.is_absolute() else base / store) / name
+        self.folder = ExperimentFolder(self.directory)
+        self.max_file_size = (
+            MAX_FILE_SIZE if max_file_size is None else int(parse_bytes(max_file_size))
+        )
+        if self.max_file_size < 1:
+            raise ValueError(f"max_file_size must be positive, got {max_file_size!r}")
         if int(block_size) < 1:
             raise ValueError(f"block_size must be >= 1, got {block_size}")
         self.block_size = int(block_size)
@@ -156,6 +184,7 @@ class Experiment:
                 batch.options["log_directory"] = str(base / logs)
         self.batch = batch
         self._spectra: pd.DataFrame | None = None
+        self._held: set[str] = set()  # cache keys whose store lock this object holds
         self.last_run: dict[str, Any] = {}
 
     # -- construction from files ------------------------------------------------------------
@@ -178,6 +207,7 @@ class Experiment:
             "scheduler": run.get("scheduler"),
             "batch": run.get("batch"),
             "base_dir": spec.get("_base_dir"),
+            "max_file_size": run.get("max_file_size"),
         }
         if run.get("n_workers"):
             kwargs["cluster_kwargs"] = {"n_workers": int(run["n_workers"])}
@@ -226,6 +256,8 @@ class Experiment:
         if "datalink_url" in self.spectra.columns:
             # a server cutout gives the continuum fit less of the spectrum: other features
             parts["cutout"] = self.fetch_options().get("cutout", "server")
+        if self.max_file_size != MAX_FILE_SIZE:  # which files are refused: other stores
+            parts["max_file_size"] = self.max_file_size
         payload = json.dumps(
             parts,
             sort_keys=True,
@@ -236,28 +268,24 @@ class Experiment:
     @property
     def store_path(self) -> Path:
         """Where the complete feature store of these spectra and parameters lives."""
-        return self._store_for(self.cache_key)
-
-    def _store_for(self, key: str) -> Path:
-        return self.directory / f"features-{key[:16]}.zarr"
+        return self.folder.store_path(self.cache_key)
 
     def is_cached(self) -> bool:
         """Whether a complete store for these spectra and parameters exists."""
-        return self._complete(self.store_path)
-
-    @staticmethod
-    def _complete(p: Path) -> bool:
-        if not (p / "zarr.json").exists():
-            return False
-        try:
-            return bool(FeatureStore(p).attrs.get("complete"))
-        except Exception:
-            return False
+        return is_complete(self.store_path)
 
     # -- the lazy graph ---------------------------------------------------------------------
-    def _blocks(self, chunk_size: int) -> list[tuple[int, int]]:
-        n = len(self.spectra)
-        return [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+    def _task_inputs(self) -> _TaskInputs:
+        """What the chunk tasks are given, from the spectra list (once per run)."""
+        spectra = self.spectra
+        return _TaskInputs(
+            paths=spectra["access_url"].astype(str).tolist(),
+            skip=duplicate_reasons(spectra).tolist(),
+            datalinks=_datalink_column(spectra),
+            params=self.params.to_dict(),
+            fetch=self.fetch_options(),
+            max_size=self.max_file_size,
+        )
 
     def features(self) -> xr.Dataset:
         """The features as a lazy xarray Dataset backed by dask (nothing is computed here).
@@ -265,52 +293,31 @@ class Experiment:
         When a complete store exists for these spectra and parameters it is opened instead.
         """
         key = self.cache_key  # hashing the list costs ~70 ms per 100,000 spectra: once
-        if self._complete(self._store_for(key)):
-            return open_store(self._store_for(key))
+        if is_complete(self.folder.store_path(key)):
+            return open_store(self.folder.store_path(key))
         spectra = self.spectra
         grid = self.params.grid()
         m = len(grid)
-        paths = spectra["access_url"].astype(str).tolist()
-        datalinks = _datalink_column(spectra)
-        skip = duplicate_reasons(spectra).tolist()
-        params = self.params.to_dict()
-        fetch = self.fetch_options()
-        parts: dict[str, list[Any]] = {}
-        dtypes = {
-            "status": "i1",
-            "error": object,
-            "snr": "f4",
-            "s_ra": "f8",
-            "s_dec": "f8",
-            "target": object,
-            "layout": object,
-            "transient": bool,
-        }
-        for start, stop in self._blocks(self.block_size):
-            d = dask.delayed(compute_chunk, pure=True)(
-                paths[start:stop],
-                skip[start:stop],
-                params,
-                fetch,
-                None if datalinks is None else datalinks[start:stop],
-            )
-            k = stop - start
-            parts.setdefault("features", []).append(
-                da.from_delayed(d.features, shape=(k, m), dtype="f4")
-            )
-            for name, dt in dtypes.items():
-                parts.setdefault(name, []).append(
-                    da.from_delayed(d.columns[name], shape=(k,), dtype=dt)
+        task = self._task_inputs()
+        parts: dict[str, list[Any]] = {"features": []}
+        parts.update({n: [] for n in CHUNK_VARIABLES})
+        for start in range(0, len(spectra), self.block_size):
+            rows = np.arange(start, min(start + self.block_size, len(spectra)))
+            d = dask.delayed(compute_chunk, pure=True)(*task.args(rows))
+            parts["features"].append(da.from_delayed(d.features, shape=(rows.size, m), dtype="f4"))
+            for name in CHUNK_VARIABLES:
+                parts[name].append(
+                    da.from_delayed(d.columns[name], shape=(rows.size,), dtype=memory_dtype(name))
                 )
-        if not parts:
+        if not len(spectra):
             parts = {"features": [da.zeros((0, m), dtype="f4")]}
-            parts.update({n: [da.zeros((0,), dtype=dt)] for n, dt in dtypes.items()})
+            parts.update({n: [da.zeros((0,), dtype=memory_dtype(n))] for n in CHUNK_VARIABLES})
         coords = {
             "wavelength": ("wavelength", grid, {"units": "Angstrom"}),
             "id": ("spectrum", spectra["id"].to_numpy(dtype=object)),
             "path": ("spectrum", spectra.get("path", spectra["access_url"]).to_numpy(dtype=object)),
         }
-        for name in dtypes:
+        for name in CHUNK_VARIABLES:
             coords[name] = ("spectrum", da.concatenate(parts[name]))
         return xr.Dataset(
             {"features": (("spectrum", "wavelength"), da.concatenate(parts["features"]))},
@@ -329,23 +336,20 @@ class Experiment:
         }
 
     # -- running ----------------------------------------------------------------------------
-    def _open_or_create_partial(self, key: str) -> FeatureStore:
-        final = self._store_for(key)
-        partial = final.with_name(final.name + PARTIAL_SUFFIX)
-        if (partial / "zarr.json").exists():
-            try:
-                st = FeatureStore(partial)
-                if st.attrs.get("cache_key") == key and st.n_spectra == len(self.spectra):
-                    return st
-            except Exception:
-                pass  # unreadable partial store: start again
+    def _partial_store(self, key: str, say: Callable[..., None]) -> FeatureStore:
+        """The ``.partial`` store of ``key`` to resume, when it checks out, else a new one."""
         spectra = self.spectra
-        self.directory.mkdir(parents=True, exist_ok=True)
-        return FeatureStore.create(
-            partial,
+        grid = self.params.grid()
+        st, why = self.folder.open_partial(key, n_spectra=len(spectra), n_wavelengths=len(grid))
+        if st is not None:
+            return st
+        if why:
+            say(f"vocloud: {self.folder.partial_path(key)} does not check out ({why}): made anew")
+        return self.folder.create_partial(
+            key,
             ids=spectra["id"].to_numpy(dtype=object),
             paths=spectra.get("path", spectra["access_url"]).to_numpy(dtype=object),
-            grid=self.params.grid(),
+            grid=grid,
             chunk_size=self.block_size,
             attrs={**self._provenance(key), "created": _now()},
             grid_attrs={"medium": self.params.to_dict().get("grid", {}).get("medium", "air")},
@@ -358,8 +362,13 @@ class Experiment:
         progress: bool = True,
         verbose: bool = True,
         cluster_kwargs: dict[str, Any] | None = None,
+        wait: bool = True,
     ) -> xr.Dataset:
         """Compute the feature store (or reuse it) and return it opened as xarray.
+
+        The run holds the store's lock (:class:`vocloud.store.StoreLock`) from the cache check
+        to its last step: another run of the same spectra and parameters waits for it, then
+        finds the store made.
 
         Parameters
         ----------
@@ -370,9 +379,12 @@ class Experiment:
         progress : bool
             Show a progress bar (terminal or Jupyter).
         verbose : bool
-            Print what happens (cache hit, resume, dashboard link, summary).
+            Print what happens (cache hit, resume, waiting for a lock, summary).
         cluster_kwargs : dict, optional
             LocalCluster settings for this run.
+        wait : bool
+            When another run holds the store's lock: wait for it (default), or raise
+            :class:`vocloud.store.StoreLocked` at once, naming the holder.
 
         Returns
         -------
@@ -380,7 +392,7 @@ class Experiment:
             The store, lazily opened.
         """
         with self._session(client, verbose, cluster_kwargs) as connect:
-            return self._run(connect, progress, verbose)
+            return self._run(connect, progress, verbose, wait)
 
     @contextlib.contextmanager
     def _session(
@@ -411,107 +423,89 @@ class Experiment:
 
             yield connect
 
-    def _run(self, connect: Callable[[], Client], progress: bool, verbose: bool) -> xr.Dataset:
+    @contextlib.contextmanager
+    def _locked(self, key: str, wait: bool, say: Callable[..., None]) -> Iterator[None]:
+        """Hold the lock of the store of ``key`` (once per experiment object: not re-taken by a
+        step run inside a run)."""
+        if key in self._held:
+            yield
+            return
+        lock: StoreLock = self.folder.lock(key, holder=f"vocloud run of {self.name!r}")
+        lock.acquire(wait=wait, on_wait=lambda message: say(f"vocloud: {message}"))
+        self._held.add(key)
+        try:
+            yield
+        finally:
+            self._held.discard(key)
+            lock.release()
+
+    def _run(
+        self, connect: Callable[[], Client], progress: bool, verbose: bool, wait: bool = True
+    ) -> xr.Dataset:
         t0 = time.perf_counter()
         say = print if verbose else (lambda *a, **k: None)
         key = self.cache_key  # hashing the list costs ~70 ms per 100,000 spectra: once per run
-        final = self._store_for(key)
-        retry_store = self._retry_store(final, key, say) if self._complete(final) else None
-        if self._complete(final) and retry_store is None:
-            self.last_run = {
-                "cached": True,
-                "chunks_computed": 0,
-                "store": str(final),
-                "seconds": time.perf_counter() - t0,
-            }
-            self._write_pointer(final)
-            say(f"vocloud: cache hit, reusing {final}")
+        final = self.folder.store_path(key)
+        with self._locked(key, wait, say):
+            retry_store = self._retry_store(final, key, say) if is_complete(final) else None
+            if is_complete(final) and retry_store is None:
+                self.last_run = {
+                    "cached": True,
+                    "chunks_computed": 0,
+                    "store": str(final),
+                    "seconds": time.perf_counter() - t0,
+                }
+                self._record(final)
+                say(f"vocloud: cache hit, reusing {final}")
+                self._run_steps(connect, verbose)
+                return open_store(final)
+            st = retry_store or self._partial_store(key, say)
+            self._compute(st, key, final, connect, progress, say, t0)
             self._run_steps(connect, verbose)
-            return open_store(final)
-        st = retry_store or self._open_or_create_partial(key)
+        return open_store(final)
+
+    def _compute(
+        self,
+        st: FeatureStore,
+        key: str,
+        final: Path,
+        connect: Callable[[], Client],
+        progress: bool,
+        say: Callable[..., None],
+        t0: float,
+    ) -> None:
+        """Compute the chunks of ``st`` not done yet (a retry: their transient failures),
+        then commit it as ``final``."""
         retrying = bool(st.attrs.get("retrying"))
         done = st.done_chunks()
-        todo = np.flatnonzero(~done)
-        # a retry computes only the rows that failed for a transient reason
-        plan = {int(i): st.rows_to_retry(int(i)) for i in todo} if retrying else {}
         if done.any() and not retrying:
             say(f"vocloud: resuming {st.path}: {int(done.sum())} of {st.n_chunks} chunks done")
-        spectra = self.spectra
-        paths = spectra["access_url"].astype(str).tolist()
-        datalinks = _datalink_column(spectra)
-        skip = duplicate_reasons(spectra).tolist()
-        params = self.params.to_dict()
-        fetch = self.fetch_options()
-        errors: list[str] = []
-        results: list[dict[str, int]] = []
-        for i, rows in plan.items():
-            if not rows.size:  # a retry cut short after this chunk's rows were written
+        # rows each task computes: a whole chunk, or in a retry its transient failures
+        plan: dict[int, np.ndarray] = {}
+        for i in np.flatnonzero(~done).tolist():
+            rows = st.rows_to_retry(i) if retrying else np.arange(*st.chunk_bounds(i))
+            if rows.size:
+                plan[i] = rows
+            else:  # a retry cut short after this chunk's rows were written
                 FeatureStore.mark_done(st.path, i)
-        todo = np.array([i for i in todo if not retrying or plan[int(i)].size], dtype=int)
-        if todo.size:
+        spectra = self.spectra
+        results: list[dict[str, int]] = []
+        if plan:
             if retrying:
                 n_retry = sum(int(r.size) for r in plan.values())
                 say(
                     f"vocloud: retrying {n_retry} spectra whose download failed for a transient "
-                    f"reason, in {todo.size} tasks -> {final}"
+                    f"reason, in {len(plan)} tasks -> {final}"
                 )
             else:
                 say(
-                    f"vocloud: preprocessing {len(spectra)} spectra in {todo.size} tasks -> {final}"
+                    f"vocloud: preprocessing {len(spectra)} spectra in {len(plan)} tasks -> {final}"
                 )
-            c = connect()
-            futures = []
-            for i in todo:
-                start, stop = st.chunk_bounds(int(i))
-                if retrying:
-                    sel = plan[int(i)].tolist()
-                    futures.append(
-                        c.submit(
-                            retry_rows,
-                            str(st.path),
-                            int(i),
-                            sel,
-                            [paths[r] for r in sel],
-                            [skip[r] for r in sel],
-                            params,
-                            fetch,
-                            None if datalinks is None else [datalinks[r] for r in sel],
-                            pure=False,
-                            key=f"vocloud-retry-{key[:12]}-{int(i)}-{uuid.uuid4().hex[:8]}",
-                        )
-                    )
-                    continue
-                futures.append(
-                    c.submit(
-                        run_chunk,
-                        str(st.path),
-                        int(i),
-                        start,
-                        paths[start:stop],
-                        skip[start:stop],
-                        params,
-                        fetch,
-                        None if datalinks is None else datalinks[start:stop],
-                        pure=False,
-                        key=f"vocloud-chunk-{key[:12]}-{int(i)}",
-                    )
-                )
-            if progress:
-                from distributed import progress as _progress
-
-                _progress(futures)
-            for fut in as_completed(futures):
-                if fut.status != "finished":
-                    errors.append(f"chunk task {fut.key}: {fut.exception()!r}")
-                else:
-                    results.append(fut.result())
-        if errors:
-            raise RuntimeError(
-                f"{len(errors)} chunk tasks failed; finished chunks are kept in {st.path} and a "
-                f"rerun resumes from them. First: {errors[0]}"
-            )
+            results = _ChunkRun(
+                connect(), st, key, self._task_inputs(), len(self.params.grid()), say
+            ).run(plan, retrying, progress)
         st = st.finish(final, {"retried" if retrying else "finished": _now()})
-        self._write_pointer(final)
+        self._record(final)
         summary = st.summary()
         retried = {
             "retried": sum(r.get("n", 0) for r in results) if retrying else 0,
@@ -520,7 +514,7 @@ class Experiment:
         retried["retried_failed"] = retried["retried"] - retried["retried_ok"]
         self.last_run = {
             "cached": False,
-            "chunks_computed": int(todo.size),
+            "chunks_computed": len(plan),
             "store": str(final),
             "seconds": time.perf_counter() - t0,
             **retried,
@@ -540,34 +534,28 @@ class Experiment:
             f"vocloud: {summary['n_ok']} ok, {summary['n_failed']} failed of "
             f"{summary['n_spectra']} in {self.last_run['seconds']:.1f} s -> {final}"
         )
-        self._run_steps(connect, verbose)
-        return open_store(final)
 
-    def _retry_store(self, final: Path, key: str, say: Any) -> FeatureStore | None:
+    def _retry_store(self, final: Path, key: str, say: Callable[..., None]) -> FeatureStore | None:
         """For a rerun of a complete store: the store to retry its transient failures in.
 
         A retry cut short is resumed; else, when the complete store has spectra whose download
         failed for a transient reason, a copy of it (hard links) is made to retry them in. None
         when there is nothing to retry.
         """
-        partial = final.with_name(final.name + PARTIAL_SUFFIX)
-        if (partial / "zarr.json").exists():
-            try:
-                st = FeatureStore(partial)
-                if (
-                    st.attrs.get("retrying")
-                    and st.attrs.get("cache_key") == key
-                    and st.n_spectra == len(self.spectra)
-                ):
-                    say(f"vocloud: resuming the retry of failed downloads in {partial}")
-                    return st
-            except Exception:
-                pass  # unreadable: made anew below
+        st, _ = self.folder.open_partial(
+            key,
+            n_spectra=len(self.spectra),
+            n_wavelengths=len(self.params.grid()),
+            retrying=True,
+        )
+        if st is not None:
+            say(f"vocloud: resuming the retry of failed downloads in {st.path}")
+            return st
         complete = FeatureStore(final)
         rows = complete.transient_rows()
         if not rows.size:
             return None
-        return complete.clone_for_retry(partial, rows)
+        return complete.clone_for_retry(self.folder.partial_path(key), rows)
 
     def _run_steps(self, connect: Callable[[], Client], verbose: bool) -> None:
         if not self.steps:
@@ -585,6 +573,8 @@ class Experiment:
 
     def run_step(self, method: str, *, input: str = "features", **params: Any) -> StepResult:
         """Run one analysis step on the experiment's feature store (computed first if needed).
+
+        The step runs under the store's lock, as :meth:`run` does.
 
         Parameters
         ----------
@@ -604,29 +594,200 @@ class Experiment:
         --------
         >>> res = exp.run_step("som", shape=(20, 20), input="pca")  # doctest: +SKIP
         """
-        from vocloud.steps import run_step
-
         if not self.is_cached():
             self.run(progress=False, verbose=False)
-        return run_step(
-            self.directory, self.store_path, method, params, input=input, base_dir=self.base_dir
-        )
+        with self._locked(self.cache_key, True, print):
+            return run_step_on(
+                self.directory,
+                self.store_path,
+                method,
+                params,
+                input=input,
+                base_dir=self.base_dir,
+            )
 
-    def _write_pointer(self, final: Path) -> None:
-        """Record the store of the latest run in ``<experiment>/experiment.json``."""
-        ptr = self.directory / POINTER_FILE
-        info: dict[str, Any] = {}
-        if ptr.exists():
-            try:
-                info = json.loads(ptr.read_text())
-            except ValueError:
-                info = {}
-        stores = info.get("stores", {})
-        stores[final.name] = {"parameters": self.params.to_dict(), "used": _now()}
-        info.update({"name": self.name, "current": final.name, "stores": stores})
-        tmp = ptr.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(info, indent=2, default=_json_default))
-        os.replace(tmp, ptr)
+    def _record(self, final: Path) -> None:
+        """Make ``final`` the experiment's current store in its pointer file."""
+        self.folder.record_store(self.name, final, self.params.to_dict(), _now())
+
+
+@dataclass(frozen=True)
+class _TaskInputs:
+    """The per-spectrum lists and the parameters the chunk tasks are given."""
+
+    paths: list[str]
+    skip: list[str | None]
+    datalinks: list[str | None] | None
+    params: dict[str, Any]
+    fetch: dict[str, Any]
+    max_size: int
+
+    def args(self, rows: np.ndarray) -> tuple[Any, ...]:
+        """The arguments of :func:`vocloud.chunks.compute_chunk` for global ``rows``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and rows[-1] - rows[0] + 1 == rows.size:  # a range: slices are faster
+            sel = slice(int(rows[0]), int(rows[-1]) + 1)
+            paths, skip = self.paths[sel], self.skip[sel]
+            links = None if self.datalinks is None else self.datalinks[sel]
+        else:
+            paths = [self.paths[r] for r in rows]
+            skip = [self.skip[r] for r in rows]
+            links = None if self.datalinks is None else [self.datalinks[r] for r in rows]
+        return (paths, skip, self.params, self.fetch, links, self.max_size)
+
+
+@dataclass
+class _Split:
+    """A chunk whose task killed its workers, computed in parts until the spectrum that kills
+    them is found; written whole (by the client) once every part is known."""
+
+    rows: np.ndarray
+    parts: list[tuple[np.ndarray, ChunkData]] = field(default_factory=list)
+    pending: int = 0
+    failed: bool = False
+
+
+class _ChunkRun:
+    """The chunk tasks of one run on a cluster, with the bisection of chunks that kill workers.
+
+    A chunk task whose workers die (:class:`distributed.KilledWorker`: a file that takes more
+    memory than a worker has, a crash in a library) is split in two halves computed as separate
+    tasks, and so on, until a task of one spectrum kills its workers: that spectrum is recorded
+    failed ("its worker died reading it ...") and the rest of the chunk is stored.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        st: FeatureStore,
+        key: str,
+        task: _TaskInputs,
+        n_wavelengths: int,
+        say: Callable[..., None],
+    ) -> None:
+        self.client, self.st, self.key, self.task = client, st, key, task
+        self.m, self.say = n_wavelengths, say
+        self.jobs: dict[str, tuple[int, np.ndarray, bool]] = {}  # key -> chunk, rows, a part?
+        self.splits: dict[int, _Split] = {}
+        self.results: list[dict[str, int]] = []
+        self.errors: list[str] = []
+
+    def run(
+        self, plan: dict[int, np.ndarray], retrying: bool, progress: bool
+    ) -> list[dict[str, int]]:
+        path = str(self.st.path)
+        futures = []
+        for i, rows in plan.items():
+            if retrying:
+                fut = self.client.submit(
+                    retry_rows,
+                    path,
+                    i,
+                    rows.tolist(),
+                    *self.task.args(rows),
+                    pure=False,
+                    key=f"vocloud-retry-{self.key[:12]}-{i}-{uuid.uuid4().hex[:8]}",
+                )
+            else:
+                fut = self.client.submit(
+                    run_chunk,
+                    path,
+                    i,
+                    int(rows[0]),
+                    *self.task.args(rows),
+                    pure=False,
+                    key=f"vocloud-chunk-{self.key[:12]}-{i}",
+                )
+            self.jobs[fut.key] = (i, rows, False)
+            futures.append(fut)
+        if progress:
+            from distributed import progress as _progress
+
+            _progress(futures)
+        pending = as_completed(futures)
+        for fut in pending:
+            i, rows, part = self.jobs.pop(fut.key)
+            if fut.status == "finished":
+                if part:
+                    self._part_done(i, rows, fut.result())
+                else:
+                    self.results.append(fut.result())
+                continue
+            exc = fut.exception()
+            if isinstance(exc, KilledWorker):
+                for new in self._bisect(i, rows, part, exc):
+                    pending.add(new)
+            else:
+                self.errors.append(f"chunk task {fut.key}: {exc!r}")
+                if part:
+                    self.splits[i].failed = True
+        if self.errors:
+            raise RuntimeError(
+                f"{len(self.errors)} chunk tasks failed; finished chunks are kept in "
+                f"{self.st.path} and a rerun resumes from them. First: {self.errors[0]}"
+            )
+        return self.results
+
+    def _bisect(self, i: int, rows: np.ndarray, part: bool, exc: BaseException) -> list[Any]:
+        if not part:
+            self.splits[i] = _Split(rows)
+            self.say(
+                f"vocloud: chunk {i} ({rows.size} spectra) killed its workers; computing it in "
+                "parts to find the spectrum that does"
+            )
+        split = self.splits[i]
+        if rows.size == 1:
+            reason = str(exc).split(". ")[0]
+            data = new_chunk(1, self.m)
+            data.columns["status"][:] = STATUS_FAILED
+            data.columns["error"][:] = (
+                f"its worker died reading it ({type(exc).__name__}: {reason})"
+            )
+            self.say(f"vocloud: {self.task.paths[int(rows[0])]}: its worker died reading it")
+            if not part:  # a chunk of one spectrum: _part_done counts it down
+                split.pending += 1
+            self._part_done(i, rows, data)
+            return []
+        new = []
+        for half in np.array_split(rows, 2):
+            fut = self.client.submit(
+                compute_chunk,
+                *self.task.args(half),
+                pure=False,
+                key=f"vocloud-part-{self.key[:12]}-{i}-{uuid.uuid4().hex[:8]}",
+            )
+            self.jobs[fut.key] = (i, half, True)
+            split.pending += 1
+            new.append(fut)
+        split.pending -= 1 if part else 0
+        return new
+
+    def _part_done(self, i: int, rows: np.ndarray, data: ChunkData) -> None:
+        split = self.splits[i]
+        split.parts.append((rows, data))
+        split.pending -= 1
+        if split.pending or split.failed:
+            return
+        order = np.argsort(np.concatenate([r for r, _ in split.parts]), kind="stable")
+        every = np.concatenate([r for r, _ in split.parts])[order]
+        whole = ChunkData(
+            features=np.concatenate([d.features for _, d in split.parts])[order],
+            columns={
+                name: np.concatenate([d.columns[name] for _, d in split.parts])[order]
+                for name in CHUNK_VARIABLES
+            },
+        )
+        FeatureStore.write_rows(self.st.path, i, every, whole)
+        ok = int((whole.columns["status"] == STATUS_OK).sum())
+        self.results.append(
+            {
+                "chunk": i,
+                "n": int(every.size),
+                "n_ok": ok,
+                "n_failed": int(every.size) - ok,
+                "n_transient": int(whole.columns["transient"].sum()),
+            }
+        )
 
 
 def _datalink_column(spectra: pd.DataFrame) -> list[str | None] | None:
@@ -657,42 +818,16 @@ def open_experiment(path: str | os.PathLike[str]) -> xr.Dataset:
     return open_store(resolve_store(path))
 
 
-def resolve_store(path: str | os.PathLike[str]) -> Path:
-    """The complete store folder of an experiment folder or store path; clear errors otherwise."""
-    p = Path(path)
-    if (p / "zarr.json").exists():
-        if p.name.endswith(PARTIAL_SUFFIX):
-            raise FileNotFoundError(
-                f"{p}: an unfinished store (rerun the experiment to complete it)"
-            )
-        return p
-    ptr = p / POINTER_FILE
-    if ptr.exists():
-        current = p / json.loads(ptr.read_text())["current"]
-        if (current / "zarr.json").exists():
-            return current
-    stores = sorted(
-        (q for q in p.glob("features-*.zarr") if (q / "zarr.json").exists()),
-        key=lambda q: q.stat().st_mtime,
-    )
-    if stores:
-        return stores[-1]
-    if any(p.glob(f"features-*.zarr{PARTIAL_SUFFIX}")):
-        raise FileNotFoundError(
-            f"{p}: only an unfinished store (rerun the experiment to complete it)"
-        )
-    raise FileNotFoundError(f"{p}: no vocloud experiment or feature store here")
-
-
 def summarize(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Summary of an experiment's store: counts, failures by reason, parameters and provenance.
+    """Summary of an experiment's store: counts, failures by reason (with one real reason of
+    each kind), parameters and provenance.
 
     Examples
     --------
     >>> summarize("experiments/halpha")["n_ok"]  # doctest: +SKIP
     4950
     """
-    store = resolve_store(path)
+    folder, store = ExperimentFolder.of(path)
     st = FeatureStore(store)
     summary = st.summary()
     ds = open_store(store)
@@ -712,7 +847,7 @@ def summarize(path: str | os.PathLike[str]) -> dict[str, Any]:
         "complete": bool(ds.attrs.get("complete")),
         "steps": [
             {k: rec[k] for k in ("method", "input", "params", "metrics", "key")}
-            for rec in recorded_steps(store.parent, store)
+            for rec in folder.recorded_steps(store)
         ],
     }
     return out

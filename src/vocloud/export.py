@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vocloud.experiment import resolve_store
-from vocloud.steps.runner import STEPS_FOLDER, open_step, recorded_steps
-from vocloud.store import open_store
+from vocloud.steps.runner import open_step
+from vocloud.store import ExperimentFolder, open_store
 
 _BASE_COLUMNS = ("id", "status", "error", "path", "layout", "target", "s_ra", "s_dec", "snr")
 #: A per-spectrum output with more columns than this is left out of the table (e.g. features).
@@ -35,14 +34,11 @@ def export_table(experiment: str | os.PathLike[str]) -> pd.DataFrame:
     >>> export_table("experiments/halpha").columns[:3].tolist()  # doctest: +SKIP
     ['id', 'status', 'error']
     """
-    exp_dir = Path(experiment)
-    store = resolve_store(exp_dir)
-    if store == exp_dir:  # a store path was given: its experiment is the parent folder
-        exp_dir = store.parent
+    folder, store = ExperimentFolder.of(experiment)
     ds = open_store(store)
     df = pd.DataFrame({c: ds[c].values for c in _BASE_COLUMNS if c in ds.variables})
-    for rec in recorded_steps(exp_dir, store):
-        sds = open_step(exp_dir / STEPS_FOLDER / rec["store"])
+    for rec in folder.recorded_steps(store):
+        sds = open_step(folder.step_store(rec["store"]))
         prefix = f"{rec['method']}_{rec['input']}_"
         for name, var in sds.data_vars.items():
             if not var.dims or var.dims[0] != "spectrum" or var.sizes["spectrum"] != len(df):

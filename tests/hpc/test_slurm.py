@@ -16,7 +16,7 @@ from hpc_helpers import squeue
 from vocloud import Experiment
 from vocloud.cluster import get_client
 from vocloud.datasets import make_archive
-from vocloud.store import PARTIAL_SUFFIX, FeatureStore
+from vocloud.store import FeatureStore
 
 # The reference: vocloud's own LocalCluster (worker processes with the same malloc settings as
 # the SLURM jobs: in-process threads give float32 results that differ in the last bits, ~1e-7
@@ -112,8 +112,7 @@ def test_a_job_cancelled_mid_run_loses_nothing(batch, tmp_path) -> None:
     make_archive(tmp_path / "spectra", 4000, layouts="iraf-linear", seed=3, n_jobs=2)
     source = {"directory": str(tmp_path / "spectra"), "pattern": "**/*.fits"}
     exp = Experiment(source, name="cancel", store=tmp_path / "slurm", block_size=100, batch=batch)
-    partial = exp._store_for(exp.cache_key)
-    partial = partial.with_name(partial.name + PARTIAL_SUFFIX)
+    partial = exp.folder.partial_path(exp.cache_key)
     cancelled: list[str] = []
 
     def cancel_one_job() -> None:

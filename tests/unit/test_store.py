@@ -65,6 +65,7 @@ def test_store_lifecycle(tmp_path):
         "n_pending": 0,
         "n_transient": 0,
         "failures": {"truncated FITS": 1},
+        "failure_examples": {"truncated FITS": "truncated FITS: data needs 100 bytes, file has 7"},
     }
     ds = open_store(final.path)
     assert ds.features.dims == ("spectrum", "wavelength")

@@ -18,7 +18,6 @@ vocloud.io.spectrum.SpectrumFormatError: nothing.fits: empty file
 
 from __future__ import annotations
 
-import gzip
 import os
 import zlib
 
@@ -27,24 +26,64 @@ from vocloud.io.fitslayouts import FITS_LAYOUTS, read_fits
 from vocloud.io.spectrum import Spectrum, SpectrumFormatError
 from vocloud.io.votable import read_votable
 
-__all__ = ["LAYOUTS", "read_bytes", "read_spectrum", "sniff_format"]
+__all__ = ["LAYOUTS", "MAX_FILE_SIZE", "read_bytes", "read_spectrum", "size_text", "sniff_format"]
 
 LAYOUTS: tuple[str, ...] = (*FITS_LAYOUTS, "votable-sdm", "csv")
 """Names of the layouts :func:`read_spectrum` detects (see docs/layouts.md)."""
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
+MAX_FILE_SIZE = 1_000_000_000
+"""Default limit (bytes) on one file's content, as read and after gunzip: the largest spectra
+of the archives vocloud knows are a few MB, while a worker holds its block's files and their
+float copies in memory; past this a file is recorded failed (``gzip expands past 1 GB``) instead
+of taking its worker's memory. Set per experiment with ``run: {max_file_size: ...}``."""
 
-def _gunzip(buf: bytes | memoryview, source: str) -> bytes:
+
+def size_text(n: int) -> str:
+    """A byte count for messages.
+
+    Examples
+    --------
+    >>> size_text(1_000_000_000), size_text(2_500_000), size_text(512)
+    ('1 GB', '2.5 MB', '512 bytes')
+    """
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.4g} {unit}"
+    return f"{n} bytes"
+
+
+def _gunzip(buf: bytes | memoryview, source: str, limit: int = MAX_FILE_SIZE) -> bytes:
+    """Decompress every gzip member of ``buf``, stopping as soon as the output passes ``limit``
+    (a small file can expand to many GB: a "gzip bomb")."""
+    parts: list[bytes] = []
+    size = 0
+    data = bytes(buf)
     try:
-        # one member, the common case: zlib directly (gzip.decompress handles the rest)
-        d = zlib.decompressobj(wbits=31)
-        out = d.decompress(buf)
-        if not d.eof:
-            raise EOFError("compressed stream ends before its end marker")
-        if d.unused_data.strip(b"\x00"):
-            out += gzip.decompress(d.unused_data)
-        return out
+        while data:
+            d = zlib.decompressobj(wbits=31)
+            while data:
+                out = d.decompress(data, limit + 1 - size)
+                size += len(out)
+                parts.append(out)
+                if size > limit:
+                    raise SpectrumFormatError(
+                        source,
+                        f"gzip expands past {size_text(limit)} (the per-file read limit, "
+                        "run: max_file_size)",
+                    )
+                data = d.unconsumed_tail
+                if d.eof:
+                    break
+            if not d.eof:
+                raise EOFError("compressed stream ends before its end marker")
+            data = d.unused_data
+            if not data.strip(b"\x00"):
+                break
+            if data[:2] != _GZIP_MAGIC:
+                raise OSError("Not a gzipped file (trailing garbage)")
+        return b"".join(parts)
     except (OSError, EOFError, zlib.error) as exc:
         raise SpectrumFormatError(source, f"corrupt gzip: {exc}") from None
 
@@ -72,7 +111,12 @@ def sniff_format(buf: bytes | memoryview) -> str:
     return "csv"
 
 
-def read_bytes(buf: bytes | bytearray | memoryview, source: str = "<bytes>") -> Spectrum:
+def read_bytes(
+    buf: bytes | bytearray | memoryview,
+    source: str = "<bytes>",
+    *,
+    max_size: int = MAX_FILE_SIZE,
+) -> Spectrum:
     """Read a spectrum from the bytes of a whole file (gzip-compressed or not).
 
     Parameters
@@ -81,6 +125,8 @@ def read_bytes(buf: bytes | bytearray | memoryview, source: str = "<bytes>") -> 
         The file content.
     source : str
         Name used in error messages and in ``Spectrum.source``.
+    max_size : int
+        Limit in bytes on the content, as given and after gunzip (:data:`MAX_FILE_SIZE`).
 
     Returns
     -------
@@ -95,8 +141,10 @@ def read_bytes(buf: bytes | bytearray | memoryview, source: str = "<bytes>") -> 
         buf = buf.tobytes()
     if len(buf) == 0:
         raise SpectrumFormatError(source, "empty file")
+    if len(buf) > max_size:
+        raise SpectrumFormatError(source, _too_large(len(buf), max_size))
     if buf[:2] == _GZIP_MAGIC:
-        buf = _gunzip(buf, source)
+        buf = _gunzip(buf, source, max_size)
         if len(buf) == 0:
             raise SpectrumFormatError(source, "empty file (after gunzip)")
     kind = sniff_format(buf)
@@ -129,10 +177,15 @@ def read_bytes(buf: bytes | bytearray | memoryview, source: str = "<bytes>") -> 
     raise SpectrumFormatError(source, f"not a FITS, VOTable or CSV file ({what})")
 
 
+def _too_large(size: int, limit: int) -> str:
+    return f"file is {size_text(size)}, over the per-file read limit of {size_text(limit)} (run: max_file_size)"
+
+
 def read_spectrum(
     path_or_bytes: str | os.PathLike[str] | bytes | bytearray | memoryview,
     *,
     name: str | None = None,
+    max_size: int = MAX_FILE_SIZE,
 ) -> Spectrum:
     """Read one spectrum of any layout vocloud knows (:data:`LAYOUTS`), gzip-compressed or not.
 
@@ -147,6 +200,9 @@ def read_spectrum(
     name : str, optional
         Name used in error messages and ``Spectrum.source``; defaults to the path, or
         ``"<bytes>"`` for bytes.
+    max_size : int
+        Limit in bytes on the file, as stored and after gunzip (:data:`MAX_FILE_SIZE`): a
+        larger one is refused before it is read or as soon as its decompression passes it.
 
     Returns
     -------
@@ -180,15 +236,18 @@ def read_spectrum(
     vocloud.io.spectrum.SpectrumFormatError: cut.fits: truncated FITS: header ends without END card
     """
     if isinstance(path_or_bytes, bytes | bytearray | memoryview):
-        return read_bytes(path_or_bytes, name if name is not None else "<bytes>")
+        return read_bytes(path_or_bytes, name if name is not None else "<bytes>", max_size=max_size)
     if not isinstance(path_or_bytes, str | os.PathLike):
         raise TypeError(f"read_spectrum needs a path or bytes, not {type(path_or_bytes).__name__}")
     source = name if name is not None else os.fspath(path_or_bytes)
     try:
         with open(path_or_bytes, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > max_size:
+                raise SpectrumFormatError(source, _too_large(size, max_size))
             buf = f.read()
     except OSError as exc:
         raise SpectrumFormatError(
             source, f"cannot read: {exc.strerror or type(exc).__name__}"
         ) from None
-    return read_bytes(buf, source)
+    return read_bytes(buf, source, max_size=max_size)

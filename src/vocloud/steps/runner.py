@@ -17,10 +17,9 @@ import xarray as xr
 
 from vocloud._version import __version__
 from vocloud.steps.registry import get_method
-from vocloud.store import PARTIAL_SUFFIX, open_store
+from vocloud.store import STEPS_FOLDER, ExperimentFolder, open_store, replace_folder
 
-POINTER_FILE = "experiment.json"
-STEPS_FOLDER = "steps"
+__all__ = ["STEPS_FOLDER", "StepContext", "StepResult", "open_step", "recorded_steps", "run_step"]
 
 
 @dataclass
@@ -82,35 +81,14 @@ def open_step(path: str | os.PathLike[str]) -> xr.Dataset:
     return ds
 
 
-def _read_pointer(exp_dir: Path) -> dict[str, Any]:
-    ptr = exp_dir / POINTER_FILE
-    if ptr.exists():
-        try:
-            return json.loads(ptr.read_text())
-        except ValueError:
-            return {}
-    return {}
-
-
-def _write_pointer(exp_dir: Path, info: dict[str, Any]) -> None:
-    ptr = exp_dir / POINTER_FILE
-    tmp = ptr.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(info, indent=2, default=str))
-    os.replace(tmp, ptr)
-
-
 def recorded_steps(exp_dir: str | os.PathLike[str], features_store: Path) -> list[dict[str, Any]]:
     """The steps run on ``features_store``, oldest first (one per method and input: the latest)."""
-    return list(_read_pointer(Path(exp_dir)).get("steps", {}).get(features_store.name, []))
+    return ExperimentFolder(exp_dir).recorded_steps(features_store)
 
 
 def _record(exp_dir: Path, features_store: Path, result: StepResult) -> None:
-    info = _read_pointer(exp_dir)
-    steps = info.setdefault("steps", {}).setdefault(features_store.name, [])
-    steps[:] = [
-        s for s in steps if not (s["method"] == result.method and s["input"] == result.input)
-    ]
-    steps.append(
+    ExperimentFolder(exp_dir).record_step(
+        features_store,
         {
             "method": result.method,
             "key": result.key,
@@ -119,9 +97,8 @@ def _record(exp_dir: Path, features_store: Path, result: StepResult) -> None:
             "store": result.store.name,
             "metrics": result.metrics,
             "used": _now(),
-        }
+        },
     )
-    _write_pointer(exp_dir, info)
 
 
 def _input(exp_dir: Path, features_store: Path, input_name: str) -> tuple[xr.DataArray, str]:
@@ -134,7 +111,7 @@ def _input(exp_dir: Path, features_store: Path, input_name: str) -> tuple[xr.Dat
         return ds.features, key
     for rec in reversed(recorded_steps(exp_dir, features_store)):
         if rec["method"] == input_name:
-            ds = open_step(exp_dir / STEPS_FOLDER / rec["store"])
+            ds = open_step(ExperimentFolder(exp_dir).step_store(rec["store"]))
             var = ds.attrs.get("features")
             if not var:
                 raise ValueError(f"step {input_name!r} has no output that a next step can take")
@@ -187,8 +164,8 @@ def run_step(
             {"input": input_key, "method": method, "params": full, "version": cls.version}
         ).encode()
     ).hexdigest()[:16]
-    folder = exp_dir / STEPS_FOLDER
-    store = folder / f"{method}-{key}.zarr"
+    folder = ExperimentFolder(exp_dir)
+    store = folder.step_path(method, key)
     if (store / "zarr.json").exists():
         ds = open_step(store)
         if ds.attrs.get("complete"):
@@ -220,8 +197,8 @@ def run_step(
             "complete": False,
         }
     )
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = store.with_name(store.name + PARTIAL_SUFFIX)
+    folder.steps_dir.mkdir(parents=True, exist_ok=True)
+    partial = folder.partial_of(store)
     if partial.exists():
         shutil.rmtree(partial)
     with warnings.catch_warnings():
@@ -233,9 +210,7 @@ def run_step(
     import zarr
 
     zarr.open_group(str(partial), mode="r+").attrs["complete"] = True
-    if store.exists():
-        shutil.rmtree(store)
-    os.replace(partial, store)
+    replace_folder(partial, store)
     result = StepResult(method, key, full, input, store, json.loads(_json(out.metrics)), False)
     _record(exp_dir, fstore, result)
     return result

@@ -16,25 +16,18 @@ import numpy as np
 import xarray as xr
 
 from vocloud.ml.som import grid_coordinates
-from vocloud.store import read_array
+from vocloud.store import ExperimentFolder, read_array, resolve_store
 
 #: Leading PCA components kept for the PCA view (of a PCA step on the features).
 PCA_COMPONENTS = 10
 
 
-def _steps(exp_dir: Path, features_store: Path) -> list[dict[str, Any]]:
-    from vocloud.steps.runner import recorded_steps
-
-    return recorded_steps(exp_dir, features_store)
-
-
-def _stored_som(root: Path, features_store: Path, step: str) -> list[dict[str, Any]]:
+def _stored_som(folder: ExperimentFolder, features_store: Path, step: str) -> list[dict[str, Any]]:
     """A SOM step by store name or key that is no longer the one recorded (a later SOM step of
     the same input replaced it in experiment.json) but is still in the steps folder."""
-    from vocloud.steps.runner import STEPS_FOLDER, open_step
+    from vocloud.steps.runner import open_step
 
-    for name in (step, f"som-{step}.zarr"):
-        path = root / STEPS_FOLDER / name
+    for path in (folder.step_store(step), folder.step_path("som", step)):
         if not (path / "zarr.json").exists():
             continue
         attrs = open_step(path).attrs
@@ -118,30 +111,27 @@ class SomMapData:
     name: str = field(init=False)
 
     def __post_init__(self) -> None:
-        from vocloud.experiment import resolve_store
-        from vocloud.steps.runner import STEPS_FOLDER, open_step
+        from vocloud.steps.runner import open_step
 
-        exp_dir = Path(self.experiment_dir)
-        self._features_store = resolve_store(exp_dir)
-        # a store folder given: its experiment is the folder above
-        root = self._root = exp_dir.parent if (exp_dir / "zarr.json").exists() else exp_dir
-        self.name = root.name
-        steps = _steps(root, self._features_store)
+        folder, self._features_store = ExperimentFolder.of(self.experiment_dir)
+        self._folder = folder
+        self.name = folder.directory.name
+        steps = folder.recorded_steps(self._features_store)
         soms = [s for s in steps if s["method"] == "som"]
         if self.step is not None:
             soms = [s for s in soms if self.step in (s["store"], s["key"])] or _stored_som(
-                root, self._features_store, self.step
+                folder, self._features_store, self.step
             )
         if not soms:
             ran = sorted({s["method"] for s in steps}) or "none"
             raise ValueError(
-                f"{root}: no SOM step{' ' + repr(self.step) if self.step else ''} run on its "
+                f"{folder.directory}: no SOM step{' ' + repr(self.step) if self.step else ''} run on its "
                 f"current feature store (steps run: {ran}); run one first, e.g. "
                 "exp.run_step('som', shape=(20, 20))"
             )
         rec = soms[-1]
         self.step = rec["store"]
-        som_path = root / STEPS_FOLDER / rec["store"]
+        som_path = folder.step_store(rec["store"])
         som = open_step(som_path)
         # only the features and the grid are read from this (lazily): not open_store, which
         # also loads five per-spectrum coordinates the map does not use (1.4 s at 1,000,000)
@@ -159,14 +149,14 @@ class SomMapData:
         self.predicted = None
         forests = [s for s in steps if s["method"] == "random-forest"]
         if forests:
-            names = read_array(root / STEPS_FOLDER / forests[-1]["store"], "predicted_class")
+            names = read_array(folder.step_store(forests[-1]["store"]), "predicted_class")
             classes, code = np.unique(names.astype(str), return_inverse=True)
             # one str object per class, shared by the spectra (not one per spectrum)
             self.predicted = np.asarray(classes, dtype=object)[code.ravel()]
         self.pca_scores = self.pca_ratio = None
         pcas = [s for s in steps if s["method"] == "pca" and s.get("input") == "features"]
         if pcas:  # the leading scores of a PCA of the features, for the PCA view
-            pca_path = root / STEPS_FOLDER / pcas[-1]["store"]
+            pca_path = folder.step_store(pcas[-1]["store"])
             pca = open_step(pca_path)
             k = min(PCA_COMPONENTS, pca.sizes["component"])
             self.pca_scores = np.ascontiguousarray(
@@ -252,12 +242,12 @@ class SomMapData:
     def is_current(self) -> bool:
         """Whether this is still what the experiment holds: the same feature store, and (when
         no step was named) its SOM step run last is still this one."""
-        from vocloud.experiment import resolve_store
-
         try:
-            if resolve_store(Path(self.experiment_dir)) != self._features_store:
+            if resolve_store(self.experiment_dir) != self._features_store:
                 return False
-            soms = [s for s in _steps(self._root, self._features_store) if s["method"] == "som"]
+            soms = [
+                s for s in self._folder.recorded_steps(self._features_store) if s["method"] == "som"
+            ]
             return bool(soms) and soms[-1]["store"] == self.step
         except (OSError, ValueError):
             return False
