@@ -7,6 +7,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from vocloud.store.lock import StoreLocked
+
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from vocloud.experiment import Experiment, summarize
@@ -14,7 +16,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     exp = Experiment.from_file(args.file, scheduler=args.scheduler)
     if args.workers:
         exp.cluster_kwargs["n_workers"] = args.workers
-    exp.run(progress=not args.no_progress)
+    exp.run(progress=not args.no_progress, wait=not args.no_wait)
     if args.json:
         print(json.dumps(summarize(exp.directory), indent=2, default=str))
     return 0
@@ -29,8 +31,12 @@ def _format_info(info: dict) -> str:
     if info.get("wavelength_range"):
         lo, hi = info["wavelength_range"]
         lines.append(f"grid         {info['n_wavelengths']} points, {lo:g}-{hi:g} Angstrom")
-    for reason, count in info.get("failures", {}).items():
-        lines.append(f"  failed     {count:6d}  {reason}")
+    examples = info.get("failure_examples", {})
+    for category, count in info.get("failures", {}).items():
+        # the category counts; one real reason of it shows what it is (numbers included)
+        lines.append(
+            f"  failed     {count:6d}  {category}, e.g. {examples.get(category, category)}"
+        )
     if info.get("n_transient"):
         lines.append(
             f"  retryable  {info['n_transient']:6d}  downloads failed for a transient reason "
@@ -110,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--json", action="store_true", help="print the summary as JSON at the end")
+    r.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="fail at once when another run of the experiment holds its store's lock",
+    )
     r.set_defaults(func=_cmd_run)
     i = sub.add_parser("info", help="summarise an experiment folder or feature store")
     i.add_argument("path")
@@ -149,6 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"vocloud: error: {exc}", file=sys.stderr)
         return 2
+    except StoreLocked as exc:  # --no-wait: another run holds the lock
+        print(f"vocloud: error: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import yaml
 
 #: Top-level keys of an experiment file; the schema grows with later features.
 TOP_LEVEL_KEYS = {"name", "store", "source", "preprocess", "run", "steps", "fetch"}
-RUN_KEYS = {"block_size", "scheduler", "n_workers", "batch"}
+RUN_KEYS = {"block_size", "scheduler", "n_workers", "batch", "max_file_size"}
 
 
 class ExperimentFileError(ValueError):

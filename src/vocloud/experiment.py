@@ -10,7 +10,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -636,24 +636,15 @@ class _TaskInputs:
         return (paths, skip, self.params, self.fetch, links, self.max_size)
 
 
-@dataclass
-class _Split:
-    """A chunk whose task killed its workers, computed in parts until the spectrum that kills
-    them is found; written whole (by the client) once every part is known."""
-
-    rows: np.ndarray
-    parts: list[tuple[np.ndarray, ChunkData]] = field(default_factory=list)
-    pending: int = 0
-    failed: bool = False
-
-
 class _ChunkRun:
-    """The chunk tasks of one run on a cluster, with the bisection of chunks that kill workers.
+    """The chunk tasks of one run on a cluster, and the search for the spectra that kill workers.
 
     A chunk task whose workers die (:class:`distributed.KilledWorker`: a file that takes more
-    memory than a worker has, a crash in a library) is split in two halves computed as separate
-    tasks, and so on, until a task of one spectrum kills its workers: that spectrum is recorded
-    failed ("its worker died reading it ...") and the rest of the chunk is stored.
+    memory than a worker has, a crash in a library) is computed again once every other task
+    is done, alone on the cluster (a task that merely ran beside the culprit on a dying worker
+    is blamed too, and succeeds alone), and when it dies again in halves, one at a time, and so
+    on, until a task of one spectrum kills its worker: that spectrum is recorded failed ("its
+    worker died reading it ...") and the rest of the chunk is written (by the client).
     """
 
     def __init__(
@@ -667,8 +658,6 @@ class _ChunkRun:
     ) -> None:
         self.client, self.st, self.key, self.task = client, st, key, task
         self.m, self.say = n_wavelengths, say
-        self.jobs: dict[str, tuple[int, np.ndarray, bool]] = {}  # key -> chunk, rows, a part?
-        self.splits: dict[int, _Split] = {}
         self.results: list[dict[str, int]] = []
         self.errors: list[str] = []
 
@@ -677,6 +666,7 @@ class _ChunkRun:
     ) -> list[dict[str, int]]:
         path = str(self.st.path)
         futures = []
+        chunk_of: dict[str, int] = {}
         for i, rows in plan.items():
             if retrying:
                 fut = self.client.submit(
@@ -698,29 +688,28 @@ class _ChunkRun:
                     pure=False,
                     key=f"vocloud-chunk-{self.key[:12]}-{i}",
                 )
-            self.jobs[fut.key] = (i, rows, False)
+            chunk_of[fut.key] = i
             futures.append(fut)
         if progress:
             from distributed import progress as _progress
 
             _progress(futures)
+        killed: list[int] = []
         pending = as_completed(futures)
+        del futures
         for fut in pending:
-            i, rows, part = self.jobs.pop(fut.key)
+            i = chunk_of[fut.key]
             if fut.status == "finished":
-                if part:
-                    self._part_done(i, rows, fut.result())
-                else:
-                    self.results.append(fut.result())
-                continue
-            exc = fut.exception()
-            if isinstance(exc, KilledWorker):
-                for new in self._bisect(i, rows, part, exc):
-                    pending.add(new)
+                self.results.append(fut.result())
+            elif isinstance(fut.exception(), KilledWorker):
+                killed.append(i)
             else:
-                self.errors.append(f"chunk task {fut.key}: {exc!r}")
-                if part:
-                    self.splits[i].failed = True
+                self.errors.append(f"chunk task {fut.key}: {fut.exception()!r}")
+            # forgotten by the scheduler at once: a result held by a worker that dies later
+            # would be computed again (and its chunk written again)
+            fut.release()
+        for i in sorted(killed):
+            self._alone(i, plan[i])
         if self.errors:
             raise RuntimeError(
                 f"{len(self.errors)} chunk tasks failed; finished chunks are kept in "
@@ -728,56 +717,45 @@ class _ChunkRun:
             )
         return self.results
 
-    def _bisect(self, i: int, rows: np.ndarray, part: bool, exc: BaseException) -> list[Any]:
-        if not part:
-            self.splits[i] = _Split(rows)
-            self.say(
-                f"vocloud: chunk {i} ({rows.size} spectra) killed its workers; computing it in "
-                "parts to find the spectrum that does"
-            )
-        split = self.splits[i]
-        if rows.size == 1:
-            reason = str(exc).split(". ")[0]
-            data = new_chunk(1, self.m)
-            data.columns["status"][:] = STATUS_FAILED
-            data.columns["error"][:] = (
-                f"its worker died reading it ({type(exc).__name__}: {reason})"
-            )
-            self.say(f"vocloud: {self.task.paths[int(rows[0])]}: its worker died reading it")
-            if not part:  # a chunk of one spectrum: _part_done counts it down
-                split.pending += 1
-            self._part_done(i, rows, data)
-            return []
-        new = []
-        for half in np.array_split(rows, 2):
+    def _alone(self, i: int, rows: np.ndarray) -> None:
+        """Compute chunk ``i`` (``rows``) again, one task at a time, halving what kills."""
+        self.say(f"vocloud: chunk {i} ({rows.size} spectra) killed its workers; computing it alone")
+        parts: list[tuple[np.ndarray, ChunkData]] = []
+        todo = [rows]
+        while todo:
+            part = todo.pop()
             fut = self.client.submit(
                 compute_chunk,
-                *self.task.args(half),
+                *self.task.args(part),
                 pure=False,
                 key=f"vocloud-part-{self.key[:12]}-{i}-{uuid.uuid4().hex[:8]}",
             )
-            self.jobs[fut.key] = (i, half, True)
-            split.pending += 1
-            new.append(fut)
-        split.pending -= 1 if part else 0
-        return new
-
-    def _part_done(self, i: int, rows: np.ndarray, data: ChunkData) -> None:
-        split = self.splits[i]
-        split.parts.append((rows, data))
-        split.pending -= 1
-        if split.pending or split.failed:
-            return
-        order = np.argsort(np.concatenate([r for r, _ in split.parts]), kind="stable")
-        every = np.concatenate([r for r, _ in split.parts])[order]
+            try:
+                parts.append((part, fut.result()))
+                fut.release()
+            except KilledWorker as exc:
+                if part.size > 1:
+                    todo.extend(reversed(np.array_split(part, 2)))  # first half first
+                    continue
+                reason = str(exc).split(". ")[0]
+                data = new_chunk(1, self.m)
+                data.columns["status"][:] = STATUS_FAILED
+                data.columns["error"][:] = f"its worker died reading it ({reason})"
+                self.say(f"vocloud: {self.task.paths[int(part[0])]}: its worker died reading it")
+                parts.append((part, data))
+            except Exception as exc:
+                self.errors.append(f"chunk task {fut.key}: {exc!r}")
+                return
+        every = np.concatenate([r for r, _ in parts])
+        order = np.argsort(every, kind="stable")
         whole = ChunkData(
-            features=np.concatenate([d.features for _, d in split.parts])[order],
+            features=np.concatenate([d.features for _, d in parts])[order],
             columns={
-                name: np.concatenate([d.columns[name] for _, d in split.parts])[order]
+                name: np.concatenate([d.columns[name] for _, d in parts])[order]
                 for name in CHUNK_VARIABLES
             },
         )
-        FeatureStore.write_rows(self.st.path, i, every, whole)
+        FeatureStore.write_rows(self.st.path, i, every[order], whole)
         ok = int((whole.columns["status"] == STATUS_OK).sum())
         self.results.append(
             {
