@@ -98,9 +98,18 @@ def test_a_gzip_bomb_and_a_worker_killer_fail_alone(tmp_path, small_workers):
     }
     f = tmp_path / "poison.yaml"
     f.write_text(yaml.safe_dump(spec))
+    address = small_workers.scheduler.address
     res = subprocess.run(
-        [sys.executable, "-m", "vocloud.cli", "run", str(f), "--no-progress"]
-        + ["--scheduler", small_workers.scheduler.address],
+        [
+            sys.executable,
+            "-m",
+            "vocloud.cli",
+            "run",
+            str(f),
+            "--no-progress",
+            "--scheduler",
+            address,
+        ],
         capture_output=True,
         text=True,
         timeout=400,
@@ -119,7 +128,7 @@ def test_a_gzip_bomb_and_a_worker_killer_fail_alone(tmp_path, small_workers):
     assert errors[bomb] == "gzip expands past 32 MB (the per-file read limit, run: max_file_size)"
     # every good spectrum is stored, equal to a run of the good spectra alone
     clean = Experiment(
-        {"directory": str(tmp_path / "spectra"), "pattern": "*/*.fits"},
+        {"directory": str(tmp_path / "spectra"), "pattern": "iraf-linear/**/*.fits"},
         HALPHA,
         name="clean",
         store=tmp_path / "experiments",
@@ -129,7 +138,12 @@ def test_a_gzip_bomb_and_a_worker_killer_fail_alone(tmp_path, small_workers):
     row = {p: k for k, p in enumerate(ds.path.values.tolist())}
     rows = [row[p] for p in clean.path.values.tolist()]
     np.testing.assert_array_equal(ds.status.values[rows], clean.status.values)
-    np.testing.assert_array_equal(ds.features.values[rows], clean.features.values)
+    # rows of chunks computed whole are bit-equal; the split chunk's good rows were computed in
+    # smaller blocks, whose vectorised fits sum in another order: a few float32 ulps apart
+    split = np.asarray(rows) // 8 == row[killer] // 8
+    got, want = ds.features.values[rows], clean.features.values
+    np.testing.assert_array_equal(got[~split], want[~split])
+    np.testing.assert_allclose(got[split], want[split], rtol=2e-6, atol=1e-6)
     assert int((clean.status == 1).sum()) >= 0.9 * info.n_spectra
     # `vocloud info` shows each kind of failure with one real reason
     res = subprocess.run(

@@ -7,9 +7,11 @@ purpose independently of vocloud.datasets (the project's own synthetic archive w
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 import re
 import warnings
+import zlib
 
 import astropy.units as u
 import numpy as np
@@ -812,3 +814,42 @@ def test_votable_fast_paths_match_astropy_with_nulls(tmp_path, fmt):
     np.testing.assert_allclose(s.flux, expect, equal_nan=True, rtol=1e-6)
     if fmt != "binary":  # BINARY has no null flags for floats: the NaN is the value itself
         assert np.isnan(s.flux[[5, 77]]).all()
+
+
+# ------------------------------------------------------------------------------ size limit
+def _bomb(inflated: int, members: int = 1) -> bytes:
+    """gzip of zeros that inflates to ``inflated`` bytes, in ``members`` gzip members."""
+    out = []
+    for _ in range(members):
+        z = zlib.compressobj(9, zlib.DEFLATED, 31)
+        out.append(z.compress(bytes(inflated // members)) + z.flush())
+    return b"".join(out)
+
+
+def test_a_gzip_bomb_stops_at_the_limit(tmp_path):
+    from vocloud.io.read import MAX_FILE_SIZE
+
+    assert MAX_FILE_SIZE == 1_000_000_000
+    bomb = tmp_path / "bomb.fits.gz"
+    bomb.write_bytes(_bomb(50_000_000))
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(SpectrumFormatError, match=r"gzip expands past 10 MB \(the per-file"):
+        read_spectrum(bomb, max_size=10_000_000)
+    # members each under the limit, together over it
+    with pytest.raises(SpectrumFormatError, match="gzip expands past 10 MB"):
+        read_spectrum(_bomb(12_000_000, members=2), max_size=10_000_000)
+
+
+def test_a_file_over_the_limit_is_refused_unread(tmp_path):
+    path = iraf(tmp_path / "x.fits", CRVAL1=6500.0, CDELT1=0.5)
+    size = os.path.getsize(path)
+    with pytest.raises(SpectrumFormatError, match=r"file is .* over the per-file read limit"):
+        read_spectrum(path, max_size=size - 1)
+    with pytest.raises(SpectrumFormatError, match="over the per-file read limit of 1 kB"):
+        read_spectrum(open(path, "rb").read(), max_size=1000)
+    assert read_spectrum(path, max_size=size).layout == "iraf-linear"
+    # a gzip of several members within the limit reads as before
+    data = open(path, "rb").read()
+    half = len(data) // 2
+    two = gzip.compress(data[:half]) + gzip.compress(data[half:])
+    np.testing.assert_array_equal(read_spectrum(two).flux, read_spectrum(path).flux)

@@ -114,3 +114,56 @@ def test_store_made_anew_at_the_same_path_is_written_correctly(tmp_path):
         FeatureStore.write_chunk(p, 0, 0, data)
         np.testing.assert_array_equal(zarr.open_array(str(p / "features"))[:], data.features)
         assert st.done_chunks().tolist() == [True]
+
+
+def _folder_with_partial(tmp_path):
+    from vocloud.store import ExperimentFolder
+
+    folder = ExperimentFolder(tmp_path / "exp")
+    st = folder.create_partial(
+        "k" * 64,
+        ids=[str(i) for i in range(6)],
+        paths=["x"] * 6,
+        grid=np.arange(11.0),
+        chunk_size=3,
+        attrs={"cache_key": "k" * 64},
+    )
+    FeatureStore.write_chunk(st.path, 0, 0, _chunk(3, 11))
+    FeatureStore.write_chunk(st.path, 1, 3, _chunk(3, 11))
+    return folder, st
+
+
+def test_a_partial_store_that_checks_out_is_resumed(tmp_path):
+    folder, _ = _folder_with_partial(tmp_path)
+    again, why = folder.open_partial("k" * 64, n_spectra=6, n_wavelengths=11)
+    assert why is None and again.done_chunks().tolist() == [True, True]
+    # another list or grid: not this store
+    assert folder.open_partial("k" * 64, n_spectra=7, n_wavelengths=11)[1] == "6 spectra, not 7"
+    assert (
+        "wavelength: shape (11,), not (12,)"
+        in folder.open_partial("k" * 64, n_spectra=6, n_wavelengths=12)[1]
+    )
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda p: __import__("shutil").rmtree(p / "features"), "array features: missing"),
+        (lambda p: (p / "status" / "zarr.json").write_text("{"), "array status: missing or"),
+        (lambda p: (p / "zarr.json").write_bytes(b"\x00garbage"), "metadata unreadable"),
+        (lambda p: (p / "zarr.json").unlink(), "metadata unreadable"),
+    ],
+)
+def test_a_partial_store_that_does_not_check_out_is_not_resumed(tmp_path, damage, reason):
+    folder, st = _folder_with_partial(tmp_path)
+    damage(st.path)
+    got, why = folder.open_partial("k" * 64, n_spectra=6, n_wavelengths=11)
+    assert got is None and why.startswith(reason), why
+
+
+def test_a_done_chunk_whose_rows_were_lost_is_done_again(tmp_path):
+    folder, st = _folder_with_partial(tmp_path)
+    for f in (st.path / "status").rglob("c/1*"):  # chunk 1 of status: its file lost
+        f.unlink() if f.is_file() else __import__("shutil").rmtree(f)
+    again, why = folder.open_partial("k" * 64, n_spectra=6, n_wavelengths=11)
+    assert why is None and again.done_chunks().tolist() == [True, False]
