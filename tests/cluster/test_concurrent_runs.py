@@ -94,21 +94,22 @@ def test_runs_started_together_all_succeed_and_make_one_store(reference, n_runs,
 
 
 def test_a_killed_lock_holders_waiter_completes(tmp_path, client):
-    f = _experiment_file(tmp_path, 600, 10)
+    f = _experiment_file(tmp_path, 3000, 5)  # 600 small tasks on one worker: a slow holder
     exp = Experiment.from_file(f)
     partial = exp.folder.partial_path(exp.cache_key)
     holder = _run_cli(f)
+    waiter = None
     try:
         deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
+        done = 0
+        while time.monotonic() < deadline and not done:
             try:
                 done = FeatureStore(partial).done_chunks().sum()
             except Exception:
                 done = 0
-            if done >= 3:
-                break
             time.sleep(0.05)
-        assert done >= 3, "the first run did not start writing"
+        assert done, "the first run did not start writing"
+        waiter = _run_cli(f)
         # --no-wait fails at once, naming the holder
         res = subprocess.run(
             [sys.executable, "-m", "vocloud.cli", "run", str(f), "--no-wait"],
@@ -116,18 +117,17 @@ def test_a_killed_lock_holders_waiter_completes(tmp_path, client):
             text=True,
             timeout=120,
         )
-        assert res.returncode == 3
+        assert holder.poll() is None, "the holder finished before it could be killed"
+        assert res.returncode == 3, res.stdout + res.stderr
         assert f"is held by vocloud run of 'halpha' (pid {holder.pid} on " in res.stderr
         assert "Traceback" not in res.stderr
-        waiter = _run_cli(f)
-        time.sleep(3)  # the waiter is waiting
-        assert waiter.poll() is None
+        assert waiter.poll() is None  # the waiter is waiting
         os.killpg(holder.pid, signal.SIGKILL)
         holder.wait()
         out = waiter.communicate(timeout=600)[0]
     finally:
-        for p in (holder,):
-            if p.poll() is None:
+        for p in (holder, waiter):
+            if p is not None and p.poll() is None:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
     assert waiter.returncode == 0, out
