@@ -79,7 +79,7 @@ def _fetch_remote(
 ) -> dict[int, bytes | BaseException]:
     """Download the remote entries of a block, concurrently, through the cache.
 
-    Entries with a DataLink URL go through :func:`vocloud.datalink.fetch_spectra` (batched
+    Entries with a DataLink URL go through :func:`vocloud.fetch.datalink.fetch_spectra` (batched
     DataLink resolution, then SODA cutouts or whole files); other ``scheme://`` entries are
     downloaded as they are.
     """
@@ -91,7 +91,7 @@ def _fetch_remote(
     if datalinks is not None:
         linked = [i for i, (d, r) in enumerate(zip(datalinks, skip)) if d and not r]
     if linked:
-        from vocloud.datalink import fetch_spectra
+        from vocloud.fetch.datalink import fetch_spectra
 
         got = fetch_spectra(
             [datalinks[i] for i in linked],  # type: ignore[index]

@@ -123,7 +123,7 @@ class Experiment:
         self.fetch = dict(fetch or {})
         self.source = source_from_config(source, base)
         if self.fetch.get("credentials") is not None:
-            from vocloud.credentials import Credentials
+            from vocloud.fetch.credentials import Credentials
             from vocloud.sources.files import FTPSource, HTTPIndexSource
 
             # checked now (an error names the host key, never a password) and kept as
