@@ -70,7 +70,7 @@ def _cmd_methods(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from vocloud.export import export
+    from vocloud.interop.export import export
 
     out = export(args.path, args.output, format=args.format)
     print(f"vocloud: wrote {out}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from astropy.table import Table
 
 from vocloud.experiment import resolve_store
 from vocloud.steps.runner import STEPS_FOLDER, open_step, recorded_steps
@@ -82,8 +83,6 @@ def export(
     if fmt == "csv":
         df.to_csv(out, index=False)
     else:
-        from astropy.table import Table
-
         t = Table()
         for col in df.columns:
             v = df[col].to_numpy()
