@@ -18,7 +18,7 @@ and Zarr hand them over) and Fortran-ordered, 1 and 2 threads.
 Step. In a fresh process per run (``--runs`` times, alternating with the baseline when
 ``--baseline-src`` names the ``src`` folder of a checkout of the previous implementation, e.g.
 ``git archive 37f222d src | tar -x -C /tmp/base``, and with the ``--variants`` of this checkout
-that each undo one change), on vocloud's own LocalCluster (:func:`vocloud.cluster.get_client`,
+that each undo one change), on vocloud's own LocalCluster (:func:`vocloud.run.cluster.get_client`,
 2 workers x 1 thread here, as ``vocloud`` runs steps): the ``random-forest`` method's ``run``
 (labels by id, training and cross validation: "fit") and then, timed, the write of its outputs to a step store
 (reading every stored feature, predicting, writing ``predicted_class`` and ``probability`` of
@@ -209,7 +209,7 @@ def step_child(
     import xarray as xr
 
     import vocloud.steps.methods  # registers the methods
-    from vocloud.cluster import get_client
+    from vocloud.run.cluster import get_client
     from vocloud.steps.registry import get_method
     from vocloud.steps.runner import StepContext
     from vocloud.store import open_store

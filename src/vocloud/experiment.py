@@ -22,9 +22,9 @@ from distributed import Client, as_completed
 
 from vocloud._version import __version__
 from vocloud.chunks import compute_chunk, retry_rows, run_chunk
-from vocloud.cluster import get_client
-from vocloud.config import load_experiment_file
 from vocloud.preprocess import PreprocessParams
+from vocloud.run.cluster import get_client
+from vocloud.run.config import load_experiment_file
 from vocloud.sources import Source, source_from_config
 from vocloud.spectralist import duplicate_reasons, list_hash
 from vocloud.steps.registry import brief_metrics
@@ -71,7 +71,7 @@ class Experiment:
     batch : dict or BatchSpec, optional
         Run on Dask workers submitted as batch jobs instead of a LocalCluster, e.g.
         ``{"slurm": {"jobs": 4, "cores": 8, "memory": "32GB", "walltime": "02:00:00"}}``
-        (:mod:`vocloud.batch`; the ``run: {batch: ...}`` part of an experiment file). One set
+        (:mod:`vocloud.run.batch`; the ``run: {batch: ...}`` part of an experiment file). One set
         of jobs serves the whole run (preprocessing and steps) and is cancelled at its end.
     base_dir : str or Path, optional
         Relative paths in ``source``, ``store`` and step parameters are relative to this folder.
@@ -148,7 +148,7 @@ class Experiment:
         self.scheduler = scheduler
         self.cluster_kwargs = dict(cluster_kwargs or {})
         if batch is not None:
-            from vocloud.batch import BatchSpec
+            from vocloud.run.batch import BatchSpec
 
             batch = batch if isinstance(batch, BatchSpec) else BatchSpec.from_config(batch)
             logs = batch.options.get("log_directory")

@@ -508,8 +508,8 @@ def test_experiment_store_holds_no_password(
 
 
 def test_experiment_file_credentials(tmp_path: Path) -> None:
-    from vocloud.config import load_experiment_file
     from vocloud.experiment import Experiment
+    from vocloud.run.config import load_experiment_file
 
     f = tmp_path / "e.yaml"
     f.write_text(
