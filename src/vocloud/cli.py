@@ -7,6 +7,9 @@ import json
 import sys
 from collections.abc import Sequence
 
+# Each command imports what it runs inside its function: ``vocloud --help`` and argument errors
+# answer in ~0.2 s instead of the ~8 s of importing dask, distributed, xarray, zarr and bokeh.
+
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from vocloud.experiment import Experiment, summarize

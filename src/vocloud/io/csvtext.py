@@ -22,6 +22,7 @@ import re
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from vocloud.io.spectrum import (
     Spectrum,
@@ -89,8 +90,6 @@ def read_csv_text(buf: bytes | bytearray, source: str = "<bytes>") -> Spectrum:
     SpectrumFormatError
         Not text, no wavelength/flux columns, non-numeric values, unknown unit...
     """
-    import pandas as pd
-
     try:
         text = bytes(buf).decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -30,6 +30,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from astropy.io import fits
 
 from vocloud.io.spectrum import SpectrumFormatError
 
@@ -490,8 +491,6 @@ def _table_columns_astropy(
     buf: bytes | bytearray, hdu: HDU, cols: list[Column], source: str
 ) -> dict[str, np.ndarray]:
     """Slow but general path: :mod:`astropy.io.fits` decodes the table (heap, scaling...)."""
-    from astropy.io import fits
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -524,8 +523,6 @@ def hdu_bytes(*hdus: Any) -> bytes:
     >>> len(hdu_bytes(fits.PrimaryHDU())) % 2880
     0
     """
-    from astropy.io import fits
-
     out = io.BytesIO()
     hdu_list = list(hdus)
     if not hdu_list or not isinstance(hdu_list[0], fits.PrimaryHDU):

@@ -61,11 +61,9 @@ def _block_stats(x: np.ndarray, full: bool = True, exact: bool = False) -> _Stat
     for s, v in zip(slices, valid):
         total += (x[s] if v.all() else x[s][v]).sum(axis=0, dtype=np.float64)
     mean = total / n
-    # float32 input: centred slices multiplied in float32, summed in float64. Against a float64
-    # reference: explained-variance ratio within 2e-9, components |dot| 1.00000000; 1.27x the
-    # time of sklearn's float32 covariance_eigh instead of 2.1x with float64 products (100,000 x
-    # 1,000, 2026-11-27), and more accurate than sklearn's own float32 result (7.7e-6, 0.981).
-    # ``exact`` (precision="float64") multiplies in float64 whatever the input.
+    # float32 input: centred slices multiplied in float32, summed in float64: as exact as a
+    # float64 fit at about half its time (docs/performance.md, PCA). ``exact``
+    # (precision="float64") multiplies in float64 whatever the input.
     work = np.float32 if (x.dtype == np.float32 and not exact) else np.float64
     mean_w = mean.astype(work)
     for s, v in zip(slices, valid):

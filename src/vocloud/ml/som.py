@@ -32,6 +32,8 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal, NamedTuple
 
+import dask
+import dask.array as da
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -174,8 +176,6 @@ def _add(a: _Partial, b: _Partial) -> _Partial:
 
 def _tree_sum(parts: list[Any], add: Callable[[Any, Any], Any]) -> Any:
     """Pairwise (tree) reduction; works on values or dask Delayed objects."""
-    import dask
-
     add_d = dask.delayed(add, pure=True)
     while len(parts) > 1:
         nxt = [add_d(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
@@ -296,10 +296,6 @@ def _add_gram(a: tuple[np.ndarray, np.ndarray, int], b: tuple[np.ndarray, np.nda
 # input handling
 # --------------------------------------------------------------------------------------------------
 def _is_dask(x: Any) -> bool:
-    try:
-        import dask.array as da
-    except ImportError:  # pragma: no cover
-        return False
     return isinstance(x, da.Array)
 
 
@@ -431,8 +427,6 @@ class SOM(TransformerMixin, BaseEstimator):
     ) -> Any:
         """``sum(fn(chunk, *args))`` over row chunks: a loop (numpy) or tasks + tree reduction (dask)."""
         if _is_dask(X):
-            import dask
-
             blocks = list(X.to_delayed().ravel())
             dargs = [dask.delayed(a) if isinstance(a, np.ndarray) else a for a in args]
             parts = [dask.delayed(fn, pure=True)(b, *dargs) for b in blocks]
@@ -726,8 +720,6 @@ class SOM(TransformerMixin, BaseEstimator):
         scale_ext = np.append(scale, np.nan)  # index -1 (NaN rows) -> NaN
         b = out[:, 0]
         if _is_dask(out):
-            import dask.array as da
-
             idx = da.where(b < 0, len(scale), b).astype(np.int64)
             return dist / da.from_array(scale_ext)[idx]
         idx = np.where(b < 0, len(scale), b).astype(np.int64)

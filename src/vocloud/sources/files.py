@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
 
 import pandas as pd
+import requests
 
 from vocloud.fetch.credentials import Credentials, MissingPasswordError, env_login
 from vocloud.sources.directory import _pattern_regex
@@ -308,8 +309,6 @@ class HTTPIndexSource(_RemoteListing):
         return upath[len(self._upath) :], f"{self._scheme}://{self._netloc}{p.path}"
 
     def _get(self, session: Any, url: str) -> tuple[str, str]:
-        import requests
-
         for _ in range(_MAX_REDIRECTS + 1):
             try:
                 r = session.get(url, timeout=self.timeout, allow_redirects=False, auth=self._auth)
@@ -372,8 +371,6 @@ class HTTPIndexSource(_RemoteListing):
         RemoteSourceError
             An index page could not be read (the message names the URL and the HTTP status).
         """
-        import requests
-
         self._auth = self._login()
         with requests.Session() as session:
             self._session = session

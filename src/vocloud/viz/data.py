@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from vocloud.experiment import resolve_store
 from vocloud.ml.som import grid_coordinates
+from vocloud.steps.runner import STEPS_FOLDER, open_step, recorded_steps
 from vocloud.store import read_array
 
 #: Leading PCA components kept for the PCA view (of a PCA step on the features).
@@ -23,16 +25,12 @@ PCA_COMPONENTS = 10
 
 
 def _steps(exp_dir: Path, features_store: Path) -> list[dict[str, Any]]:
-    from vocloud.steps.runner import recorded_steps
-
     return recorded_steps(exp_dir, features_store)
 
 
 def _stored_som(root: Path, features_store: Path, step: str) -> list[dict[str, Any]]:
     """A SOM step by store name or key that is no longer the one recorded (a later SOM step of
     the same input replaced it in experiment.json) but is still in the steps folder."""
-    from vocloud.steps.runner import STEPS_FOLDER, open_step
-
     for name in (step, f"som-{step}.zarr"):
         path = root / STEPS_FOLDER / name
         if not (path / "zarr.json").exists():
@@ -118,9 +116,6 @@ class SomMapData:
     name: str = field(init=False)
 
     def __post_init__(self) -> None:
-        from vocloud.experiment import resolve_store
-        from vocloud.steps.runner import STEPS_FOLDER, open_step
-
         exp_dir = Path(self.experiment_dir)
         self._features_store = resolve_store(exp_dir)
         # a store folder given: its experiment is the folder above
@@ -144,13 +139,13 @@ class SomMapData:
         som_path = root / STEPS_FOLDER / rec["store"]
         som = open_step(som_path)
         # only the features and the grid are read from this (lazily): not open_store, which
-        # also loads five per-spectrum coordinates the map does not use (1.4 s at 1,000,000)
+        # also loads five per-spectrum coordinates the map does not use
         self._features: xr.Dataset = xr.open_zarr(str(self._features_store), consolidated=False)
         self.metrics = dict(rec.get("metrics") or {})
         params = rec.get("params") or {}
         self.topology = str(params.get("topology", "rectangular"))
         # per-spectrum arrays read by zarr itself, not one dask task per 1,000-row chunk
-        # (1,000,000 spectra: 7.6 s -> 1.1 s for the whole of this, docs/performance.md)
+        # (several times faster at 1,000,000 spectra: docs/performance.md, SOM dashboard)
         hits = np.asarray(som["som_hits"].values)
         self.shape = (int(hits.shape[0]), int(hits.shape[1]))
         self.neuron_of = read_array(som_path, "som_neuron").astype(np.int64)
@@ -252,8 +247,6 @@ class SomMapData:
     def is_current(self) -> bool:
         """Whether this is still what the experiment holds: the same feature store, and (when
         no step was named) its SOM step run last is still this one."""
-        from vocloud.experiment import resolve_store
-
         try:
             if resolve_store(Path(self.experiment_dir)) != self._features_store:
                 return False

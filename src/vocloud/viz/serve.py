@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
+
+from bokeh.application import Application
+from bokeh.application.handlers.function import FunctionHandler
+from bokeh.server.server import Server
+
+from vocloud.viz.data import SomMapData
+from vocloud.viz.som_map import som_document
 
 #: Where a dashboard is served by default: loopback only (use --address to share it).
 DEFAULT_ADDRESS = "127.0.0.1"
@@ -41,12 +49,6 @@ def make_server(
     >>> server = make_server("experiments/halpha", port=0)  # doctest: +SKIP
     >>> server.start(); server.io_loop.start()  # doctest: +SKIP
     """
-    from bokeh.application import Application
-    from bokeh.application.handlers.function import FunctionHandler
-    from bokeh.server.server import Server
-
-    from vocloud.viz.data import SomMapData
-    from vocloud.viz.som_map import som_document
 
     # Loaded now (a missing SOM step is an error here, not in the browser) and shared by the
     # sessions (each would hold its own ~60-80 MB per 100,000 spectra); loaded again when the
@@ -73,8 +75,6 @@ def make_server(
 
 
 def _free_port(address: str) -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind((address, 0))
         return int(s.getsockname()[1])

@@ -22,6 +22,25 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from bokeh.layouts import column, row
+from bokeh.models import (
+    BoxSelectTool,
+    ColorBar,
+    ColumnDataSource,
+    DataTable,
+    Div,
+    HoverTool,
+    LassoSelectTool,
+    LinearColorMapper,
+    NumberFormatter,
+    Select,
+    TableColumn,
+    TabPanel,
+    Tabs,
+    TapTool,
+)
+from bokeh.palettes import Category10, Category20, Viridis256
+from bokeh.plotting import figure
 
 from vocloud.viz.data import SomMapData
 
@@ -56,8 +75,6 @@ def _tile(x: float, y: float, topology: str) -> tuple[list[float], list[float]]:
 def _class_colors(names: Any, classes: Any) -> tuple[list[str], dict[str, str]]:
     """A colour per name, and the legend: one colour per class of ``classes`` (every predicted
     class, so that each view colours a class alike); no class: light grey."""
-    from bokeh.palettes import Category10, Category20
-
     known = sorted({str(c) for c in classes if c})
     palette = Category10[10] if len(known) <= 10 else Category20[20]
     colors = {c: palette[i % len(palette)] for i, c in enumerate(known)}
@@ -80,8 +97,6 @@ def _spectra_table(
     data: SomMapData, rows: np.ndarray, name: str, source_name: str, height: int
 ) -> tuple[Any, Any]:
     """A table of spectra and its source (Bokeh model names ``name``, ``source_name``)."""
-    from bokeh.models import ColumnDataSource, DataTable, NumberFormatter, TableColumn
-
     source = ColumnDataSource(_table_rows(data, rows), name=source_name)
     columns = [
         TableColumn(field="id", title="id", width=380),
@@ -127,8 +142,6 @@ def _spectra_plot(
     data: SomMapData, figure: Any, name: str, title: str, **line: Any
 ) -> tuple[Any, Any]:
     """A plot of spectra on the experiment grid (its lines' source is ``<name>_spectra``)."""
-    from bokeh.models import ColumnDataSource, HoverTool
-
     lines = ColumnDataSource({"xs": [], "ys": [], "id": [], "score": []}, name=f"{name}_spectra")
     sp = figure(
         name=f"{name}_plot",
@@ -196,20 +209,6 @@ def som_document(
     >>> doc.get_model_by_name("selection").text.startswith("neuron (")
     True
     """
-    from bokeh.layouts import column, row
-    from bokeh.models import (
-        ColorBar,
-        ColumnDataSource,
-        Div,
-        HoverTool,
-        LinearColorMapper,
-        Select,
-        TabPanel,
-        Tabs,
-        TapTool,
-    )
-    from bokeh.palettes import Viridis256
-    from bokeh.plotting import figure
 
     if data is None:
         data = SomMapData(experiment_dir, step)
@@ -388,8 +387,6 @@ def som_document(
 
 def _outlier_panel(data: SomMapData, figure: Any, max_lines: int) -> Any:
     """The spectra of highest outlier score: a table to pick from and their spectra drawn."""
-    from bokeh.layouts import column, row
-    from bokeh.models import Div
 
     top = data.by_outlier_score(np.flatnonzero(data.neuron_of >= 0))[:OUTLIER_ROWS]
     table, source = _spectra_table(data, top, "outliers", "outlier_table", 600)
@@ -431,8 +428,6 @@ def _outlier_panel(data: SomMapData, figure: Any, max_lines: int) -> Any:
 
 def _pca_panel(data: SomMapData, figure: Any, max_lines: int) -> Any:
     """Two PCA scores of every spectrum as points; a box or lasso selection draws its spectra."""
-    from bokeh.layouts import column, row
-    from bokeh.models import BoxSelectTool, ColumnDataSource, Div, LassoSelectTool, Select
 
     scores = data.pca_scores
     assert scores is not None and data.pca_ratio is not None
