@@ -11,7 +11,7 @@ from bokeh.application.handlers.function import FunctionHandler
 from bokeh.server.server import Server
 
 from vocloud.viz.data import SomMapData
-from vocloud.viz.som_map import som_document
+from vocloud.viz.som_map import color_key, som_document
 
 #: Where a dashboard is served by default: loopback only (use --address to share it).
 DEFAULT_ADDRESS = "127.0.0.1"
@@ -54,6 +54,9 @@ def make_server(
     # sessions (each would hold its own ~60-80 MB per 100,000 spectra); loaded again when the
     # experiment has a newer SOM step or feature store than the one shown.
     shared = [SomMapData(experiment_dir, step)]
+    color_key(
+        color_by, shared[0].predicted is not None
+    )  # a bad colouring fails here, not as HTTP 500
 
     def app(doc: Any) -> None:
         if step is None and not shared[0].is_current():

@@ -53,6 +53,43 @@ COLOR_BY = {
     "class purity": "purity",
 }
 
+#: The colourings that need a random-forest step (its predicted classes).
+CLASS_COLORINGS = ("majority", "purity")
+
+
+def color_key(color_by: str, has_classes: bool) -> str:
+    """The :data:`COLOR_BY` column named by ``color_by`` (a key or a menu label), checked.
+
+    Parameters
+    ----------
+    color_by : str
+        ``"hits"``, ``"umatrix"``, ``"outlier"``, ``"majority"``, ``"purity"`` or their labels.
+    has_classes : bool
+        Whether the experiment has predicted classes (a random-forest step), which
+        ``"majority"`` and ``"purity"`` need.
+
+    Raises
+    ------
+    ValueError
+        Naming the valid choices.
+
+    Examples
+    --------
+    >>> color_key("U-matrix distance", has_classes=False)
+    'umatrix'
+    >>> color_key("purity", has_classes=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: color_by: one of hits, umatrix, outlier, not 'purity' (majority and purity need a random-forest step)
+    """
+    key = COLOR_BY.get(color_by, color_by)
+    valid = [k for k in COLOR_BY.values() if has_classes or k not in CLASS_COLORINGS]
+    if key not in valid:
+        need = "" if has_classes else " (majority and purity need a random-forest step)"
+        raise ValueError(f"color_by: one of {', '.join(valid)}, not {color_by!r}{need}")
+    return key
+
+
 #: How many spectra of a neuron are drawn (all are listed in the table, up to TABLE_ROWS).
 MAX_LINES = 40
 TABLE_ROWS = 2000
@@ -231,10 +268,8 @@ def som_document(
             majority=[str(m) for m in nb["majority"]], purity=nb["purity"], class_color=class_color
         )
         choices += ["majority class", "class purity"]
-    key = COLOR_BY.get(color_by, color_by)
-    label = next((k for k, v in COLOR_BY.items() if v == key), None)
-    if label not in choices:
-        raise ValueError(f"color_by: one of {choices}, not {color_by!r}")
+    key = color_key(color_by, "majority" in nb)
+    label = next(k for k, v in COLOR_BY.items() if v == key)
     cols["value"] = np.asarray(nb[key] if key != "majority" else nb["hits"], dtype=np.float64)
     source = ColumnDataSource(cols, name="neurons")
 
