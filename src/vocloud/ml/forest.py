@@ -66,6 +66,8 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils.validation import check_is_fitted
 
+from vocloud.ml.validation import check_array, is_dask
+
 __all__ = ["SpectraForest"]
 
 log = logging.getLogger(__name__)
@@ -245,36 +247,21 @@ def _blockwise(model: _NanSafeModel, X: da.Array, method: str, rows: int) -> da.
 
 # -- input helpers ----------------------------------------------------------------------------
 def _is_lazy(X: Any) -> bool:
-    if isinstance(X, da.Array):
-        return True
-    return isinstance(X, xr.DataArray) and isinstance(X.data, da.Array)
-
-
-def _rows_first(X: xr.DataArray) -> xr.DataArray:
-    if X.ndim == 2 and X.dims[0] == "wavelength":
-        return X.transpose()
-    return X
+    return is_dask(X) or (isinstance(X, xr.DataArray) and is_dask(X.data))
 
 
 def _to_numpy(X: Any) -> np.ndarray:
     """Any 2-D array (numpy, dask, xarray) as a computed float32 numpy array."""
-    if isinstance(X, xr.DataArray):
-        X = _rows_first(X).data
-    if isinstance(X, da.Array):
+    X = check_array(X)
+    if is_dask(X):
         X = X.compute()
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (spectra x features), got shape {X.shape}")
-    return X
+    return np.asarray(X, dtype=np.float32)
 
 
 def _to_dask(X: Any, chunk_size: int) -> da.Array:
-    if isinstance(X, xr.DataArray):
-        X = _rows_first(X).data
-    if not isinstance(X, da.Array):
-        X = da.from_array(np.asarray(X), chunks=(chunk_size, -1))
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (spectra x features), got shape {X.shape}")
+    X = check_array(X)
+    if not is_dask(X):
+        X = da.from_array(X, chunks=(chunk_size, -1))
     return X
 
 
