@@ -173,7 +173,7 @@ def _sort_rows(
     row ``i`` are data, the padding continues its grid and is rebuilt after a sort.
     """
     b, n = wl.shape
-    step = max(1, (1 << 16) // max(n, 1))  # row chunks: the comparisons stay in cache
+    step = max(1, (1 << 16) // max(n, 1))  # row slabs: the comparisons stay in cache
     inc = np.concatenate(
         [(wl[s : s + step, 1:] > wl[s : s + step, :-1]).all(axis=1) for s in range(0, b, step)]
     )
