@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from dask.base import tokenize
 from loopback_servers import LoopbackHTTPServer, LoopbackServers, RoutingHandler, running_servers
 
 from vocloud.fetch import (
@@ -129,6 +130,13 @@ def test_options_parsed_once_frozen_and_picklable(monkeypatch: pytest.MonkeyPatc
     assert back == o
     assert back.credentials.lookup("h.example", 21).resolve() == ("bob", "s3cret")
     assert "s3cret" not in repr(back)
+    # a task argument: its dask token is stable and made without the literal password
+    same = FetchOptions.from_dict({**dataclasses.asdict(o), "credentials": o.credentials})
+    assert tokenize(same) == tokenize(o) != tokenize(dataclasses.replace(o, retries=2))
+    other_pw = FetchOptions(credentials={"h.example:21": {"user": "bob", "password": "a"}})
+    assert tokenize(other_pw) == tokenize(
+        FetchOptions(credentials={"h.example:21": {"user": "bob", "password": "b"}})
+    )
 
 
 def test_cache_key_ignores_credentials_and_param_order() -> None:
