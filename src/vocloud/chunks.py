@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from vocloud.io import Spectrum, SpectrumFormatError, read_spectrum
+from vocloud.io.read import split_address
 from vocloud.preprocess import PreprocessParams, preprocess_block
+from vocloud.preprocess.medium import spectrum_medium
 from vocloud.store import STATUS_FAILED, STATUS_OK, ChunkData, FeatureStore
 
 # Header keywords that give the per-spectrum variables of the store, first match wins.
@@ -52,7 +54,7 @@ _HAS_FADVISE = hasattr(os, "posix_fadvise")
 def _open_ahead(path: str) -> int | OSError:
     """Open ``path`` and ask the kernel to start reading it; the fd (or the error) is kept."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(split_address(path)[0], os.O_RDONLY)
     except OSError as exc:
         return exc
     if _HAS_FADVISE:
@@ -174,7 +176,7 @@ def read_block(
                         window.append(_open_ahead(todo[nxt]))
                         nxt += 1
                     raw = _read_fd(fd)
-                out.append(read_spectrum(raw, name=path))
+                out.append(read_spectrum(raw, name=path, select=split_address(path)[1]))
             except SpectrumFormatError as exc:
                 out.append(ValueError(exc.reason))
             except OSError as exc:
@@ -248,6 +250,7 @@ def compute_chunk(
     s_dec = np.full(n, np.nan)
     target = np.full(n, "", dtype=object)
     layout = np.full(n, "", dtype=object)
+    medium = np.full(n, "", dtype=object)
     for i, s in enumerate(spectra):
         if isinstance(s, Spectrum):
             s_ra[i] = _as_float(_first(s.meta, _RA_KEYS))
@@ -259,6 +262,7 @@ def compute_chunk(
             t = _first(s.meta, _TARGET_KEYS)
             target[i] = "" if t is None else str(t).strip()
             layout[i] = s.layout
+            medium[i] = spectrum_medium(s.medium, params.spectra_medium)[1]
     features = np.asarray(result.features, dtype=np.float32)
     features[status != STATUS_OK] = np.nan
     return ChunkData(
@@ -272,6 +276,10 @@ def compute_chunk(
             "target": target,
             "layout": layout,
             "transient": transient,
+            "medium": medium,
+            "rest_frame": np.asarray(
+                result.frame if result.frame is not None else [""] * n, dtype=object
+            ),
         },
     )
 

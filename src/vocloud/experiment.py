@@ -285,6 +285,8 @@ class Experiment:
             "target": object,
             "layout": object,
             "transient": bool,
+            "medium": object,
+            "rest_frame": object,
         }
         for start, stop in self._blocks(self.block_size):
             d = dask.delayed(compute_chunk, pure=True)(

@@ -57,8 +57,23 @@ CHUNK_VARIABLES: dict[str, Any] = {
     "target": str,
     "layout": str,
     "transient": bool,
+    "medium": str,  # the spectrum's original wavelength medium (issue #8)
+    "rest_frame": str,  # its wavelengths' frame and the correction applied (issue #8)
 }
-_COORDS = ["id", "path", "status", "error", "snr", "s_ra", "s_dec", "target", "layout", "transient"]
+_COORDS = [
+    "id",
+    "path",
+    "status",
+    "error",
+    "snr",
+    "s_ra",
+    "s_dec",
+    "target",
+    "layout",
+    "transient",
+    "medium",
+    "rest_frame",
+]
 
 
 @functools.lru_cache(maxsize=128)
@@ -420,7 +435,7 @@ def open_store(path: str | os.PathLike[str]) -> xr.Dataset:
     ds = ds.drop_vars("chunk_done", errors="ignore")
     coords = [c for c in _COORDS if c in ds.data_vars]
     ds = ds.set_coords(coords)
-    for name in ("id", "path", "error", "target", "layout"):
+    for name in ("id", "path", "error", "target", "layout", "medium", "rest_frame"):
         if name in ds.coords:
             ds.coords[name] = ds.coords[name].astype(object)
     # small numeric per-spectrum coordinates in memory, so selections such as

@@ -27,7 +27,7 @@ from vocloud.io.fitslayouts import FITS_LAYOUTS, read_fits
 from vocloud.io.spectrum import Spectrum, SpectrumFormatError
 from vocloud.io.votable import read_votable
 
-__all__ = ["LAYOUTS", "read_bytes", "read_spectrum", "sniff_format"]
+__all__ = ["LAYOUTS", "read_bytes", "read_spectrum", "sniff_format", "split_address"]
 
 LAYOUTS: tuple[str, ...] = (*FITS_LAYOUTS, "votable-sdm", "csv")
 """Names of the layouts :func:`read_spectrum` detects (see docs/layouts.md)."""
@@ -72,7 +72,9 @@ def sniff_format(buf: bytes | memoryview) -> str:
     return "csv"
 
 
-def read_bytes(buf: bytes | bytearray | memoryview, source: str = "<bytes>") -> Spectrum:
+def read_bytes(
+    buf: bytes | bytearray | memoryview, source: str = "<bytes>", select: str | None = None
+) -> Spectrum:
     """Read a spectrum from the bytes of a whole file (gzip-compressed or not).
 
     Parameters
@@ -81,6 +83,8 @@ def read_bytes(buf: bytes | bytearray | memoryview, source: str = "<bytes>") -> 
         The file content.
     source : str
         Name used in error messages and in ``Spectrum.source``.
+    select : str, optional
+        Which spectrum of a file of many: ``"TARGETID=<n>"`` or a row number.
 
     Returns
     -------
@@ -102,7 +106,7 @@ def read_bytes(buf: bytes | bytearray | memoryview, source: str = "<bytes>") -> 
     kind = sniff_format(buf)
     try:
         if kind == "fits":
-            return read_fits(buf, source)
+            return read_fits(buf, source, select)
         if kind == "votable":
             return read_votable(buf, source)
         if kind == "csv":
@@ -133,8 +137,12 @@ def read_spectrum(
     path_or_bytes: str | os.PathLike[str] | bytes | bytearray | memoryview,
     *,
     name: str | None = None,
+    select: str | None = None,
 ) -> Spectrum:
     """Read one spectrum of any layout vocloud knows (:data:`LAYOUTS`), gzip-compressed or not.
+
+    A file of many spectra (a DESI coadd) is addressed as ``path#TARGETID=<n>`` or ``path#<row>``
+    (or with ``select``).
 
     The layout is detected from the content (magic bytes and headers), never from the name.
     FITS files are parsed straight from their bytes (about as fast as ``read`` +
@@ -147,6 +155,8 @@ def read_spectrum(
     name : str, optional
         Name used in error messages and ``Spectrum.source``; defaults to the path, or
         ``"<bytes>"`` for bytes.
+    select : str, optional
+        Which spectrum of a file of many (``"TARGETID=<n>"`` or a row number).
 
     Returns
     -------
@@ -180,10 +190,12 @@ def read_spectrum(
     vocloud.io.spectrum.SpectrumFormatError: cut.fits: truncated FITS: header ends without END card
     """
     if isinstance(path_or_bytes, bytes | bytearray | memoryview):
-        return read_bytes(path_or_bytes, name if name is not None else "<bytes>")
+        return read_bytes(path_or_bytes, name if name is not None else "<bytes>", select)
     if not isinstance(path_or_bytes, str | os.PathLike):
         raise TypeError(f"read_spectrum needs a path or bytes, not {type(path_or_bytes).__name__}")
     source = name if name is not None else os.fspath(path_or_bytes)
+    path_or_bytes, fragment = split_address(os.fspath(path_or_bytes))
+    select = select if select is not None else fragment
     try:
         with open(path_or_bytes, "rb") as f:
             buf = f.read()
@@ -191,4 +203,22 @@ def read_spectrum(
         raise SpectrumFormatError(
             source, f"cannot read: {exc.strerror or type(exc).__name__}"
         ) from None
-    return read_bytes(buf, source)
+    return read_bytes(buf, source, select)
+
+
+def split_address(path: str) -> tuple[str, str | None]:
+    """``(file, selection)`` of a spectrum address ``file#TARGETID=<n>`` or ``file#<row>``.
+
+    A path that exists as it is, or has no ``#``, is a file of its own.
+
+    Examples
+    --------
+    >>> split_address("coadd-1.fits#TARGETID=39633297352951412")
+    ('coadd-1.fits', 'TARGETID=39633297352951412')
+    >>> split_address("spec-1.fits")
+    ('spec-1.fits', None)
+    """
+    if "#" not in path or os.path.exists(path):
+        return path, None
+    base, _, frag = path.rpartition("#")
+    return base, frag or None

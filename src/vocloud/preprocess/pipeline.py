@@ -28,6 +28,8 @@ from vocloud.preprocess.cutout import (
     extend_wavelengths,
     gather_cutout,
 )
+from vocloud.preprocess.frame import FrameError, barycentric_velocity
+from vocloud.preprocess.medium import convert_medium, spectrum_medium
 from vocloud.preprocess.params import PreprocessParams
 from vocloud.preprocess.resample import fill_bad, resample
 from vocloud.preprocess.scale import CONSTANT_FLUX, rescale
@@ -76,11 +78,15 @@ class BlockResult:
         ``None`` for a spectrum that went through, else the reason it failed.
     snr : numpy.ndarray
         ``B`` float32 median ``flux * sqrt(ivar)`` over good cutout pixels (NaN without ivar).
+    frame : list of str
+        The rest frame of each spectrum's wavelengths and what was applied (``""`` for spectra
+        that were not read), see :mod:`vocloud.preprocess.frame`.
     """
 
     features: np.ndarray
     error: list[str | None]
     snr: np.ndarray
+    frame: list[str] | None = None
 
     @property
     def ok(self) -> np.ndarray:
@@ -100,6 +106,7 @@ class _Item:
     good: np.ndarray
     rv: float
     rs: float
+    frame: str = ""
 
 
 def _meta_number(meta: dict[str, Any], key: str, what: str) -> float:
@@ -112,6 +119,21 @@ def _meta_number(meta: dict[str, Any], key: str, what: str) -> float:
     if not math.isfinite(v):
         raise _Fail(f"{what} keyword {key} is not finite")
     return v
+
+
+def _segment(wl: np.ndarray, segments: Any, lo: float, hi: float) -> slice | None:
+    """The part (arm, order) that covers most of ``[lo, hi]``; ``None`` for the whole spectrum."""
+    if not segments or len(segments) < 2:
+        return None
+    best, best_cover = None, -1.0
+    for a, b in segments:
+        if b - a < 2:
+            continue
+        w0, w1 = float(np.nanmin(wl[a:b])), float(np.nanmax(wl[a:b]))
+        cover = min(hi, w1) - max(lo, w0)
+        if cover > best_cover:
+            best, best_cover = slice(int(a), int(b)), cover
+    return best
 
 
 def _prepare(s: Spectrum, params: PreprocessParams) -> _Item:
@@ -128,6 +150,24 @@ def _prepare(s: Spectrum, params: PreprocessParams) -> _Item:
     for name, a in (("ivar", ivar), ("mask", s.mask)):
         if a is not None and np.shape(a) != (n,):
             raise _Fail(f"{name} shape {np.shape(a)} does not match wavelength shape {wl.shape}")
+    # one physical wavelength scale: the grid's medium, before the cutout
+    medium = spectrum_medium(getattr(s, "medium", None), params.spectra_medium)[0]
+    if medium != params.grid_params.medium:
+        wl = convert_medium(wl, medium, params.grid_params.medium)
+    frame = "as read"
+    if params.frame == "barycentric":
+        try:
+            vb, frame = barycentric_velocity(s.meta, s.layout)
+        except FrameError as exc:
+            raise _Fail(str(exc)) from None
+        if vb:
+            wl = wl * (1.0 + vb / 299792.458)
+    good = s.good()
+    part = _segment(wl, getattr(s, "segments", None), params.cutout.lo, params.cutout.hi)
+    if part is not None:
+        wl, flux, good = wl[part], flux[part], good[part]
+        ivar = None if ivar is None else ivar[part]
+        n = wl.shape[0]
     if n < 4:
         raise _Fail(f"too few pixels ({n})")
     rv = 0.0
@@ -143,7 +183,7 @@ def _prepare(s: Spectrum, params: PreprocessParams) -> _Item:
         rs = _meta_number(s.meta, src, "resolution") if isinstance(src, str) else float(src)
         if rs <= 0:
             raise _Fail(f"resolution {rs} is not positive")
-    return _Item(wl, flux, ivar, s.good(), rv, rs)
+    return _Item(wl, flux, ivar, good, rv, rs, frame)
 
 
 @dataclass
@@ -393,6 +433,7 @@ def preprocess_block(
     features = np.full((b, grid.size), np.nan, dtype=np.float32)
     snr = np.full(b, np.nan, dtype=np.float32)
     items: dict[int, _Item] = {}
+    frame = [""] * b
     by_len: dict[int, list[int]] = {}
     for i, s in enumerate(spectra):
         if isinstance(s, BaseException):
@@ -407,6 +448,7 @@ def preprocess_block(
             error[i] = f"cannot preprocess: {type(exc).__name__}: {exc}"
             continue
         items[i] = it
+        frame[i] = it.frame
         by_len.setdefault(it.wl.shape[0], []).append(i)
     pad = 0.0
     if params.resolution is not None and items:
@@ -421,7 +463,7 @@ def preprocess_block(
         if (cut := _group(rows, items, params, error, pad)) is not None
     ]
     if not cuts:
-        return BlockResult(features, error, snr)
+        return BlockResult(features, error, snr, frame)
     width = max(cut.wl.shape[1] for cut in cuts)
     rows = np.concatenate([cut.rows for cut in cuts])
     wl = np.concatenate([_pad_cols(cut.wl, width) for cut in cuts])
@@ -470,4 +512,4 @@ def preprocess_block(
         error[rows[j]] = CONSTANT_FLUX if finite[j] else "non-finite values after resampling"
     ok &= finite & ok_scale
     features[rows[ok]] = scaled[ok]
-    return BlockResult(features, error, snr)
+    return BlockResult(features, error, snr, frame)
