@@ -27,6 +27,7 @@ import pandas as pd
 from vocloud.io.spectrum import (
     Spectrum,
     SpectrumFormatError,
+    header_medium,
     ivar_from_error,
     make_spectrum,
     spectral_unit,
@@ -180,5 +181,13 @@ def read_csv_text(buf: bytes | bytearray, source: str = "<bytes>") -> Spectrum:
     if i_mask is not None and i_mask < data.shape[1]:
         mask = data[:, i_mask] != 0
     return make_spectrum(
-        wave, unit, flux, ivar=ivar, mask=mask, meta=meta, layout="csv", source=source
+        wave,
+        unit,
+        flux,
+        ivar=ivar,
+        mask=mask,
+        meta=meta,
+        layout="csv",
+        source=source,
+        medium=header_medium(meta),
     )

@@ -34,7 +34,13 @@ from typing import Any
 import numpy as np
 from astropy.io.votable import parse
 
-from vocloud.io.spectrum import Spectrum, SpectrumFormatError, ivar_from_error, make_spectrum
+from vocloud.io.spectrum import (
+    Spectrum,
+    SpectrumFormatError,
+    header_medium,
+    ivar_from_error,
+    make_spectrum,
+)
 from vocloud.io.spectrum import spectral_unit as _spectral_unit
 
 __all__ = ["read_votable"]
@@ -330,5 +336,12 @@ def read_votable(buf: bytes | bytearray, source: str = "<bytes>") -> Spectrum:
         if value is not None and (p.name or p.ID):
             meta[str(p.name or p.ID).upper()] = value
     return make_spectrum(
-        wave, unit, flux, ivar=ivar, meta=meta, layout="votable-sdm", source=source
+        wave,
+        unit,
+        flux,
+        ivar=ivar,
+        meta=meta,
+        layout="votable-sdm",
+        source=source,
+        medium=header_medium(meta),
     )
