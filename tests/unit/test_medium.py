@@ -154,3 +154,27 @@ def test_store_columns_record_each_spectrum_medium_and_frame():
     assert frames[0] == "heliocentric (file)" and frames[1].startswith("barycentric (")
     # the Spextool file says nothing of its observatory and position: refused with the reason
     assert data.columns["error"][2].startswith("barycentric correction needs the")
+
+
+def test_rest_frame_from_the_pipeline_redshift():
+    """An SDSS quasar (z = 0.456 in its SPECOBJ table) moved to rest frame by ``rv: Z``."""
+    name = REAL / "sdss/spec-1325-52762-0133.fits"
+    with fits.open(name) as hdul:
+        z = float(hdul["SPECOBJ"].data["Z"][0])
+    s = read_spectrum(name)
+    assert s.meta["Z"] == pytest.approx(z, rel=1e-7)
+    p = PreprocessParams.from_dict(
+        {
+            "grid": {"start": 4700, "stop": 5030, "step": 0.5, "medium": "vacuum"},
+            "cutout": {"center": 4862.68, "half_width": 200},
+            "continuum": {"windows": [[4780, 4950]]},
+            "scale": "none",
+            "rv": "Z",
+        }
+    )
+    r = preprocess_block([s], p)
+    assert r.error == [None]
+    assert f"rv {z * 299792.458:+.3f} km/s (Z)" in r.frame[0]
+    g = p.grid()
+    peak = g[np.nanargmax(r.features[0])]
+    assert abs(peak - 5008.24) < 1.5  # the quasar's [O III] 5008.24 (vacuum), at rest

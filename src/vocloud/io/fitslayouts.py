@@ -634,11 +634,19 @@ def read_sdss_coadd(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str)
     """``sdss-coadd``: HDU 1 ``COADD`` table, one row per pixel: flux, loglam, ivar, and_mask.
 
     Bad pixels: ``ivar == 0`` or an and_mask bit of :data:`SDSS_BAD_BITS` (not the informational
-    bits). Medium: vacuum.
+    bits). Medium: vacuum. The pipeline redshift of the SPECOBJ/SPALL table becomes ``meta["Z"]``.
     """
-    return _table_spectrum(
+    s = _table_spectrum(
         buf, primary, ext, source, "sdss-coadd", medium="vacuum", mask_bits=SDSS_BAD_BITS
     )
+    # the pipeline redshift lives in the SPECOBJ (DR8-DR16) or SPALL (DR17) table after COADD
+    if ext.next_start < len(buf) and "Z" not in s.meta:
+        nxt = read_hdu(buf, ext.next_start, ext.index + 1, source)
+        if str(nxt.header.get("EXTNAME", "")).strip().upper() in ("SPECOBJ", "SPALL"):
+            z = table_columns(buf, nxt, ["Z"], source).get("Z")
+            if z is not None and len(z):
+                s.meta["Z"] = float(z[0])
+    return s
 
 
 def read_two_column(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BlockResult", "preprocess_block"]
 
+#: ``rv`` keywords that hold a redshift, not a velocity (LAMOST, SDSS, DESI ``Z``)
+REDSHIFT_KEYS = frozenset({"Z", "REDSHIFT", "Z_VI", "ZSOURCE"})
+
 _TRUNCATE = 4.0  # Gaussian degradation kernel half-width in sigma
 _BUCKET_RATIO = 0.85  # shortest / longest spectrum (in pixel steps) of a length bucket
 
@@ -173,6 +176,8 @@ def _prepare(s: Spectrum, params: PreprocessParams) -> _Item:
     rv = 0.0
     if isinstance(params.rv, str):
         rv = _meta_number(s.meta, params.rv, "rv")
+        if params.rv in REDSHIFT_KEYS:  # a redshift: lambda / (1 + z) exactly
+            rv *= 299792.458
         if abs(rv) >= 299792.458:
             raise _Fail(f"rv keyword {params.rv} = {rv} km/s is not below c")
     elif params.rv is not None:
@@ -183,6 +188,9 @@ def _prepare(s: Spectrum, params: PreprocessParams) -> _Item:
         rs = _meta_number(s.meta, src, "resolution") if isinstance(src, str) else float(src)
         if rs <= 0:
             raise _Fail(f"resolution {rs} is not positive")
+    if rv:
+        what = params.rv if isinstance(params.rv, str) else "parameter"
+        frame = f"{frame}; to the star's rest frame: rv {rv:+.3f} km/s ({what})"
     return _Item(wl, flux, ivar, good, rv, rs, frame)
 
 
