@@ -142,7 +142,8 @@ def read_block(
 ) -> list[Spectrum | BaseException]:
     """Read each file; a file that cannot be read gives its exception in its place.
 
-    ``skip[i]`` (a reason, e.g. a duplicate id) marks a file that is not read at all. Local files
+    ``skip[i]`` (a reason, e.g. a duplicate id) marks a file that is not read at all. Entries of
+    one file (``file#TARGETID=<id>``, listed one after the other) share one read. Local files
     are opened :data:`READ_AHEAD` ahead of the one being parsed, with a read-ahead hint to the
     kernel; remote ones (http, https, ftp) are fetched first, concurrently and through the raw
     cache, with the ``fetch`` options (:class:`vocloud.fetch.FetchOptions` as a dict). Entries
@@ -150,10 +151,19 @@ def read_block(
     SODA cutout asks for.
     """
     fetched = _fetch_remote(paths, skip, fetch, datalinks, band)
-    todo = [p for i, (p, r) in enumerate(zip(paths, skip)) if not r and i not in fetched]
+    # files, not entries: the spectra of one file (``file#TARGETID=...``, listed together) share
+    # one read
+    todo: list[str] = []
+    for i, (p, r) in enumerate(zip(paths, skip)):
+        if not r and i not in fetched:
+            base = split_address(p)[0]
+            if not todo or todo[-1] != base:
+                todo.append(base)
     window: deque[int | OSError] = deque(_open_ahead(p) for p in todo[: max(1, READ_AHEAD)])
     nxt = len(window)
     out: list[Spectrum | BaseException] = []
+    last_base: str | None = None
+    last_raw: bytes | OSError = b""
     try:
         for i, (path, reason) in enumerate(zip(paths, skip)):
             if reason:
@@ -171,11 +181,20 @@ def read_block(
                         )
                         continue
                 else:
-                    fd = window.popleft()
-                    if nxt < len(todo):
-                        window.append(_open_ahead(todo[nxt]))
-                        nxt += 1
-                    raw = _read_fd(fd)
+                    base = split_address(path)[0]
+                    if base != last_base:
+                        fd = window.popleft()
+                        if nxt < len(todo):
+                            window.append(_open_ahead(todo[nxt]))
+                            nxt += 1
+                        last_base = base
+                        try:
+                            last_raw = _read_fd(fd)
+                        except OSError as exc:
+                            last_raw = exc
+                    if isinstance(last_raw, OSError):
+                        raise last_raw
+                    raw = last_raw
                 out.append(read_spectrum(raw, name=path, select=split_address(path)[1]))
             except SpectrumFormatError as exc:
                 out.append(ValueError(exc.reason))

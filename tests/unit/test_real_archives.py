@@ -331,3 +331,26 @@ def test_radio_velocity_axis_converted_with_rest_frequency(tmp_path):
     w = read_spectrum(tmp_path / "freq.fits").wavelength_aa
     f = h["RESTFRQ"] - 12207.0 * (np.arange(len(flux)) + 1 - 2049.0)
     np.testing.assert_allclose(w, C_MS / f * 1e10, rtol=1e-12)
+
+
+def test_desi_file_listed_by_target_and_read_once_per_task(monkeypatch):
+    from vocloud import chunks
+    from vocloud.io.read import list_spectra
+
+    name = REAL / "desi/coadd-5-169-thru20210419.fits"
+    with _open("desi/coadd-5-169-thru20210419.fits") as hdul:
+        tids = list(hdul["FIBERMAP"].data["TARGETID"])
+        r_flux = hdul["R_FLUX"].data
+    addresses = list_spectra(name)
+    assert addresses == [f"{name}#TARGETID={t}" for t in tids]
+    assert list_spectra(REAL / "sdss/sample_sdss.fits") == [str(REAL / "sdss/sample_sdss.fits")]
+    opened = []
+    real_open = chunks._open_ahead
+    monkeypatch.setattr(chunks, "_open_ahead", lambda p: opened.append(p) or real_open(p))
+    paths = [str(REAL / "lamost/spec-58397-EG014118N254444M01_sp03-031.fits"), *addresses]
+    got = chunks.read_block(paths, [None] * len(paths))
+    assert opened == [paths[0], str(name)]  # the DESI file is opened and read once
+    for row, s in enumerate(got[1:]):
+        assert s.meta["TARGETID"] == tids[row]
+        a, b = s.segments[1]
+        np.testing.assert_array_equal(s.flux[a:b], r_flux[row])

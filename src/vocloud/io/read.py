@@ -27,7 +27,14 @@ from vocloud.io.fitslayouts import FITS_LAYOUTS, read_fits
 from vocloud.io.spectrum import Spectrum, SpectrumFormatError
 from vocloud.io.votable import read_votable
 
-__all__ = ["LAYOUTS", "read_bytes", "read_spectrum", "sniff_format", "split_address"]
+__all__ = [
+    "LAYOUTS",
+    "list_spectra",
+    "read_bytes",
+    "read_spectrum",
+    "sniff_format",
+    "split_address",
+]
 
 LAYOUTS: tuple[str, ...] = (*FITS_LAYOUTS, "votable-sdm", "csv")
 """Names of the layouts :func:`read_spectrum` detects (see docs/layouts.md)."""
@@ -204,6 +211,36 @@ def read_spectrum(
             source, f"cannot read: {exc.strerror or type(exc).__name__}"
         ) from None
     return read_bytes(buf, source, select)
+
+
+def list_spectra(path: str | os.PathLike[str]) -> list[str]:
+    """The addresses of the spectra in one file: ``[path]``, or one ``path#TARGETID=<id>`` per
+    target of a file of many spectra (DESI coadd/spectra files), in file order.
+
+    These addresses are stable ids for a spectra list, and :func:`read_spectrum` reads them.
+
+    Raises
+    ------
+    SpectrumFormatError
+        When the file cannot be read or is not FITS, VOTable or CSV.
+    """
+    from vocloud.io.fitslayouts import _locate, table_columns
+
+    source = os.fspath(path)
+    try:
+        with open(source, "rb") as f:
+            buf = f.read()
+    except OSError as exc:
+        raise SpectrumFormatError(source, f"cannot read: {exc.strerror or exc}") from None
+    if buf[:2] == _GZIP_MAGIC:
+        buf = _gunzip(buf, source)
+    if sniff_format(buf) != "fits":
+        return [source]
+    layout, _primary, ext = _locate(buf, source)
+    if layout != "desi-coadd" or ext is None:
+        return [source]
+    ids = table_columns(buf, ext, ["TARGETID"], source)["TARGETID"]
+    return [f"{source}#TARGETID={int(t)}" for t in ids]
 
 
 def split_address(path: str) -> tuple[str, str | None]:
