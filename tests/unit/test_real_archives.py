@@ -354,3 +354,36 @@ def test_desi_file_listed_by_target_and_read_once_per_task(monkeypatch):
         assert s.meta["TARGETID"] == tids[row]
         a, b = s.segments[1]
         np.testing.assert_array_equal(s.flux[a:b], r_flux[row])
+
+
+# ------------------------------------------------------------------------------------ specutils
+def test_specutils_fallback_reads_what_it_knows():
+    pytest.importorskip("specutils")
+    from vocloud.io.fallback import read_with_specutils
+
+    name = "sdss/spec-1325-52762-0133.fits"
+    with _open(name) as hdul:
+        c = hdul["COADD"].data
+        wave = 10 ** c["loglam"].astype(np.float64)
+        flux, ivar = c["flux"], c["ivar"]
+    s = read_with_specutils((REAL / name).read_bytes(), name)
+    assert s.layout == "specutils:SDSS-III/IV spec"
+    _check(s, wave, flux.astype(s.flux.dtype), ivar, rtol_wave=1e-6)
+    name = "radio/gbt_1d.fits"
+    with _open(name) as hdul:
+        h, flux = hdul[0].header, hdul[0].data
+        v = (h["CRVAL1"] + h["CDELT1"] * (np.arange(len(flux)) + 1 - h["CRPIX1"])) * 1e3
+        wave = C_MS / (h["RESTFRQ"] * (1 - v / C_MS)) * 1e10
+    s = read_with_specutils((REAL / name).read_bytes(), name)
+    assert s.layout == "specutils:wcs1d-fits"
+    _check(s, wave, flux, rtol_wave=1e-9)
+
+
+def test_unknown_or_unsupported_file_gets_both_reasons():
+    pytest.importorskip("specutils")
+    with pytest.raises(SpectrumFormatError) as info:
+        read_spectrum(REAL / "iraf/spline.fits")
+    assert info.value.reason == (
+        "multispec aperture 1: dispersion function type 3 (cubic spline) is not supported; "
+        "specutils: iraf: NotImplementedError: Cubic spline is not implemented"
+    )

@@ -113,7 +113,12 @@ def read_bytes(
     kind = sniff_format(buf)
     try:
         if kind == "fits":
-            return read_fits(buf, source, select)
+            try:
+                return read_fits(buf, source, select)
+            except SpectrumFormatError as exc:
+                if not _fallback_applies(exc.reason):
+                    raise
+                return _fallback(buf, source, exc)
         if kind == "votable":
             return read_votable(buf, source)
         if kind == "csv":
@@ -241,6 +246,22 @@ def list_spectra(path: str | os.PathLike[str]) -> list[str]:
         return [source]
     ids = table_columns(buf, ext, ["TARGETID"], source)["TARGETID"]
     return [f"{source}#TARGETID={int(t)}" for t in ids]
+
+
+def _fallback_applies(reason: str) -> bool:
+    return reason.startswith("unknown FITS layout") or "is not supported" in reason
+
+
+def _fallback(buf: bytes | bytearray, source: str, exc: SpectrumFormatError) -> Spectrum:
+    """A FITS file the fast readers do not know: specutils' loaders, when installed."""
+    from vocloud.io.fallback import HAS_SPECUTILS, read_with_specutils
+
+    if not HAS_SPECUTILS:
+        raise exc
+    try:
+        return read_with_specutils(buf, source)
+    except SpectrumFormatError as again:
+        raise SpectrumFormatError(source, f"{exc.reason}; {again.reason}") from None
 
 
 def split_address(path: str) -> tuple[str, str | None]:

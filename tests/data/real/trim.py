@@ -233,6 +233,16 @@ SOURCES = [
         "IRAF multispec echelle (TRES, 51 orders, non-linear dispersion: dtype 2)",
     ),
     (
+        "iraf/spline.fits",
+        "astropy/specutils",
+        "27f1ffbf70df9490d2b1e5fd8619cb186d313bee",
+        "specutils/io/tests/files/spline.fits",
+        "BSD-3-Clause",
+        copy,
+        "IRAF multispec echelle with cubic-spline dispersions (dtype 2, function 3): refused "
+        "with the reason by vocloud and by specutils",
+    ),
+    (
         "iraf/UM669_nF.fits",
         "astropy/specutils",
         "70ff76e7dae3685441ce31f2b4c6bd3ce2967eb2",
