@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from vocloud.io import Spectrum, SpectrumFormatError, read_spectrum
-from vocloud.io.read import split_address
+from vocloud.io.read import read_many, split_address
 from vocloud.preprocess import PreprocessParams, preprocess_block
 from vocloud.preprocess.medium import spectrum_medium
 from vocloud.store import STATUS_FAILED, STATUS_OK, ChunkData, FeatureStore
@@ -133,6 +133,36 @@ def _download_failed(reason: str, transient: bool) -> DownloadFailed:
     return DownloadFailed(reason, transient=transient)
 
 
+def _same_file(paths: Sequence[str], skip: Sequence[str | None], i: int) -> bool:
+    """Entry ``i + 1`` is another spectrum of entry ``i``'s file."""
+    return not skip[i + 1] and split_address(paths[i + 1])[0] == split_address(paths[i])[0]
+
+
+def _read_group(
+    raw: bytes,
+    paths: Sequence[str],
+    skip: Sequence[str | None],
+    fetched: dict[int, Any],
+    i: int,
+) -> dict[int, Spectrum | BaseException]:
+    """The run of entries from ``i`` on that address one local file, read from one parse."""
+    base = split_address(paths[i])[0]
+    rows = [i]
+    while (
+        rows[-1] + 1 < len(paths)
+        and rows[-1] + 1 not in fetched
+        and not skip[rows[-1] + 1]
+        and split_address(paths[rows[-1] + 1])[0] == base
+    ):
+        rows.append(rows[-1] + 1)
+    names = [paths[j] for j in rows]
+    try:
+        got = read_many(raw, names, [split_address(n)[1] for n in names])
+    except Exception as exc:  # never let one file abort an archive run
+        got = [SpectrumFormatError(n, f"cannot read: {type(exc).__name__}: {exc}") for n in names]
+    return dict(zip(rows, got))
+
+
 def read_block(
     paths: Sequence[str],
     skip: Sequence[str | None],
@@ -164,6 +194,7 @@ def read_block(
     out: list[Spectrum | BaseException] = []
     last_base: str | None = None
     last_raw: bytes | OSError = b""
+    group: dict[int, Spectrum | BaseException] = {}  # spectra of one file, parsed together
     try:
         for i, (path, reason) in enumerate(zip(paths, skip)):
             if reason:
@@ -195,6 +226,14 @@ def read_block(
                     if isinstance(last_raw, OSError):
                         raise last_raw
                     raw = last_raw
+                    if i not in group and i + 1 < len(paths) and _same_file(paths, skip, i):
+                        group.update(_read_group(raw, paths, skip, fetched, i))
+                    if i in group:
+                        got = group.pop(i)
+                        if isinstance(got, BaseException):
+                            raise got
+                        out.append(got)
+                        continue
                 out.append(read_spectrum(raw, name=path, select=split_address(path)[1]))
             except SpectrumFormatError as exc:
                 out.append(ValueError(exc.reason))

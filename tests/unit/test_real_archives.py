@@ -387,3 +387,17 @@ def test_unknown_or_unsupported_file_gets_both_reasons():
         "multispec aperture 1: dispersion function type 3 (cubic spline) is not supported; "
         "specutils: iraf: NotImplementedError: Cubic spline is not implemented"
     )
+
+
+def test_desi_group_with_a_bad_address_spoils_no_other():
+    from vocloud import chunks
+    from vocloud.io.read import list_spectra
+
+    name = REAL / "desi/coadd-5-169-thru20210419.fits"
+    good = list_spectra(name)
+    paths = [good[0], f"{name}#TARGETID=7", good[4]]
+    got = chunks.read_block(paths, [None] * 3)
+    assert got[0].meta["TARGETID"] == int(good[0].rpartition("=")[2])
+    assert isinstance(got[1], ValueError) and str(got[1]) == "no TARGETID 7 in the file"
+    assert got[2].meta["TARGETID"] == int(good[4].rpartition("=")[2])
+    assert got[2].source == good[4]

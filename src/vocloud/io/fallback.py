@@ -115,6 +115,11 @@ def _convert(spec, fmt: str, source: str) -> Spectrum:
         }[conv](rest)
         wave = axis.to_value(u.AA, equivalencies=doppler)
     n = flux.shape[0]
+    w = np.asarray(wave, dtype=np.float64)
+    if n > 1 and (np.array_equal(w, np.arange(n)) or np.array_equal(w, np.arange(1, n + 1))):
+        raise SpectrumFormatError(
+            source, f"specutils:{fmt} gave pixel numbers, not wavelengths (no spectral WCS)"
+        )
     mask = None if spec.mask is None else np.asarray(spec.mask, dtype=bool).reshape(-1)[:n]
     meta = dict(spec.meta.get("header", {})) if isinstance(spec.meta, dict) else {}
     return make_spectrum(

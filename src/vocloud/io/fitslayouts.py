@@ -47,6 +47,7 @@ __all__ = [
     "FITS_LAYOUTS",
     "detect_fits_layout",
     "read_fits",
+    "read_fits_many",
     "read_iraf",
     "read_lamost_dr7",
     "read_lamost_dr8",
@@ -512,24 +513,37 @@ def read_iraf_multispec(
         raise SpectrumFormatError(
             source, f"multispec image of {norders} orders has {len(specs)} WAT2 specN strings"
         )
-    waves, fluxes, segments, start = [], [], [], 0
-    for i in range(norders):
-        w = _multispec_wave(specs[i + 1], npix, source, i + 1)
-        f = data[i]
-        ok = np.isfinite(w)
-        w, f = w[ok], f[ok]
-        order = np.argsort(w, kind="stable")
-        waves.append(w[order])
-        fluxes.append(f[order])
-        segments.append((start, start + w.shape[0]))
-        start += w.shape[0]
+    p = np.arange(npix, dtype=np.float64)
+    waves = np.empty((norders, npix))
+    simple = all(int(specs[i + 1][2]) in (0, 1) for i in range(norders))
+    if simple:  # linear and log-linear orders in one vectorised pass
+        num = np.array([specs[i + 1][:7] for i in range(norders)])
+        waves[:] = num[:, 3:4] + num[:, 4:5] * p
+        log = num[:, 2] == 1
+        if log.any():
+            waves[log] = 10.0 ** waves[log]
+        waves /= 1.0 + num[:, 6:7]
+        short = num[:, 5] < npix
+        for i in np.flatnonzero(short & (num[:, 5] > 0)):
+            waves[i, int(num[i, 5]) :] = np.nan
+    else:
+        for i in range(norders):
+            waves[i] = _multispec_wave(specs[i + 1], npix, source, i + 1)
+    flux = np.array(data, copy=True)
+    down = waves[:, 0] > waves[:, -1]  # each order increasing in wavelength
+    waves[down] = waves[down, ::-1]
+    flux[down] = flux[down, ::-1]
+    ok = np.isfinite(waves)
+    counts = ok.sum(axis=1)
+    ends = np.cumsum(counts)
+    segments = tuple((int(e - c), int(e)) for c, e in zip(counts, ends))
     unit_text = re.search(r"units=(\S+)", _wat(h, 1))
     unit = spectral_unit(unit_text.group(1) if unit_text else None, source)
     meta = _merge_meta(primary, image) if image is not None else primary.meta()
     return make_spectrum(
-        np.concatenate(waves),
+        waves[ok],
         unit,
-        np.concatenate(fluxes),
+        flux[ok],
         meta=meta,
         layout="iraf-multispec",
         source=source,
@@ -710,22 +724,12 @@ def _join(
     )
 
 
-def read_desi_coadd(
-    buf: bytes | bytearray, primary: HDU, ext: HDU, source: str, select: str | None = None
-) -> Spectrum:
-    """``desi-coadd``: DESI coadd-*/spectra-* file: FIBERMAP + per arm (B, R, Z) WAVELENGTH,
-    FLUX, IVAR, MASK images, one row per target.
-
-    ``select`` (``"TARGETID=<n>"`` or a row number) picks the target; a file of one target needs
-    none. The arms become segments (preprocessing takes the one covering the cutout). Bad pixels:
-    ``MASK != 0`` or ``ivar == 0``. Medium: vacuum.
-    """
+def _desi_arrays(buf: bytes | bytearray, ext: HDU, source: str) -> tuple[dict, list]:
+    """The FIBERMAP columns and, per arm, (wavelength, flux, ivar, mask) arrays of all targets."""
     hdus = _all_hdus(buf, ext, source)
     by_name = {str(h.header.get("EXTNAME", "")).strip().upper(): h for h in hdus}
     fmap = table_columns(buf, ext, ["TARGETID", "TARGET_RA", "TARGET_DEC"], source)
-    tids = fmap["TARGETID"]
-    row = _select_row(tids, select, source)
-    parts = []
+    arms = []
     for arm in ("B", "R", "Z"):
         if f"{arm}_FLUX" not in by_name:
             continue
@@ -743,26 +747,85 @@ def read_desi_coadd(
             flux = flux[None, :]
             ivar = None if ivar is None else ivar[None, :]
             mask = None if mask is None else np.asarray(mask).reshape(1, -1)
-        parts.append(
-            make_spectrum(
-                wave,
-                u.AA,
-                flux[row],
-                ivar=None if ivar is None else ivar[row],
-                mask=None if mask is None else np.asarray(mask)[row] != 0,
-                layout="desi-coadd",
-                source=source,
-                medium="vacuum",
-            )
-        )
-    if not parts:
+        arms.append((wave, flux, ivar, mask))
+    if not arms:
         raise SpectrumFormatError(source, "DESI file without B_FLUX, R_FLUX or Z_FLUX")
-    out = _join(parts, primary, "desi-coadd", source, "vacuum")
-    out.meta.update(
-        TARGETID=int(tids[row]),
+    return fmap, arms
+
+
+def _desi_target(primary: HDU, fmap: dict, arms: list, row: int, source: str) -> Spectrum:
+    """One target of a DESI file: its arms one after the other, each a segment (the arms'
+    wavelength grids increase, so nothing is sorted)."""
+    waves = [a[0] for a in arms]
+    ends = np.cumsum([w.shape[0] for w in waves])
+    segments = tuple((int(e - w.shape[0]), int(e)) for w, e in zip(waves, ends))
+    ivar = None
+    if all(a[2] is not None for a in arms):
+        ivar = np.concatenate([a[2][row] for a in arms])
+    mask = None
+    if all(a[3] is not None for a in arms):
+        mask = np.concatenate([np.asarray(a[3][row]) != 0 for a in arms])
+    meta = primary.meta()
+    meta.update(
+        TARGETID=int(fmap["TARGETID"][row]),
         RA=float(fmap["TARGET_RA"][row]) if "TARGET_RA" in fmap else None,
         DEC=float(fmap["TARGET_DEC"][row]) if "TARGET_DEC" in fmap else None,
     )
+    return make_spectrum(
+        np.concatenate(waves),
+        u.AA,
+        np.concatenate([a[1][row] for a in arms]),
+        ivar=ivar,
+        mask=mask,
+        meta=meta,
+        layout="desi-coadd",
+        source=source,
+        medium="vacuum",
+        segments=segments,
+    )
+
+
+def read_desi_coadd(
+    buf: bytes | bytearray, primary: HDU, ext: HDU, source: str, select: str | None = None
+) -> Spectrum:
+    """``desi-coadd``: DESI coadd-*/spectra-* file: FIBERMAP + per arm (B, R, Z) WAVELENGTH,
+    FLUX, IVAR, MASK images, one row per target.
+
+    ``select`` (``"TARGETID=<n>"`` or a row number) picks the target; a file of one target needs
+    none. The arms become segments (preprocessing takes the one covering the cutout). Bad pixels:
+    ``MASK != 0`` or ``ivar == 0``. Medium: vacuum.
+    """
+    fmap, arms = _desi_arrays(buf, ext, source)
+    row = _select_row(fmap["TARGETID"], select, source)
+    return _desi_target(primary, fmap, arms, row, source)
+
+
+def read_fits_many(
+    buf: bytes | bytearray, source: str, selects: list[str | None], names: list[str] | None = None
+) -> list[Spectrum | SpectrumFormatError]:
+    """Several spectra of one file, the file parsed once (DESI coadds: hundreds of targets).
+
+    ``names[i]`` is the ``source`` of spectrum ``i`` (its address); each entry is the spectrum or
+    the error of that entry. Other layouts read the one spectrum the file holds for each entry.
+    """
+    names = names if names is not None else [source] * len(selects)
+    layout, primary, ext = _locate(buf, source)
+    if layout != "desi-coadd" or ext is None:
+        out: list[Spectrum | SpectrumFormatError] = []
+        for sel, name in zip(selects, names):
+            try:
+                out.append(read_fits(buf, name, sel))
+            except SpectrumFormatError as exc:
+                out.append(exc)
+        return out
+    fmap, arms = _desi_arrays(buf, ext, source)
+    out = []
+    for sel, name in zip(selects, names):
+        try:
+            row = _select_row(fmap["TARGETID"], sel, name)
+            out.append(_desi_target(primary, fmap, arms, row, name))
+        except SpectrumFormatError as exc:
+            out.append(exc)
     return out
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "LAYOUTS",
     "list_spectra",
     "read_bytes",
+    "read_many",
     "read_spectrum",
     "sniff_format",
     "split_address",
@@ -218,6 +219,33 @@ def read_spectrum(
     return read_bytes(buf, source, select)
 
 
+def read_many(
+    buf: bytes | bytearray | memoryview, names: list[str], selects: list[str | None]
+) -> list[Spectrum | SpectrumFormatError]:
+    """The spectra ``selects`` (``"TARGETID=<n>"``, a row, or ``None``) of one file's bytes,
+    the file decompressed and parsed once; ``names`` are their sources (addresses). Each entry
+    is the spectrum or its error, so one bad address spoils no other."""
+    source = names[0].rpartition("#")[0] or names[0] if names else "<bytes>"
+    if isinstance(buf, memoryview):
+        buf = buf.tobytes()
+    try:
+        if len(buf) and buf[:2] == _GZIP_MAGIC:
+            buf = _gunzip(buf, source)
+        if sniff_format(buf) == "fits":
+            from vocloud.io.fitslayouts import read_fits_many
+
+            return read_fits_many(buf, source, list(selects), list(names))
+    except SpectrumFormatError as exc:
+        return [SpectrumFormatError(n, exc.reason) for n in names]
+    out: list[Spectrum | SpectrumFormatError] = []
+    for name, sel in zip(names, selects):
+        try:
+            out.append(read_bytes(buf, name, sel))
+        except SpectrumFormatError as exc:
+            out.append(exc)
+    return out
+
+
 def list_spectra(path: str | os.PathLike[str]) -> list[str]:
     """The addresses of the spectra in one file: ``[path]``, or one ``path#TARGETID=<id>`` per
     target of a file of many spectra (DESI coadd/spectra files), in file order.
@@ -249,7 +277,11 @@ def list_spectra(path: str | os.PathLike[str]) -> list[str]:
 
 
 def _fallback_applies(reason: str) -> bool:
-    return reason.startswith("unknown FITS layout") or "is not supported" in reason
+    """A layout no fast reader knows, or a variant they refuse as unsupported; not a file of a
+    known layout that lacks its wavelength solution (specutils would invent one)."""
+    if "is not supported" in reason:
+        return True
+    return reason.startswith("unknown FITS layout") and "without" not in reason
 
 
 def _fallback(buf: bytes | bytearray, source: str, exc: SpectrumFormatError) -> Spectrum:

@@ -20,6 +20,7 @@ vocloud.io.spectrum.SpectrumFormatError: radio.fits: spectral axis FREQ has valu
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -67,6 +68,25 @@ def axis_kind(ctype: str, cunit: Any, source: str) -> tuple[str, str, u.UnitBase
     ...
     vocloud.io.spectrum.SpectrumFormatError: img.fits: CTYPE1 = 'RA---TAN' is not a spectral axis
     """
+    if not isinstance(cunit, str | None):
+        cunit = str(cunit)
+    result = _axis_kind(str(ctype or ""), cunit)
+    if isinstance(result, str):
+        raise SpectrumFormatError(source, result)
+    return result
+
+
+@functools.lru_cache(maxsize=256)
+def _axis_kind(ctype: str, cunit: str | None) -> tuple[str, str, u.UnitBase] | str:
+    """:func:`axis_kind` without the source, cached (archives repeat a few axes); the reason
+    as a string when the axis is refused."""
+    try:
+        return _axis_kind_uncached(ctype, cunit, "")
+    except SpectrumFormatError as exc:
+        return exc.reason
+
+
+def _axis_kind_uncached(ctype: str, cunit: Any, source: str) -> tuple[str, str, u.UnitBase]:
     text = str(ctype or "").strip()
     m = _UNIT_IN_CTYPE.match(text)
     if m:
