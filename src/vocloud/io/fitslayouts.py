@@ -312,9 +312,15 @@ def read_iraf(
     if algo not in ("", "LOG") and base in ("WAVE", "AWAV", "FREQ", "VRAD", "VOPT", "VELO"):
         raise _unknown(source, f"1-D image with CTYPE1 = {ctype!r} (algorithm {algo})")
     kind, _base, unit = axis_kind(ctype, h.get("CUNIT1"), source)
-    checked = to_angstrom(axis, ctype, h, source, h.get("CUNIT1"))  # refuses what cannot convert
-    if kind not in ("wave", "freq", "energy", "wavenumber"):
-        axis, unit = checked, u.AA  # velocities: only Angstrom keeps their meaning
+    if kind == "wave":  # the hot path: a monotonic axis is positive when both its ends are
+        if not (axis[0] > 0 and axis[-1] > 0):
+            raise SpectrumFormatError(
+                source, f"spectral axis {_base or 'WAVE'} gives wavelengths that are not positive"
+            )
+    else:
+        checked = to_angstrom(axis, ctype, h, source, h.get("CUNIT1"))  # refuses the unusable
+        if kind not in ("freq", "energy", "wavenumber"):
+            axis, unit = checked, u.AA  # velocities: only Angstrom keeps their meaning
     meta = _merge_meta(primary, image) if image is not None else primary.meta()
     return make_spectrum(
         axis,
@@ -529,21 +535,27 @@ def read_iraf_multispec(
     else:
         for i in range(norders):
             waves[i] = _multispec_wave(specs[i + 1], npix, source, i + 1)
-    flux = np.array(data, copy=True)
+    flux = data  # a native copy already (image_data)
     down = waves[:, 0] > waves[:, -1]  # each order increasing in wavelength
-    waves[down] = waves[down, ::-1]
-    flux[down] = flux[down, ::-1]
+    if down.any():
+        waves[down] = waves[down, ::-1]
+        flux[down] = flux[down, ::-1]
     ok = np.isfinite(waves)
-    counts = ok.sum(axis=1)
+    if ok.all():  # the usual case: no copy to flatten
+        counts = np.full(norders, npix)
+        flat_w, flat_f = waves.reshape(-1), flux.reshape(-1)
+    else:
+        counts = ok.sum(axis=1)
+        flat_w, flat_f = waves[ok], flux[ok]
     ends = np.cumsum(counts)
     segments = tuple((int(e - c), int(e)) for c, e in zip(counts, ends))
     unit_text = re.search(r"units=(\S+)", _wat(h, 1))
     unit = spectral_unit(unit_text.group(1) if unit_text else None, source)
     meta = _merge_meta(primary, image) if image is not None else primary.meta()
     return make_spectrum(
-        waves[ok],
+        flat_w,
         unit,
-        flux[ok],
+        flat_f,
         meta=meta,
         layout="iraf-multispec",
         source=source,
