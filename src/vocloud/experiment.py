@@ -308,7 +308,11 @@ class Experiment:
             parts = {"features": [da.zeros((0, m), dtype="f4")]}
             parts.update({n: [da.zeros((0,), dtype=dt)] for n, dt in dtypes.items()})
         coords = {
-            "wavelength": ("wavelength", grid, {"units": "Angstrom"}),
+            "wavelength": (
+                "wavelength",
+                grid,
+                {"units": "Angstrom", "medium": self.params.grid_params.medium},
+            ),
             "id": ("spectrum", spectra["id"].to_numpy(dtype=object)),
             "path": ("spectrum", spectra.get("path", spectra["access_url"]).to_numpy(dtype=object)),
         }

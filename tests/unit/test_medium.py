@@ -178,3 +178,40 @@ def test_rest_frame_from_the_pipeline_redshift():
     g = p.grid()
     peak = g[np.nanargmax(r.features[0])]
     assert abs(peak - 5008.24) < 1.5  # the quasar's [O III] 5008.24 (vacuum), at rest
+
+
+def test_experiment_store_states_the_grid_medium_and_each_spectrum(tmp_path):
+    """A run over real files: the store's wavelength medium is the grid's, not always air."""
+    import shutil
+
+    from vocloud.experiment import Experiment
+
+    folder = tmp_path / "spectra"
+    folder.mkdir()
+    for name in (
+        "lamost/bt-cmi-lamost.fits",
+        "ondrejov/bt-cmi-ondrejov.fits",
+        "lamost/med-58408-TD230151N343645T01_sp01-015.fits",
+    ):
+        shutil.copy(REAL / name, folder / Path(name).name)
+    exp = Experiment(
+        {"directory": str(folder), "pattern": "*.fits"},
+        {"grid": {"start": 6450, "stop": 6680, "medium": "vacuum"}, "frame": "barycentric"},
+        name="real",
+        store=tmp_path / "experiments",
+    )
+    ds = exp.run(
+        cluster_kwargs={"n_workers": 1, "processes": False, "dashboard_address": None},
+        progress=False,
+        verbose=False,
+    )
+    assert ds.wavelength.attrs["medium"] == "vacuum"
+    assert exp.features().wavelength.attrs["medium"] == "vacuum"
+    by_file = {Path(p).name: i for i, p in enumerate(ds.path.values)}
+    medium = ds.medium.values
+    frame = ds.rest_frame.values
+    assert list(ds.status.values) == [1, 1, 1], list(ds.error.values)
+    assert medium[by_file["bt-cmi-ondrejov.fits"]] == "air"
+    assert medium[by_file["bt-cmi-lamost.fits"]] == "vacuum"
+    assert frame[by_file["bt-cmi-lamost.fits"]] == "heliocentric (file)"
+    assert frame[by_file["bt-cmi-ondrejov.fits"]].startswith("barycentric (-10.7")
