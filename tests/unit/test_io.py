@@ -834,3 +834,25 @@ def test_votable_fast_paths_match_astropy_with_nulls(tmp_path, fmt):
     np.testing.assert_allclose(s.flux, expect, equal_nan=True, rtol=1e-6)
     if fmt != "binary":  # BINARY has no null flags for floats: the NaN is the value itself
         assert np.isnan(s.flux[[5, 77]]).all()
+
+
+def test_ascii_with_fits_like_header():
+    # lines of a Liverpool Telescope SPRAT ASCII spectrum (astrocatalogs/sne-external-spectra,
+    # TNS/spectra/tns_2021caf_2021-02-12_22-17-29_LT_SPRAT_ZTF.spec): FITS cards behind '# ',
+    # then whitespace columns without names (wavelength, flux, a third column)
+    text = (
+        b"# XTENSION= 'IMAGE   '           / IMAGE extension                                \n"
+        b"# INSTRUME= 'SPRAT   '           / Instrument used.                               \n"
+        b"# WAVSET  =          5555.000000 / [Angstrom] Wavelength Setting.                 \n"
+        b"# OBJECT  = 'ZTF21aahargb'       / Actual name of the current observation source  \n"
+        b"# MJD     =         59257.928808                                                  \n"
+        b"     6550.00     0.794983      193.336 \n"
+        b"     6559.20     0.836079      218.799 \n"
+        b"     6568.40     0.883357      200.965 \n"
+    )
+    s = read_spectrum(text, name="sprat.spec")
+    assert s.layout == "csv"
+    np.testing.assert_array_equal(s.wavelength_aa, [6550.0, 6559.2, 6568.4])
+    np.testing.assert_array_equal(s.flux, [0.794983, 0.836079, 0.883357])
+    assert s.meta["OBJECT"] == "ZTF21aahargb" and s.meta["INSTRUME"] == "SPRAT"
+    assert s.meta["WAVSET"] == 5555.0 and s.meta["MJD"] == 59257.928808

@@ -43,7 +43,20 @@ _NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eEdD][+-]?\d+)?$|^[+-]?(nan|i
 
 
 def _meta_value(text: str) -> Any:
+    """A ``# KEY = value`` comment's value; FITS-card style (``'text' / comment``, ``1.5 /
+    comment``, as IRAF ``wspectext`` and many archives' ASCII headers write) is read as a card.
+
+    Examples
+    --------
+    >>> _meta_value(" 'HD 1    '   / target"), _meta_value(" 59257.93 / [d] MJD"), _meta_value("x")
+    ('HD 1', 59257.93, 'x')
+    """
     s = text.strip()
+    if s[:1] == "'" or " /" in s:
+        from vocloud.io.fitsparse import _parse_value
+
+        v = _parse_value(s)
+        return v.strip() if isinstance(v, str) else v
     if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
         return s[1:-1]
     if s in ("T", "True", "true"):
