@@ -267,6 +267,7 @@ def compute_chunk(
     params: dict[str, Any] | PreprocessParams,
     fetch: dict[str, Any] | None = None,
     datalinks: Sequence[str | None] | None = None,
+    rv: Sequence[Any] | None = None,
 ) -> ChunkData:
     """Read and preprocess a block of files into the rows of the feature store.
 
@@ -282,6 +283,8 @@ def compute_chunk(
         Options for remote entries (:class:`vocloud.fetch.FetchOptions` fields).
     datalinks : sequence of str or None, optional
         Per file, a DataLink URL (``...?ID=...``) to resolve instead of reading ``paths[i]``.
+    rv : sequence, optional
+        Per file, the spectra list column ``preprocess.rv = "column:<name>"`` names.
 
     Returns
     -------
@@ -293,7 +296,7 @@ def compute_chunk(
     if not isinstance(params, PreprocessParams):
         params = PreprocessParams.from_dict(params)
     spectra = read_block(paths, skip, fetch, datalinks, soda_band(params))
-    result = preprocess_block(spectra, params)
+    result = preprocess_block(spectra, params, rv)
     n = len(paths)
     status = np.full(n, STATUS_OK, dtype="i1")
     error = np.full(n, "", dtype=object)
@@ -351,9 +354,10 @@ def run_chunk(
     params: dict[str, Any],
     fetch: dict[str, Any] | None = None,
     datalinks: Sequence[str | None] | None = None,
+    rv: Sequence[Any] | None = None,
 ) -> dict[str, int]:
     """Compute chunk ``index`` of a store and write it; returns ``{"chunk", "n_ok", "n_failed"}``."""
-    data = compute_chunk(paths, skip, params, fetch, datalinks)
+    data = compute_chunk(paths, skip, params, fetch, datalinks, rv)
     FeatureStore.write_chunk(store_path, index, start, data)
     ok = int((data.columns["status"] == STATUS_OK).sum())
     return {"chunk": index, "n_ok": ok, "n_failed": len(paths) - ok}
@@ -368,6 +372,7 @@ def retry_rows(
     params: dict[str, Any],
     fetch: dict[str, Any] | None = None,
     datalinks: Sequence[str | None] | None = None,
+    rv: Sequence[Any] | None = None,
 ) -> dict[str, int]:
     """Compute some rows of chunk ``index`` again (``paths[i]`` is row ``rows[i]``) and write them
     in place; returns ``{"chunk", "n", "n_ok", "n_failed", "n_transient"}``.
@@ -375,7 +380,7 @@ def retry_rows(
     The other rows of the chunk are not recomputed and keep their values
     (:meth:`FeatureStore.write_rows`).
     """
-    data = compute_chunk(paths, skip, params, fetch, datalinks)
+    data = compute_chunk(paths, skip, params, fetch, datalinks, rv)
     FeatureStore.write_rows(store_path, index, np.asarray(rows, dtype=np.int64), data)
     ok = int((data.columns["status"] == STATUS_OK).sum())
     return {

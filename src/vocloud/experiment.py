@@ -272,6 +272,7 @@ class Experiment:
         m = len(grid)
         paths = spectra["access_url"].astype(str).tolist()
         datalinks = _datalink_column(spectra)
+        rv = _rv_column(spectra, self.params)  # issue #8: rest frame from the spectra list
         skip = duplicate_reasons(spectra).tolist()
         params = self.params.to_dict()
         fetch = self.fetch_options()
@@ -295,6 +296,7 @@ class Experiment:
                 params,
                 fetch,
                 None if datalinks is None else datalinks[start:stop],
+                None if rv is None else rv[start:stop],
             )
             k = stop - start
             parts.setdefault("features", []).append(
@@ -445,6 +447,7 @@ class Experiment:
         spectra = self.spectra
         paths = spectra["access_url"].astype(str).tolist()
         datalinks = _datalink_column(spectra)
+        rv = _rv_column(spectra, self.params)  # issue #8: rest frame from the spectra list
         skip = duplicate_reasons(spectra).tolist()
         params = self.params.to_dict()
         fetch = self.fetch_options()
@@ -482,6 +485,7 @@ class Experiment:
                             params,
                             fetch,
                             None if datalinks is None else [datalinks[r] for r in sel],
+                            None if rv is None else [rv[r] for r in sel],
                             pure=False,
                             key=f"vocloud-retry-{key[:12]}-{int(i)}-{uuid.uuid4().hex[:8]}",
                         )
@@ -498,6 +502,7 @@ class Experiment:
                         params,
                         fetch,
                         None if datalinks is None else datalinks[start:stop],
+                        None if rv is None else rv[start:stop],
                         pure=False,
                         key=f"vocloud-chunk-{key[:12]}-{int(i)}",
                     )
@@ -633,6 +638,27 @@ class Experiment:
         tmp = ptr.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(info, indent=2, default=_json_default))
         os.replace(tmp, ptr)
+
+
+def _rv_column(spectra: pd.DataFrame, params: PreprocessParams) -> list[Any] | None:
+    """The spectra list column ``preprocess.rv = "column:<name>"`` names (any case), or None.
+
+    Raises
+    ------
+    ValueError
+        When the spectra list has no such column.
+    """
+    rv = params.rv
+    if not (isinstance(rv, str) and rv.startswith("COLUMN:")):
+        return None
+    name = rv[7:]
+    match = [c for c in spectra.columns if str(c).upper() == name]
+    if not match:
+        raise ValueError(
+            f"rv: the spectra list has no column {name.lower()!r} "
+            f"(columns: {', '.join(map(str, spectra.columns))})"
+        )
+    return spectra[match[0]].tolist()
 
 
 def _datalink_column(spectra: pd.DataFrame) -> list[str | None] | None:

@@ -215,3 +215,52 @@ def test_experiment_store_states_the_grid_medium_and_each_spectrum(tmp_path):
     assert medium[by_file["bt-cmi-lamost.fits"]] == "vacuum"
     assert frame[by_file["bt-cmi-lamost.fits"]] == "heliocentric (file)"
     assert frame[by_file["bt-cmi-ondrejov.fits"]].startswith("barycentric (-10.7")
+
+
+def test_rest_frame_from_a_spectra_list_column(tmp_path):
+    """``rv: column:z``: the redshift of each spectrum from the spectra list (as a TAP query
+    gives it), here the SDSS pipeline's for two real quasar spectra, none for a third."""
+    from astropy.table import Table
+
+    from vocloud.experiment import Experiment
+
+    files = [REAL / "sdss/spec-1325-52762-0133.fits", REAL / "sdss/spec-6717-56397-0534.fits"]
+    zs = []
+    for f in files:
+        with fits.open(f) as hdul:
+            zs.append(float(hdul[2].data["Z"][0]))
+    listing = Table(
+        {
+            "access_url": [str(f) for f in files] + [str(REAL / "lamost/bt-cmi-lamost.fits")],
+            "z": [*zs, np.nan],
+        }
+    )
+    listing.write(tmp_path / "list.xml", format="votable")
+    exp = Experiment(
+        {"votable": str(tmp_path / "list.xml")},
+        {
+            "grid": {"start": 4700, "stop": 5030, "step": 0.5, "medium": "vacuum"},
+            "cutout": {"center": 4862.68, "half_width": 200},
+            "continuum": {"windows": [[4780, 4950]]},
+            "scale": "none",
+            "rv": "column:z",
+        },
+        name="qso",
+        store=tmp_path / "experiments",
+    )
+    ds = exp.run(
+        cluster_kwargs={"n_workers": 1, "processes": False, "dashboard_address": None},
+        progress=False,
+        verbose=False,
+    )
+    assert list(ds.status.values) == [1, 1, 2]
+    assert ds.error.values[2].startswith("rv: no Z in the spectra list for this spectrum")
+    g = ds.wavelength.values
+    for row, z in enumerate(zs):
+        assert f"rv {z * 299792.458:+.3f} km/s (spectra list column Z)" in ds.rest_frame.values[row]
+        peak = g[np.nanargmax(ds.features.values[row])]
+        assert abs(peak - 5008.24) < 1.5  # [O III] at rest
+    with pytest.raises(ValueError, match="rv: the spectra list has no column 'v'"):
+        Experiment(
+            {"votable": str(tmp_path / "list.xml")}, {"rv": "column:v"}, store=tmp_path
+        ).features()

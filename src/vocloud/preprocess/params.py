@@ -342,7 +342,9 @@ class PreprocessParams:
     ``"vacuum"`` overrides that for every spectrum of the experiment (e.g. a source whose headers
     are wrong). Wavelengths are then converted to ``grid.medium`` before the cutout.
     ``frame: barycentric`` corrects the wavelengths of spectra their pipeline left uncorrected
-    (:mod:`vocloud.preprocess.frame`); ``rv`` then moves them to the star's rest frame.
+    (:mod:`vocloud.preprocess.frame`); ``rv`` then moves them to the object's rest frame: a
+    velocity (km/s), a header keyword (``Z``/``REDSHIFT`` hold redshifts), or
+    ``"column:<name>"``, a column of the spectra list (a TAP query's ``z`` or ``rv``).
 
     Examples
     --------
@@ -411,6 +413,10 @@ class PreprocessParams:
             if not rv.strip():
                 raise ValueError("rv: empty keyword name")
             rv = rv.strip().upper()
+            if rv.startswith("COLUMN:"):  # a column of the spectra list, e.g. a TAP query's z
+                rv = "COLUMN:" + rv[7:].strip()
+                if rv == "COLUMN:":
+                    raise ValueError("rv: empty column name after 'column:'")
         elif rv is not None:
             rv = _canon_float(_number(rv, "rv"))
             if abs(rv) >= C_KMS:

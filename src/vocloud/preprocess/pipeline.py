@@ -139,7 +139,7 @@ def _segment(wl: np.ndarray, segments: Any, lo: float, hi: float) -> slice | Non
     return best
 
 
-def _prepare(s: Spectrum, params: PreprocessParams) -> _Item:
+def _prepare(s: Spectrum, params: PreprocessParams, listed: Any = None) -> _Item:
     wl = s.wavelength_aa
     flux = np.asarray(s.flux)
     n = wl.shape[0] if wl.ndim == 1 else -1
@@ -174,7 +174,19 @@ def _prepare(s: Spectrum, params: PreprocessParams) -> _Item:
     if n < 4:
         raise _Fail(f"too few pixels ({n})")
     rv = 0.0
-    if isinstance(params.rv, str):
+    if isinstance(params.rv, str) and params.rv.startswith("COLUMN:"):
+        name = params.rv[7:]
+        try:
+            rv = float(listed)
+        except (TypeError, ValueError):
+            rv = math.nan
+        if not math.isfinite(rv):
+            raise _Fail(f"rv: no {name} in the spectra list for this spectrum ({listed!r})")
+        if name in REDSHIFT_KEYS:
+            rv *= 299792.458
+        if abs(rv) >= 299792.458:
+            raise _Fail(f"rv column {name} = {rv} km/s is not below c")
+    elif isinstance(params.rv, str):
         rv = _meta_number(s.meta, params.rv, "rv")
         if params.rv in REDSHIFT_KEYS:  # a redshift: lambda / (1 + z) exactly
             rv *= 299792.458
@@ -190,6 +202,7 @@ def _prepare(s: Spectrum, params: PreprocessParams) -> _Item:
             raise _Fail(f"resolution {rs} is not positive")
     if rv:
         what = params.rv if isinstance(params.rv, str) else "parameter"
+        what = f"spectra list column {what[7:]}" if what.startswith("COLUMN:") else what
         frame = f"{frame}; to the star's rest frame: rv {rv:+.3f} km/s ({what})"
     return _Item(wl, flux, ivar, good, rv, rs, frame)
 
@@ -405,7 +418,9 @@ def _pad_cols(a: np.ndarray, width: int, fill: Any = None) -> np.ndarray:
 
 
 def preprocess_block(
-    spectra: Sequence[Spectrum | BaseException], params: PreprocessParams
+    spectra: Sequence[Spectrum | BaseException],
+    params: PreprocessParams,
+    rv: Sequence[Any] | None = None,
 ) -> BlockResult:
     """Preprocess a block of spectra (mixed layouts and grids) into features on the grid.
 
@@ -416,6 +431,9 @@ def preprocess_block(
         whose reason is its message.
     params : PreprocessParams
         The preprocessing parameters.
+    rv : sequence, optional
+        Per spectrum, the value of the spectra list column that ``params.rv = "column:<name>"``
+        names (km/s, or a redshift for a column named ``z``/``redshift``).
 
     Returns
     -------
@@ -448,7 +466,7 @@ def preprocess_block(
             error[i] = str(s) or type(s).__name__
             continue
         try:
-            it = _prepare(s, params)
+            it = _prepare(s, params, None if rv is None else rv[i])
         except _Fail as exc:
             error[i] = str(exc)
             continue
