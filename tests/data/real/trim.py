@@ -315,6 +315,25 @@ LICENCE_NOTE = (
 )
 
 
+NOT_FOUND = """
+## Kinds not found in a public repository (2026-12-06)
+
+- **Ondrejov CCD700 as reduced by IRAF** (1-D images `*.fit` from the archive, not the SSA output):
+  searched `podondra/*` (bt-spectraldl holds only the SSA FITS above; ondrejov-dataset,
+  ondrejov-preprocessing, spectralview, lamost-ml hold no FITS), `find_string` for `ccd700`,
+  `OBSERVAT= 'ONDREJOV'`, `ivo://asu.cas.cz/stel/ccd700` (one hit: a VOTable test of another
+  project, no spectrum), repositories named `*ondrejov*`, `vodevel*`, `*vo-cloud*`. The layout is
+  IRAF 1-D (`iraf-linear`), covered by the MagE, GMOS and HARPS files.
+- **UVES** (`CTYPE1 = 'WAVELENGTH [Ang]'`): `find_string` for that card text finds plot labels only,
+  no UVES file; the test writes the HARPS s1d above with that CTYPE1 instead.
+- **ESO CRIRES+**: the index lists `mzechmeister/viper` `data/WASP18/cr2res_WASP18.fits`, but no
+  commit of the fetched snapshot (654 commits) holds it. **SDSS spPlate**: not searched (time).
+- **ASCII with a FITS-like header**: the only example found (astrocatalogs/sne-external-spectra,
+  LT SPRAT `.spec`) sits in a 716 MB repository that cannot be fetched here, so
+  tests/unit/test_io.py quotes eight of its lines instead.
+"""
+
+
 def _git_show(git_dir: Path, commit: str, path: str) -> bytes:
     return subprocess.run(
         ["git", f"--git-dir={git_dir}", "show", f"{commit}:{path}"],
@@ -336,7 +355,7 @@ def write_provenance(cuts: dict[str, str]) -> None:
     for name, repo, commit, path, lic, fn, what in SOURCES:
         cut = cuts.get(name) or (fn.__doc__ or "").strip().splitlines()[0]
         lines.append(f"| {name} | {what} | {repo} | {commit} | {path} | {lic} | {cut} |")
-    (HERE / "PROVENANCE.md").write_text("\n".join(lines) + "\n")
+    (HERE / "PROVENANCE.md").write_text("\n".join(lines) + "\n" + NOT_FOUND)
 
 
 def main(argv: list[str] | None = None) -> int:
