@@ -856,3 +856,9 @@ def test_ascii_with_fits_like_header():
     np.testing.assert_array_equal(s.flux, [0.794983, 0.836079, 0.883357])
     assert s.meta["OBJECT"] == "ZTF21aahargb" and s.meta["INSTRUME"] == "SPRAT"
     assert s.meta["WAVSET"] == 5555.0 and s.meta["MJD"] == 59257.928808
+
+
+def test_string_valued_wcs_numbers_are_read(tmp_path):
+    # a defect of real archive headers: numbers written as strings (CRVAL1 = '3.5802')
+    path = iraf(tmp_path / "s.fits", CRVAL1="6500.5", CDELT1="0.25", CRPIX1="1")
+    np.testing.assert_array_equal(read_spectrum(path).wavelength_aa[:2], [6500.5, 6500.75])

@@ -90,6 +90,11 @@ def _number(header: dict[str, Any], key: str, source: str, default: float | None
     value = header.get(key, default)
     if value is None:
         raise SpectrumFormatError(source, f"missing {key}")
+    if isinstance(value, str):  # a header defect archives ship: CRVAL1 = '3.5802'
+        try:
+            return float(value.strip().replace("D", "E"))
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SpectrumFormatError(source, f"corrupt FITS header: {key} = {value!r} is not a number")
     return float(value)
