@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vocloud.io.fitsparse import _parse_value
 from vocloud.io.spectrum import (
     Spectrum,
     SpectrumFormatError,
@@ -53,8 +54,6 @@ def _meta_value(text: str) -> Any:
     """
     s = text.strip()
     if s[:1] == "'" or " /" in s:
-        from vocloud.io.fitsparse import _parse_value
-
         v = _parse_value(s)
         return v.strip() if isinstance(v, str) else v
     if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":

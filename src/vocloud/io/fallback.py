@@ -17,6 +17,8 @@ import warnings
 
 import astropy.units as u
 import numpy as np
+from astropy.io.registry import IORegistryError, identify_format
+from astropy.nddata import InverseVariance, StdDevUncertainty, VarianceUncertainty
 
 from vocloud.io.spectrum import Spectrum, SpectrumFormatError, make_spectrum
 
@@ -33,8 +35,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 def _ivar(unc, n: int) -> np.ndarray | None:
     if unc is None:
         return None
-    from astropy.nddata import InverseVariance, StdDevUncertainty, VarianceUncertainty
-
     a = np.asarray(unc.array, dtype=np.float64).reshape(-1)[:n]
     ok = np.isfinite(a) & (a > 0)
     out = np.zeros(a.shape)
@@ -62,8 +62,7 @@ def read_with_specutils(buf: bytes | bytearray, source: str, suffix: str = ".fit
         raise SpectrumFormatError(
             source, "specutils is not installed (pip install 'vocloud[specutils]')"
         )
-    from astropy.io.registry import IORegistryError, identify_format
-    from specutils import Spectrum1D
+    from specutils import Spectrum1D  # the optional extra
 
     fd, tmp = tempfile.mkstemp(suffix=suffix)
     try:

@@ -18,11 +18,14 @@ Examples
 
 from __future__ import annotations
 
+import io
 import re
+import warnings
 from typing import Any
 
 import astropy.units as u
 import numpy as np
+from astropy.io import fits
 
 from vocloud.io.fitsparse import (
     HDU,
@@ -876,14 +879,9 @@ def _select_row(ids: np.ndarray, select: str | None, source: str) -> int:
 
 def _compressed_image(buf: bytes | bytearray, hdu: HDU, source: str) -> np.ndarray:
     """A tile-compressed image (DESI masks) through astropy."""
-    import io as _io
-    import warnings
-
-    from astropy.io import fits
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with fits.open(_io.BytesIO(bytes(buf)), memmap=False) as hdul:
+        with fits.open(io.BytesIO(bytes(buf)), memmap=False) as hdul:
             return np.asarray(hdul[hdu.index].data)
 
 

@@ -23,7 +23,14 @@ import os
 import zlib
 
 from vocloud.io.csvtext import read_csv_text
-from vocloud.io.fitslayouts import FITS_LAYOUTS, read_fits
+from vocloud.io.fallback import HAS_SPECUTILS, read_with_specutils
+from vocloud.io.fitslayouts import (
+    FITS_LAYOUTS,
+    _locate,
+    read_fits,
+    read_fits_many,
+    table_columns,
+)
 from vocloud.io.spectrum import Spectrum, SpectrumFormatError
 from vocloud.io.votable import read_votable
 
@@ -232,8 +239,6 @@ def read_many(
         if len(buf) and buf[:2] == _GZIP_MAGIC:
             buf = _gunzip(buf, source)
         if sniff_format(buf) == "fits":
-            from vocloud.io.fitslayouts import read_fits_many
-
             return read_fits_many(buf, source, list(selects), list(names))
     except SpectrumFormatError as exc:
         return [SpectrumFormatError(n, exc.reason) for n in names]
@@ -257,8 +262,6 @@ def list_spectra(path: str | os.PathLike[str]) -> list[str]:
     SpectrumFormatError
         When the file cannot be read or is not FITS, VOTable or CSV.
     """
-    from vocloud.io.fitslayouts import _locate, table_columns
-
     source = os.fspath(path)
     try:
         with open(source, "rb") as f:
@@ -286,8 +289,6 @@ def _fallback_applies(reason: str) -> bool:
 
 def _fallback(buf: bytes | bytearray, source: str, exc: SpectrumFormatError) -> Spectrum:
     """A FITS file the fast readers do not know: specutils' loaders, when installed."""
-    from vocloud.io.fallback import HAS_SPECUTILS, read_with_specutils
-
     if not HAS_SPECUTILS:
         raise exc
     try:

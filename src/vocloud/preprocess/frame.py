@@ -20,6 +20,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import astropy.units as u
+from astropy.coordinates import EarthLocation, SkyCoord
+from astropy.time import Time
+
 __all__ = ["FRAMES", "SITES", "barycentric_velocity"]
 
 FRAMES = ("as-read", "barycentric")
@@ -56,8 +60,6 @@ def _number(meta: dict[str, Any], *keys: str) -> float | None:
 
 
 def _time(meta: dict[str, Any]):
-    from astropy.time import Time
-
     mjd = _number(meta, "TMID", "MJD-AVG", "MJD-OBS", "MJD")
     if mjd is not None:
         return Time(mjd, format="mjd", scale="utc")
@@ -70,9 +72,6 @@ def _time(meta: dict[str, Any]):
 
 
 def _position(meta: dict[str, Any]):
-    import astropy.units as u
-    from astropy.coordinates import SkyCoord
-
     ra, dec = meta.get("RA"), meta.get("DEC")
     if isinstance(ra, int | float) and isinstance(dec, int | float):
         return SkyCoord(float(ra) * u.deg, float(dec) * u.deg)
@@ -82,9 +81,6 @@ def _position(meta: dict[str, Any]):
 
 
 def _location(meta: dict[str, Any], layout: str):
-    import astropy.units as u
-    from astropy.coordinates import EarthLocation
-
     x, y, z = (_number(meta, k) for k in ("OBSGEO-X", "OBSGEO-Y", "OBSGEO-Z"))
     if x is not None and y is not None and z is not None:
         return EarthLocation.from_geocentric(x, y, z, unit=u.m)
@@ -118,8 +114,6 @@ def barycentric_velocity(meta: dict[str, Any], layout: str) -> tuple[float, str]
         return 0.0, _CORRECTED[layout]
     if "ESO DRS BERV" in meta:
         return 0.0, "barycentric (ESO DRS)"
-    import astropy.units as u
-
     v = _position(meta).radial_velocity_correction(
         "barycentric", obstime=_time(meta), location=_location(meta, layout)
     )
