@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 
 from vocloud import Experiment
-from vocloud.cluster import get_client
 from vocloud.datasets import make_archive
+from vocloud.run.cluster import get_client
 
 STATE = Path(os.environ.get("VOCLOUD_SLURM_STATE", "/tmp/vocloud-slurm"))
 

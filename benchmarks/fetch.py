@@ -14,7 +14,7 @@ Run (needs the local DaCHS of the VO tier: ``bash scripts/vo-server/ensure.sh`` 
      one after the other;
    - *pyvo loop per row*: the loop of pyvo's documentation, ``row.getdatalink()`` (one DataLink
      request per row) then the cutout;
-   - *vocloud fetch*: :func:`vocloud.datalink.fetch_spectra` with the default
+   - *vocloud fetch*: :func:`vocloud.fetch.datalink.fetch_spectra` with the default
      :class:`~vocloud.fetch.FetchOptions` (``concurrency=8``, ``cutout="server"``), in this
      process;
    - *vocloud experiment*: :meth:`vocloud.Experiment.run` of the same list on a LocalCluster of
@@ -24,7 +24,7 @@ Run (needs the local DaCHS of the VO tier: ``bash scripts/vo-server/ensure.sh`` 
    Every cutout is checked to parse as a spectrum inside the band.
 
 2. **DataLink resolution** of ``--resolve-rows`` rows straight from DaCHS (no added latency):
-   :func:`vocloud.datalink.resolve_datalinks` against pyvo's ``iter_datalinks``.
+   :func:`vocloud.fetch.datalink.resolve_datalinks` against pyvo's ``iter_datalinks``.
 
 Prints Markdown for docs/performance.md. No asserts on time: the box is shared and noisy.
 """
@@ -44,8 +44,8 @@ from pathlib import Path
 import astropy.units as u
 import pyvo
 
-from vocloud.datalink import fetch_spectra, resolve_datalinks
 from vocloud.fetch import FetchOptions
+from vocloud.fetch.datalink import fetch_spectra, resolve_datalinks
 from vocloud.io import read_spectrum
 from vocloud.sources.columns import spectra_frame
 from vocloud.testing import FaultProxy

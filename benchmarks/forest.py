@@ -18,7 +18,7 @@ and Zarr hand them over) and Fortran-ordered, 1 and 2 threads.
 Step. In a fresh process per run (``--runs`` times, alternating with the baseline when
 ``--baseline-src`` names the ``src`` folder of a checkout of the previous implementation, e.g.
 ``git archive 37f222d src | tar -x -C /tmp/base``, and with the ``--variants`` of this checkout
-that each undo one change), on vocloud's own LocalCluster (:func:`vocloud.cluster.get_client`,
+that each undo one change), on vocloud's own LocalCluster (:func:`vocloud.run.cluster.get_client`,
 2 workers x 1 thread here, as ``vocloud`` runs steps): the ``random-forest`` method's ``run``
 (labels by id, training and cross validation: "fit") and then, timed, the write of its outputs to a step store
 (reading every stored feature, predicting, writing ``predicted_class`` and ``probability`` of
@@ -173,7 +173,7 @@ def cpu_times() -> tuple[float, float]:
 VARIANTS = {
     "": "this checkout",
     "c-order": "this checkout, C-ordered rows to scikit-learn",
-    "dask-ml": "this checkout, dask-ml ParallelPostFit (model pickled into every task)",
+    "map-blocks": "this checkout, da.map_blocks with the model as one graph key (no dask-ml)",
     "rechunk": "this checkout, 1,000-row reads merged by rechunk",
 }
 
@@ -192,8 +192,8 @@ def apply_variant(variant: str) -> None:
             return out, bad
 
         forest_mod._fortran = c_order
-    elif variant == "dask-ml":
-        forest_mod.USE_DASK_ML = True
+    elif variant == "map-blocks":
+        forest_mod.USE_DASK_ML = False
     elif variant == "rechunk":
         methods._rows_per_task = lambda inputs, context, rows: methods._dask(inputs)
     elif variant:
@@ -209,7 +209,7 @@ def step_child(
     import xarray as xr
 
     import vocloud.steps.methods  # registers the methods
-    from vocloud.cluster import get_client
+    from vocloud.run.cluster import get_client
     from vocloud.steps.registry import get_method
     from vocloud.steps.runner import StepContext
     from vocloud.store import open_store

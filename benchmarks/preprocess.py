@@ -190,7 +190,7 @@ def main() -> None:
     exp = make_exp()
     from distributed import get_task_stream
 
-    from vocloud.cluster import get_client
+    from vocloud.run.cluster import get_client
 
     warm()
     with (

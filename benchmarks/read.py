@@ -5,14 +5,22 @@ Issue #2: the hot path must stay within 2x of "read bytes + parse header + fromb
 ``vocloud.datasets`` (realistic headers), are written to a temporary folder and are hot in the
 page cache; each figure is the best of 5 passes over 200 files, in microseconds per file.
 
+Issue #8 adds the real archive files of ``tests/data/real/`` (one file read 100 times, best of
+5): every fast-path layout against the same floor (gunzip included where the file is gzipped),
+spectra per second of a DESI coadd (5 targets, one read per file through ``read_block``) against
+single-spectrum files, and the specutils fallback on the files it can read.
+
 Usage::
 
-    python benchmarks/read.py
+    python benchmarks/read.py            # synthetic layouts, then the real files
+    python benchmarks/read.py --real     # only the real files
 """
 
 from __future__ import annotations
 
+import gzip
 import io
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -63,7 +71,70 @@ def best(fn, items, repeat: int = 5) -> float:
     return min(t) / len(items) * 1e6
 
 
+REAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "real"
+
+
+def _raw(path: str) -> bytes:
+    with open(path, "rb") as f:
+        raw = f.read()
+    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+
+
+def real_files() -> None:
+    """Each real file of tests/data/real read 100 times: vocloud vs the floor vs astropy."""
+    from vocloud.chunks import read_block
+    from vocloud.io.read import list_spectra
+
+    print()
+    print(
+        "| real file | layout | vocloud read_spectrum | floor (gunzip + Header.fromstring + "
+        "frombuffer) | ratio | astropy fits.open + data |"
+    )
+    print("|---|---|---|---|---|---|")
+    for path in sorted(REAL.glob("*/*.fits*")):
+        if path.name == "spline.fits":
+            continue  # refused (cubic-spline dispersion)
+        p = str(path)
+        if "desi" in p:
+            p = list_spectra(p)[1]
+        s = read_spectrum(p)
+        items = [p] * 100
+        ours = best(read_spectrum, items)
+        base = p.split("#")[0]
+        fl = best(lambda q: floor(_raw(q)), [base] * 100)
+        ap = best(lambda q: astropy_open(_raw(q)), [base] * 20, repeat=2)
+        print(
+            f"| {path.parent.name}/{path.name} | {s.layout} | {ours:.0f} us | {fl:.0f} us | "
+            f"{ours / fl:.2f} | {ap:.0f} us |"
+        )
+    # many spectra per file: a block of DESI addresses (one read per file) against single files
+    desi = list_spectra(str(REAL / "desi/coadd-5-169-thru20210419.fits"))
+    block = desi * 40  # 200 spectra; each run of 5 shares one read
+    single = [str(REAL / "lamost/spec-58397-EG014118N254444M01_sp03-031.fits")] * 200
+    sdss = [str(REAL / "sdss/spec-1325-52762-0133.fits")] * 200
+    for label, paths in (
+        ("DESI coadd, 5 targets/file", block),
+        ("LAMOST DR7 image", single),
+        ("SDSS spec (lite)", sdss),
+    ):
+        t = best(lambda ps: read_block(ps, [None] * len(ps)), [paths], repeat=3)
+        print(f"| read_block of {label} | {len(paths) / (t / 1e6):,.0f} spectra/s |")
+    try:
+        from vocloud.io.fallback import HAS_SPECUTILS, read_with_specutils
+    except ImportError:  # pragma: no cover
+        HAS_SPECUTILS = False
+    if HAS_SPECUTILS:
+        for name in ("sdss/spec-1325-52762-0133.fits", "radio/gbt_1d.fits"):
+            raw = (REAL / name).read_bytes()
+            fb = best(lambda b, n=name: read_with_specutils(b, n), [raw] * 10, repeat=3)
+            ours = best(read_spectrum, [str(REAL / name)] * 100)
+            print(f"| specutils fallback, {name} | {fb:.0f} us | vocloud fast path {ours:.0f} us |")
+
+
 def main() -> None:
+    if "--real" in sys.argv:
+        real_files()
+        return
     tmp = Path(tempfile.mkdtemp())
     print(
         "| layout | vocloud read_spectrum(path) | floor: bytes + Header.fromstring + frombuffer "
@@ -102,6 +173,7 @@ def main() -> None:
         fl = best(read_floor, paths)
         ap = best(read_astropy, paths[:50], repeat=2)
         print(f"| {layout} | {ours:.0f} us | {fl:.0f} us | {ours / fl:.2f} | {ap:.0f} us |")
+    real_files()
 
 
 if __name__ == "__main__":

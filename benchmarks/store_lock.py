@@ -71,7 +71,7 @@ def bench_lock(root: Path, repeat: int) -> None:
     exp.run(cluster_kwargs={"n_workers": 2, "dashboard_address": None}, progress=False)
 
     @contextlib.contextmanager
-    def no_lock(key, wait, say):  # the baseline: the run without its lock
+    def no_lock(self, key, wait, say):  # the baseline: the run without its lock
         yield
 
     with_lock: list[float] = []

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from vocloud.io import Spectrum, SpectrumFormatError, read_spectrum
-from vocloud.io.read import MAX_FILE_SIZE, size_text
+from vocloud.io.read import MAX_FILE_SIZE, read_many, size_text, split_address
 from vocloud.preprocess import PreprocessParams, preprocess_block
+from vocloud.preprocess.medium import spectrum_medium
 from vocloud.store import STATUS_FAILED, STATUS_OK, ChunkData, FeatureStore, new_chunk
 
 # Header keywords that give the per-spectrum variables of the store, first match wins.
@@ -53,7 +54,7 @@ _HAS_FADVISE = hasattr(os, "posix_fadvise")
 def _open_ahead(path: str) -> int | OSError:
     """Open ``path`` and ask the kernel to start reading it; the fd (or the error) is kept."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(split_address(path)[0], os.O_RDONLY)
     except OSError as exc:
         return exc
     if _HAS_FADVISE:
@@ -87,7 +88,7 @@ def _fetch_remote(
 ) -> dict[int, bytes | BaseException]:
     """Download the remote entries of a block, concurrently, through the cache.
 
-    Entries with a DataLink URL go through :func:`vocloud.datalink.fetch_spectra` (batched
+    Entries with a DataLink URL go through :func:`vocloud.fetch.datalink.fetch_spectra` (batched
     DataLink resolution, then SODA cutouts or whole files); other ``scheme://`` entries are
     downloaded as they are.
     """
@@ -99,7 +100,7 @@ def _fetch_remote(
     if datalinks is not None:
         linked = [i for i, (d, r) in enumerate(zip(datalinks, skip)) if d and not r]
     if linked:
-        from vocloud.datalink import fetch_spectra
+        from vocloud.fetch.datalink import fetch_spectra
 
         got = fetch_spectra(
             [datalinks[i] for i in linked],  # type: ignore[index]
@@ -139,6 +140,37 @@ def _download_failed(reason: str, transient: bool) -> DownloadFailed:
     return DownloadFailed(reason, transient=transient)
 
 
+def _same_file(paths: Sequence[str], skip: Sequence[str | None], i: int) -> bool:
+    """Entry ``i + 1`` is another spectrum of entry ``i``'s file."""
+    return not skip[i + 1] and split_address(paths[i + 1])[0] == split_address(paths[i])[0]
+
+
+def _read_group(
+    raw: bytes,
+    paths: Sequence[str],
+    skip: Sequence[str | None],
+    fetched: dict[int, Any],
+    i: int,
+    max_size: int = MAX_FILE_SIZE,
+) -> dict[int, Spectrum | BaseException]:
+    """The run of entries from ``i`` on that address one local file, read from one parse."""
+    base = split_address(paths[i])[0]
+    rows = [i]
+    while (
+        rows[-1] + 1 < len(paths)
+        and rows[-1] + 1 not in fetched
+        and not skip[rows[-1] + 1]
+        and split_address(paths[rows[-1] + 1])[0] == base
+    ):
+        rows.append(rows[-1] + 1)
+    names = [paths[j] for j in rows]
+    try:
+        got = read_many(raw, names, [split_address(n)[1] for n in names], max_size=max_size)
+    except Exception as exc:  # never let one file abort an archive run
+        got = [SpectrumFormatError(n, f"cannot read: {type(exc).__name__}: {exc}") for n in names]
+    return dict(zip(rows, got))
+
+
 def read_block(
     paths: Sequence[str],
     skip: Sequence[str | None],
@@ -149,7 +181,8 @@ def read_block(
 ) -> list[Spectrum | BaseException]:
     """Read each file; a file that cannot be read gives its exception in its place.
 
-    ``skip[i]`` (a reason, e.g. a duplicate id) marks a file that is not read at all. Local files
+    ``skip[i]`` (a reason, e.g. a duplicate id) marks a file that is not read at all. Entries of
+    one file (``file#TARGETID=<id>``, listed one after the other) share one read. Local files
     are opened :data:`READ_AHEAD` ahead of the one being parsed, with a read-ahead hint to the
     kernel; remote ones (http, https, ftp) are fetched first, concurrently and through the raw
     cache, with the ``fetch`` options (:class:`vocloud.fetch.FetchOptions` as a dict). Entries
@@ -158,10 +191,20 @@ def read_block(
     gunzip (:data:`vocloud.io.read.MAX_FILE_SIZE`).
     """
     fetched = _fetch_remote(paths, skip, fetch, datalinks, band)
-    todo = [p for i, (p, r) in enumerate(zip(paths, skip)) if not r and i not in fetched]
+    # files, not entries: the spectra of one file (``file#TARGETID=...``, listed together) share
+    # one read
+    todo: list[str] = []
+    for i, (p, r) in enumerate(zip(paths, skip)):
+        if not r and i not in fetched:
+            base = split_address(p)[0]
+            if not todo or todo[-1] != base:
+                todo.append(base)
     window: deque[int | OSError] = deque(_open_ahead(p) for p in todo[: max(1, READ_AHEAD)])
     nxt = len(window)
     out: list[Spectrum | BaseException] = []
+    last_base: str | None = None
+    last_raw: bytes | Exception = b""
+    group: dict[int, Spectrum | BaseException] = {}  # spectra of one file, parsed together
     try:
         for i, (path, reason) in enumerate(zip(paths, skip)):
             if reason:
@@ -179,12 +222,31 @@ def read_block(
                         )
                         continue
                 else:
-                    fd = window.popleft()
-                    if nxt < len(todo):
-                        window.append(_open_ahead(todo[nxt]))
-                        nxt += 1
-                    raw = _read_fd(fd, max_size)
-                out.append(read_spectrum(raw, name=path, max_size=max_size))
+                    base = split_address(path)[0]
+                    if base != last_base:
+                        fd = window.popleft()
+                        if nxt < len(todo):
+                            window.append(_open_ahead(todo[nxt]))
+                            nxt += 1
+                        last_base = base
+                        try:
+                            last_raw = _read_fd(fd, max_size)
+                        except (OSError, SpectrumFormatError) as exc:
+                            last_raw = exc
+                    if isinstance(last_raw, Exception):
+                        raise last_raw
+                    raw = last_raw
+                    if i not in group and i + 1 < len(paths) and _same_file(paths, skip, i):
+                        group.update(_read_group(raw, paths, skip, fetched, i, max_size))
+                    if i in group:
+                        got = group.pop(i)
+                        if isinstance(got, BaseException):
+                            raise got
+                        out.append(got)
+                        continue
+                out.append(
+                    read_spectrum(raw, name=path, select=split_address(path)[1], max_size=max_size)
+                )
             except SpectrumFormatError as exc:
                 out.append(ValueError(exc.reason))
             except OSError as exc:
@@ -217,6 +279,7 @@ def compute_chunk(
     params: dict[str, Any] | PreprocessParams,
     fetch: dict[str, Any] | None = None,
     datalinks: Sequence[str | None] | None = None,
+    rv: Sequence[Any] | None = None,
     max_size: int = MAX_FILE_SIZE,
 ) -> ChunkData:
     """Read and preprocess a block of files into the rows of the feature store.
@@ -233,6 +296,8 @@ def compute_chunk(
         Options for remote entries (:class:`vocloud.fetch.FetchOptions` fields).
     datalinks : sequence of str or None, optional
         Per file, a DataLink URL (``...?ID=...``) to resolve instead of reading ``paths[i]``.
+    rv : sequence, optional
+        Per file, the spectra list column ``preprocess.rv = "column:<name>"`` names.
     max_size : int
         Limit in bytes on each file, as read and after gunzip.
 
@@ -246,12 +311,14 @@ def compute_chunk(
     if not isinstance(params, PreprocessParams):
         params = PreprocessParams.from_dict(params)
     spectra = read_block(paths, skip, fetch, datalinks, soda_band(params), max_size)
-    result = preprocess_block(spectra, params)
+    result = preprocess_block(spectra, params, rv)
     features = np.asarray(result.features, dtype=np.float32)
     out = new_chunk(len(paths), features.shape[1] if features.ndim == 2 else 0)
     cols = out.columns
     cols["status"][:] = STATUS_OK
     cols["snr"][:] = np.asarray(result.snr, dtype="f4")
+    if result.frame is not None:
+        cols["rest_frame"][:] = np.asarray(result.frame, dtype=object)
     for i, err in enumerate(result.error):
         if err is not None:
             cols["status"][i] = STATUS_FAILED
@@ -269,6 +336,7 @@ def compute_chunk(
             t = _first(s.meta, _TARGET_KEYS)
             cols["target"][i] = "" if t is None else str(t).strip()
             cols["layout"][i] = s.layout
+            cols["medium"][i] = spectrum_medium(s.medium, params.spectra_medium)[1]
     features[cols["status"] != STATUS_OK] = np.nan
     return ChunkData(features=features, columns=cols)
 
@@ -282,10 +350,11 @@ def run_chunk(
     params: dict[str, Any],
     fetch: dict[str, Any] | None = None,
     datalinks: Sequence[str | None] | None = None,
+    rv: Sequence[Any] | None = None,
     max_size: int = MAX_FILE_SIZE,
 ) -> dict[str, int]:
     """Compute chunk ``index`` of a store and write it; returns ``{"chunk", "n_ok", "n_failed"}``."""
-    data = compute_chunk(paths, skip, params, fetch, datalinks, max_size)
+    data = compute_chunk(paths, skip, params, fetch, datalinks, rv, max_size)
     FeatureStore.write_chunk(store_path, index, start, data)
     ok = int((data.columns["status"] == STATUS_OK).sum())
     return {"chunk": index, "n_ok": ok, "n_failed": len(paths) - ok}
@@ -300,6 +369,7 @@ def retry_rows(
     params: dict[str, Any],
     fetch: dict[str, Any] | None = None,
     datalinks: Sequence[str | None] | None = None,
+    rv: Sequence[Any] | None = None,
     max_size: int = MAX_FILE_SIZE,
 ) -> dict[str, int]:
     """Compute some rows of chunk ``index`` again (``paths[i]`` is row ``rows[i]``) and write them
@@ -308,7 +378,7 @@ def retry_rows(
     The other rows of the chunk are not recomputed and keep their values
     (:meth:`FeatureStore.write_rows`).
     """
-    data = compute_chunk(paths, skip, params, fetch, datalinks, max_size)
+    data = compute_chunk(paths, skip, params, fetch, datalinks, rv, max_size)
     FeatureStore.write_rows(store_path, index, np.asarray(rows, dtype=np.int64), data)
     ok = int((data.columns["status"] == STATUS_OK).sum())
     return {

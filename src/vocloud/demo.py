@@ -10,6 +10,10 @@ from pathlib import Path
 
 from distributed import Client
 
+from vocloud.datasets import make_archive, make_broken_files
+from vocloud.experiment import Experiment, summarize
+from vocloud.steps.registry import brief_metrics
+
 #: The embedded default experiment, written beside the archive as ``halpha.yaml``.
 DEMO_EXPERIMENT = """\
 # The vocloud demo experiment: Be-star H-alpha profiles from a synthetic archive.
@@ -60,9 +64,6 @@ def run_demo(
     --------
     >>> run_demo("/tmp/vocloud-demo", n_spectra=200)  # doctest: +SKIP
     """
-    from vocloud.datasets import make_archive, make_broken_files
-    from vocloud.experiment import Experiment, summarize
-    from vocloud.steps.registry import brief_metrics
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -24,10 +24,10 @@ from distributed import Client, KilledWorker, as_completed
 
 from vocloud._version import __version__
 from vocloud.chunks import compute_chunk, retry_rows, run_chunk
-from vocloud.cluster import get_client
-from vocloud.config import load_experiment_file
 from vocloud.io.read import MAX_FILE_SIZE
 from vocloud.preprocess import PreprocessParams
+from vocloud.run.cluster import get_client
+from vocloud.run.config import load_experiment_file
 from vocloud.sources import Source, source_from_config
 from vocloud.spectralist import duplicate_reasons, list_hash
 from vocloud.steps.registry import brief_metrics
@@ -87,7 +87,7 @@ class Experiment:
     batch : dict or BatchSpec, optional
         Run on Dask workers submitted as batch jobs instead of a LocalCluster, e.g.
         ``{"slurm": {"jobs": 4, "cores": 8, "memory": "32GB", "walltime": "02:00:00"}}``
-        (:mod:`vocloud.batch`; the ``run: {batch: ...}`` part of an experiment file). One set
+        (:mod:`vocloud.run.batch`; the ``run: {batch: ...}`` part of an experiment file). One set
         of jobs serves the whole run (preprocessing and steps) and is cancelled at its end.
     base_dir : str or Path, optional
         Relative paths in ``source``, ``store`` and step parameters are relative to this folder.
@@ -145,7 +145,7 @@ class Experiment:
         self.fetch = dict(fetch or {})
         self.source = source_from_config(source, base)
         if self.fetch.get("credentials") is not None:
-            from vocloud.credentials import Credentials
+            from vocloud.fetch.credentials import Credentials
             from vocloud.sources.files import FTPSource, HTTPIndexSource
 
             # checked now (an error names the host key, never a password) and kept as
@@ -176,7 +176,7 @@ class Experiment:
         self.scheduler = scheduler
         self.cluster_kwargs = dict(cluster_kwargs or {})
         if batch is not None:
-            from vocloud.batch import BatchSpec
+            from vocloud.run.batch import BatchSpec
 
             batch = batch if isinstance(batch, BatchSpec) else BatchSpec.from_config(batch)
             logs = batch.options.get("log_directory")
@@ -282,6 +282,7 @@ class Experiment:
             paths=spectra["access_url"].astype(str).tolist(),
             skip=duplicate_reasons(spectra).tolist(),
             datalinks=_datalink_column(spectra),
+            rv=_rv_column(spectra, self.params),  # issue #8: rest frame from the spectra list
             params=self.params.to_dict(),
             fetch=self.fetch_options(),
             max_size=self.max_file_size,
@@ -313,7 +314,11 @@ class Experiment:
             parts = {"features": [da.zeros((0, m), dtype="f4")]}
             parts.update({n: [da.zeros((0,), dtype=memory_dtype(n))] for n in CHUNK_VARIABLES})
         coords = {
-            "wavelength": ("wavelength", grid, {"units": "Angstrom"}),
+            "wavelength": (
+                "wavelength",
+                grid,
+                {"units": "Angstrom", "medium": self.params.grid_params.medium},
+            ),
             "id": ("spectrum", spectra["id"].to_numpy(dtype=object)),
             "path": ("spectrum", spectra.get("path", spectra["access_url"]).to_numpy(dtype=object)),
         }
@@ -618,6 +623,7 @@ class _TaskInputs:
     paths: list[str]
     skip: list[str | None]
     datalinks: list[str | None] | None
+    rv: list[Any] | None
     params: dict[str, Any]
     fetch: dict[str, Any]
     max_size: int
@@ -629,11 +635,13 @@ class _TaskInputs:
             sel = slice(int(rows[0]), int(rows[-1]) + 1)
             paths, skip = self.paths[sel], self.skip[sel]
             links = None if self.datalinks is None else self.datalinks[sel]
+            rv = None if self.rv is None else self.rv[sel]
         else:
             paths = [self.paths[r] for r in rows]
             skip = [self.skip[r] for r in rows]
             links = None if self.datalinks is None else [self.datalinks[r] for r in rows]
-        return (paths, skip, self.params, self.fetch, links, self.max_size)
+            rv = None if self.rv is None else [self.rv[r] for r in rows]
+        return (paths, skip, self.params, self.fetch, links, rv, self.max_size)
 
 
 class _ChunkRun:
@@ -766,6 +774,27 @@ class _ChunkRun:
                 "n_transient": int(whole.columns["transient"].sum()),
             }
         )
+
+
+def _rv_column(spectra: pd.DataFrame, params: PreprocessParams) -> list[Any] | None:
+    """The spectra list column ``preprocess.rv = "column:<name>"`` names (any case), or None.
+
+    Raises
+    ------
+    ValueError
+        When the spectra list has no such column.
+    """
+    rv = params.rv
+    if not (isinstance(rv, str) and rv.startswith("COLUMN:")):
+        return None
+    name = rv[7:]
+    match = [c for c in spectra.columns if str(c).upper() == name]
+    if not match:
+        raise ValueError(
+            f"rv: the spectra list has no column {name.lower()!r} "
+            f"(columns: {', '.join(map(str, spectra.columns))})"
+        )
+    return spectra[match[0]].tolist()
 
 
 def _datalink_column(spectra: pd.DataFrame) -> list[str | None] | None:

@@ -62,7 +62,7 @@ def test_pca_som_forest_steps(archive, client):
     # forest: held-out (cross-validated) accuracy on the labelled spectra
     assert steps["random-forest"]["metrics"]["cv_accuracy"] >= 0.9
     # export: one row per spectrum with every per-spectrum output
-    from vocloud.export import export_table
+    from vocloud.interop.export import export_table
 
     df = export_table(exp.directory)
     assert len(df) == info.n_spectra

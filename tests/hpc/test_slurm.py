@@ -14,8 +14,8 @@ import pytest
 from hpc_helpers import squeue
 
 from vocloud import Experiment
-from vocloud.cluster import get_client
 from vocloud.datasets import make_archive
+from vocloud.run.cluster import get_client
 from vocloud.store import FeatureStore
 
 # The reference: vocloud's own LocalCluster (worker processes with the same malloc settings as

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from vocloud import Experiment
-from vocloud.batch import BatchSpec, batch_cluster, expected_workers
-from vocloud.cluster import WORKER_MALLOC_ENV
-from vocloud.config import load_experiment_file
+from vocloud.run.batch import BatchSpec, batch_cluster, expected_workers
+from vocloud.run.config import load_experiment_file
+from vocloud.run.workers import WORKER_MALLOC_ENV
 
 
 @pytest.mark.parametrize(

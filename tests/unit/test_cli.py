@@ -41,3 +41,51 @@ def test_parser_knows_the_commands():
     assert p.parse_args(["info", "x", "--json"]).json is True
     with pytest.raises(SystemExit):
         p.parse_args(["frobnicate"])
+
+
+def test_help_names_every_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    description = out.split("options:")[0]
+    for command in ("run", "info", "methods", "export", "dashboard", "demo"):
+        assert command in description, command
+        assert f"\n    {command}" in out  # and in the list of commands
+
+
+def test_dashboard_with_an_unknown_colouring_fails_at_once(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["dashboard", str(tmp_path), "--color-by", "foo"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "'foo'" in err and "hits" in err and "umatrix" in err and "purity" in err
+
+
+def test_cli_colourings_are_the_dashboards():
+    from vocloud.cli import COLOR_KEYS
+    from vocloud.viz import COLOR_BY
+
+    assert COLOR_KEYS == tuple(COLOR_BY.values())
+
+
+def _experiment_file(tmp_path, run: str) -> str:
+    (tmp_path / "spectra").mkdir()
+    f = tmp_path / "e.yaml"
+    f.write_text(f"name: x\nsource: {{directory: ./spectra}}\nrun: {run}\n")
+    return str(f)
+
+
+def test_workers_with_a_scheduler_is_an_error(tmp_path, capsys):
+    f = _experiment_file(tmp_path, "{block_size: 10}")
+    # nothing listens on port 1: the error comes before any connection is tried
+    assert main(["run", f, "--scheduler", "tcp://127.0.0.1:1", "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--workers" in err and "tcp://127.0.0.1:1" in err
+
+
+def test_workers_with_run_batch_is_an_error(tmp_path, capsys):
+    pytest.importorskip("dask_jobqueue")  # in the test extra: under CI this never skips
+    f = _experiment_file(tmp_path, "{batch: {slurm: {jobs: 1, cores: 1, memory: 1GB}}}")
+    assert main(["run", f, "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--workers" in err and "run.batch" in err and "e.yaml" in err

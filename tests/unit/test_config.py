@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from vocloud.config import ExperimentFileError, load_experiment_file
 from vocloud.experiment import Experiment
+from vocloud.run.config import ExperimentFileError, load_experiment_file
 
 ISSUE_YAML = """\
 name: halpha

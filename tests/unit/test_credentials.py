@@ -26,9 +26,9 @@ from loopback_servers import (
     running_servers,
 )
 
-from vocloud import credentials as credentials_mod
-from vocloud.credentials import Credentials, HostPattern, Login, env_login
 from vocloud.fetch import FetchError, FetchOptions, fetch, fetch_many
+from vocloud.fetch import credentials as credentials_mod
+from vocloud.fetch.credentials import Credentials, HostPattern, Login, env_login
 from vocloud.sources.files import FTPSource, HTTPIndexSource, RemoteSourceError
 
 SECRET = "hunter2-s3cret"  # a literal password: must never be shown anywhere
@@ -508,8 +508,8 @@ def test_experiment_store_holds_no_password(
 
 
 def test_experiment_file_credentials(tmp_path: Path) -> None:
-    from vocloud.config import load_experiment_file
     from vocloud.experiment import Experiment
+    from vocloud.run.config import load_experiment_file
 
     f = tmp_path / "e.yaml"
     f.write_text(

@@ -1,4 +1,4 @@
-"""vocloud.datalink against a loopback DataLink + SODA service written to the standard.
+"""vocloud.fetch.datalink against a loopback DataLink + SODA service written to the standard.
 
 The server answers at most 40 IDs per DataLink request (the client must ask again for the rest),
 marks unknown IDs with an error row, offers SODA only for some spectra, and cuts CSV spectra by
@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 import numpy as np
 import pytest
 
-from vocloud.datalink import fetch_spectra, resolve_datalinks, split_datalink_url
 from vocloud.fetch import FetchError, FetchOptions
+from vocloud.fetch.datalink import fetch_spectra, resolve_datalinks, split_datalink_url
 from vocloud.io import read_spectrum
 
 MAX_IDS = 40

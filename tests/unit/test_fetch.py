@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import ftplib
 import logging
 import pickle
@@ -13,10 +14,18 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from dask.base import tokenize
 from loopback_servers import LoopbackHTTPServer, LoopbackServers, RoutingHandler, running_servers
 
-from vocloud import fetch as fetch_mod
-from vocloud.fetch import FetchError, FetchOptions, cache_key, fetch, fetch_many
+from vocloud.fetch import (
+    MAX_REDIRECTS,
+    FetchError,
+    FetchOptions,
+    cache_key,
+    fetch,
+    fetch_many,
+)
+from vocloud.fetch import ftp as ftp_mod
 
 FAST = FetchOptions(retries=3, timeout=2.0, backoff=0.01)
 
@@ -101,6 +110,33 @@ def test_options_from_dict_and_validation() -> None:
         FetchOptions(concurrency=True)
     with pytest.raises(ValueError, match="mapping"):
         FetchOptions.from_dict([("retries", 1)])  # type: ignore[arg-type]
+
+
+def test_options_parsed_once_frozen_and_picklable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FetchOptions is checked once and then crosses to the tasks as it is: from_dict gives an
+    existing one back, it cannot be changed, and it pickles with its credentials intact."""
+    monkeypatch.setenv("ARCHIVE_PASSWORD", "s3cret")
+    o = FetchOptions.from_dict(
+        {
+            "retries": 1,
+            "cache_dir": "/c",
+            "credentials": {"h.example:21": {"user": "bob", "password_env": "ARCHIVE_PASSWORD"}},
+        }
+    )
+    assert FetchOptions.from_dict(o) is o
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        o.retries = 2  # type: ignore[misc]
+    back = pickle.loads(pickle.dumps(o))
+    assert back == o
+    assert back.credentials.lookup("h.example", 21).resolve() == ("bob", "s3cret")
+    assert "s3cret" not in repr(back)
+    # a task argument: its dask token is stable and made without the literal password
+    same = FetchOptions.from_dict({**dataclasses.asdict(o), "credentials": o.credentials})
+    assert tokenize(same) == tokenize(o) != tokenize(dataclasses.replace(o, retries=2))
+    other_pw = FetchOptions(credentials={"h.example:21": {"user": "bob", "password": "a"}})
+    assert tokenize(other_pw) == tokenize(
+        FetchOptions(credentials={"h.example:21": {"user": "bob", "password": "b"}})
+    )
 
 
 def test_cache_key_ignores_credentials_and_param_order() -> None:
@@ -194,7 +230,7 @@ def test_redirects(server: _Server) -> None:
     assert server.count("/redirect-file") == 1
     with pytest.raises(FetchError, match="too many redirects"):
         fetch(server.url("/redirect-loop"), FAST)
-    assert server.count("/redirect-loop") == fetch_mod.MAX_REDIRECTS + 1
+    assert server.count("/redirect-loop") == MAX_REDIRECTS + 1
 
 
 # -------------------------------------------------------------------------------------- cache
@@ -333,7 +369,7 @@ class _FakeFTP:
 
 
 def test_ftp_with_fake_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(fetch_mod.ftplib, "FTP", _FakeFTP)
+    monkeypatch.setattr(ftp_mod.ftplib, "FTP", _FakeFTP)
     monkeypatch.delenv("VOCLOUD_FTP_USER", raising=False)
     _FakeFTP.logins = []
     assert fetch("ftp://ftp.example:2121/pub/spec.fits", FAST) == b"SIMPLE  =  T"

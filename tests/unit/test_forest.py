@@ -162,11 +162,15 @@ def test_fit_errors(fitted):
         fitted[0].predict(X[:, :5])
 
 
-@pytest.mark.parametrize("path", ["default", "dask-ml", "dask-ml-broken"])
+@pytest.mark.parametrize("path", ["dask-ml", "map-blocks", "dask-ml-broken"])
 def test_dask_predict_equals_numpy(fitted, path, monkeypatch):
     f, X, _ = fitted
-    if path != "default":
-        monkeypatch.setattr(forest_mod, "USE_DASK_ML", True)
+    assert forest_mod.USE_DASK_ML  # the default path is dask-ml's ParallelPostFit
+    if path == "map-blocks":
+        monkeypatch.setattr(forest_mod, "USE_DASK_ML", False)
+    calls = []
+    real = forest_mod._dask_ml_blockwise
+    monkeypatch.setattr(forest_mod, "_dask_ml_blockwise", lambda *a: calls.append(a[2]) or real(*a))
     if path == "dask-ml-broken":
 
         def broken(*args, **kwargs):
@@ -181,6 +185,8 @@ def test_dask_predict_equals_numpy(fitted, path, monkeypatch):
         lab, proba = g.predict(Xd), g.predict_proba(Xd)
     fell_back = [x for x in w if "falling back" in str(x.message)]
     assert bool(fell_back) == (path == "dask-ml-broken")
+    if path == "dask-ml":  # the probe and the real mapping, for predict and predict_proba
+        assert calls == ["predict", "predict", "predict_proba", "predict_proba"]
     assert isinstance(lab, da.Array) and isinstance(proba, da.Array)
     # row chunks of 35 merged (whole chunks) to >= chunk_size rows
     assert lab.chunks == ((70, 70, 70, 30),) and proba.chunks == ((70, 70, 70, 30), (3,))
@@ -188,10 +194,12 @@ def test_dask_predict_equals_numpy(fitted, path, monkeypatch):
     np.testing.assert_allclose(proba.compute(), f.predict_proba(X))
 
 
-def test_model_is_one_graph_key(fitted):
-    """The fitted model is one key of the graph, not pickled into every task."""
+def test_model_is_one_graph_key_without_dask_ml(fitted, monkeypatch):
+    """On the map_blocks path (the fallback when dask-ml breaks) the fitted model is one key of
+    the graph, not pickled into every task (dask-ml's ParallelPostFit pickles it per task)."""
     import pickle
 
+    monkeypatch.setattr(forest_mod, "USE_DASK_ML", False)
     f, X, _ = fitted
     g = SpectraForest(**{**f.get_params(), "chunk_size": 10})
     g.__dict__.update({k: v for k, v in vars(f).items() if k.endswith("_")})

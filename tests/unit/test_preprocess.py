@@ -76,7 +76,13 @@ def test_yaml_parameters_and_canonical_dict():
     d = p.to_dict()
     json.dumps(d)
     assert d["cutout"] == {"center": 6562.8, "half_width": 150.0, "unit": "Angstrom"}
-    assert d["grid"] == {"start": 6420.0, "stop": 6710.0, "step": 0.25, "unit": "Angstrom"}
+    assert d["grid"] == {
+        "start": 6420.0,
+        "stop": 6710.0,
+        "step": 0.25,
+        "unit": "Angstrom",
+        "medium": "air",
+    }
     assert d["continuum"]["sigma"] == [3.0, 3.0] and d["max_bad_fraction"] == 0.2
     other = {
         "continuum": {"method": "Chebyshev", "degree": 5.0, "sigma": 3, "iterations": 5},

@@ -1,4 +1,4 @@
-"""vocloud.samp against a real astropy SAMP hub on loopback (no web profile)."""
+"""vocloud.interop.samp against a real astropy SAMP hub on loopback (no web profile)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,14 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from vocloud.interop.samp import (
+    SAMPRecipientError,
+    send_spectrum,
+    send_table,
+    temp_folder,
+    to_table,
+)
 from vocloud.io import Spectrum, read_spectrum
-from vocloud.samp import SAMPRecipientError, send_spectrum, send_table, temp_folder, to_table
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # astropy.samp is deprecated in astropy 8

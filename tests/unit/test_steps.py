@@ -11,7 +11,7 @@ import xarray as xr
 
 from vocloud.cli import main
 from vocloud.experiment import summarize
-from vocloud.export import export, export_table
+from vocloud.interop.export import export, export_table
 from vocloud.steps import Method, StepOutput, get_method, list_methods, register, run_step
 from vocloud.store import STATUS_FAILED, STATUS_OK, ChunkData, FeatureStore
 

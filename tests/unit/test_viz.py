@@ -7,6 +7,7 @@ import pytest
 from bokeh.document import Document
 from viz_experiment import make_som_experiment
 
+from vocloud.cli import main
 from vocloud.viz import SomMapData, som_document
 from vocloud.viz.serve import make_server
 
@@ -136,3 +137,7 @@ def test_without_a_forest_there_are_no_classes(tmp_path) -> None:
     assert doc.get_model_by_name("selection").text.startswith("neuron (0, 0)")
     with pytest.raises(ValueError, match="color_by"):
         som_document(Document(), exp.directory, color_by="majority")
+    # the server checks the colouring before it serves (not an HTTP 500 in the browser)
+    with pytest.raises(ValueError, match="majority and purity need a random-forest step"):
+        make_server(exp.directory, port=0, color_by="purity")
+    assert main(["dashboard", str(exp.directory), "--color-by", "majority", "--port", "0"]) == 2

@@ -8,11 +8,8 @@ Layout of an archive directory::
     <path>/labels.csv                             id, label for a label_fraction of the spectra
     <path>/.vocloud-archive.json                  the parameters; written last (complete marker)
 
-Measured with :func:`measure_write_time` on a shared 2-core VM (2026-11), per LAMOST-like spectrum
-(3909 px, 83,520-byte FITS): synthesis 0.22-0.28 ms, FITS bytes 0.04-0.05 ms, open+write+close
-0.07-0.10 ms on tmpfs (0.05 ms on an idle ext4, 0.8 ms once the VM disk throttles: large archives
-are disk-bound). ``make_archive`` of 10,000 LAMOST spectra on tmpfs: 4.1 s with 1 process, 2.2 s
-with 2 (index, truth, labels and the BINARY2 ``index.vot`` included).
+Synthesis, FITS formatting and the file write are timed per spectrum by :func:`measure_write_time`;
+large archives are bound by the disk (figures: docs/performance.md, "Synthetic archives").
 """
 
 from __future__ import annotations
@@ -23,6 +20,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -32,6 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
 
 from vocloud.datasets.layouts import LAYOUTS, to_bytes
 from vocloud.datasets.synth import LayoutSpec, SynthConfig, draw_spectrum
@@ -105,14 +105,10 @@ class ArchiveInfo:
 
     def truth(self) -> pd.DataFrame:
         """``truth.csv`` as a DataFrame (``outlier_kind`` is ``""`` for normal spectra)."""
-        import pandas as pd
-
         return pd.read_csv(self.truth_csv, keep_default_na=False)
 
     def labels(self) -> pd.DataFrame:
         """``labels.csv`` as a DataFrame."""
-        import pandas as pd
-
         return pd.read_csv(self.labels_csv, keep_default_na=False)
 
 
@@ -225,8 +221,6 @@ def _info(root: Path, params: dict[str, Any], index: pd.DataFrame, created: bool
 
 def read_index(path: str | os.PathLike) -> pd.DataFrame:
     """``index.csv`` of an archive as a DataFrame with the documented dtypes."""
-    import pandas as pd
-
     return pd.read_csv(
         Path(path) / "index.csv",
         dtype={"id": str, "path": str, "layout": str, "target": str, "vosynid": str},
@@ -318,8 +312,6 @@ def make_archive(
     False
     >>> tmp.cleanup()
     """
-    import pandas as pd
-
     t0 = time.perf_counter()
     n = int(n_spectra)
     if n < 1:
@@ -429,8 +421,6 @@ def _write_votable(index: pd.DataFrame, path: Path, chunk_rows: int = 100_000) -
     Strings are fixed-width ``char`` (the longest value), floats ``double``, integers ``long``,
     ``gzip`` a ``boolean``.
     """
-    from pandas.api import types as ptypes
-
     fields: list[str] = []
     dtypes: list[tuple] = [("__null", "u1", ((len(index.columns) + 7) // 8,))]
     arrays: dict[str, np.ndarray] = {}
@@ -503,8 +493,6 @@ def measure_write_time(
     >>> sorted(t)
     ['file_us', 'format_us', 'synth_us', 'write_us']
     """
-    import tempfile
-
     cfg = SynthConfig.make(seed=seed, layouts=layout, outlier_fraction=0.0)
     synth = fmt = wr = 0.0
     with tempfile.TemporaryDirectory(dir=directory) as d:

@@ -22,10 +22,13 @@ import re
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from vocloud.io.fitsparse import _parse_value
 from vocloud.io.spectrum import (
     Spectrum,
     SpectrumFormatError,
+    header_medium,
     ivar_from_error,
     make_spectrum,
     spectral_unit,
@@ -41,7 +44,18 @@ _NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eEdD][+-]?\d+)?$|^[+-]?(nan|i
 
 
 def _meta_value(text: str) -> Any:
+    """A ``# KEY = value`` comment's value; FITS-card style (``'text' / comment``, ``1.5 /
+    comment``, as IRAF ``wspectext`` and many archives' ASCII headers write) is read as a card.
+
+    Examples
+    --------
+    >>> _meta_value(" 'HD 1    '   / target"), _meta_value(" 59257.93 / [d] MJD"), _meta_value("x")
+    ('HD 1', 59257.93, 'x')
+    """
     s = text.strip()
+    if s[:1] == "'" or " /" in s:
+        v = _parse_value(s)
+        return v.strip() if isinstance(v, str) else v
     if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
         return s[1:-1]
     if s in ("T", "True", "true"):
@@ -89,8 +103,6 @@ def read_csv_text(buf: bytes | bytearray, source: str = "<bytes>") -> Spectrum:
     SpectrumFormatError
         Not text, no wavelength/flux columns, non-numeric values, unknown unit...
     """
-    import pandas as pd
-
     try:
         text = bytes(buf).decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -181,5 +193,13 @@ def read_csv_text(buf: bytes | bytearray, source: str = "<bytes>") -> Spectrum:
     if i_mask is not None and i_mask < data.shape[1]:
         mask = data[:, i_mask] != 0
     return make_spectrum(
-        wave, unit, flux, ivar=ivar, mask=mask, meta=meta, layout="csv", source=source
+        wave,
+        unit,
+        flux,
+        ivar=ivar,
+        mask=mask,
+        meta=meta,
+        layout="csv",
+        source=source,
+        medium=header_medium(meta),
     )

@@ -18,10 +18,14 @@ Examples
 
 from __future__ import annotations
 
+import io
+import re
+import warnings
 from typing import Any
 
 import astropy.units as u
 import numpy as np
+from astropy.io import fits
 
 from vocloud.io.fitsparse import (
     HDU,
@@ -32,9 +36,11 @@ from vocloud.io.fitsparse import (
     table_columns,
     table_layout,
 )
+from vocloud.io.spectralaxis import axis_kind, to_angstrom
 from vocloud.io.spectrum import (
     Spectrum,
     SpectrumFormatError,
+    header_medium,
     ivar_from_error,
     make_spectrum,
     spectral_unit,
@@ -44,6 +50,7 @@ __all__ = [
     "FITS_LAYOUTS",
     "detect_fits_layout",
     "read_fits",
+    "read_fits_many",
     "read_iraf",
     "read_lamost_dr7",
     "read_lamost_dr8",
@@ -51,7 +58,22 @@ __all__ = [
     "read_two_column",
 ]
 
-FITS_LAYOUTS = ("iraf-linear", "iraf-log", "lamost-dr7", "lamost-dr8", "sdss-coadd", "two-column")
+FITS_LAYOUTS = (
+    "iraf-linear",
+    "iraf-log",
+    "iraf-multispec",
+    "lamost-dr7",
+    "lamost-dr8",
+    "lamost-mrs",
+    "sdss-coadd",
+    "sdss-spspec",
+    "desi-coadd",
+    "hst-x1d",
+    "deep2-spec1d",
+    "spex-merged",
+    "ondrejov-ssa",
+    "two-column",
+)
 """The FITS layouts :func:`read_fits` knows."""
 
 #: wavelength column names of tables, in order of preference (upper case)
@@ -61,16 +83,21 @@ ERROR_COLUMNS = ("ERROR", "ERR", "FLUX_ERROR", "SIGMA")
 #: bad-pixel mask column names (non-zero: bad)
 MASK_COLUMNS = ("ANDMASK", "AND_MASK", "MASK")
 
-# CTYPE1 types accepted for a 1-D image (the part before the algorithm code)
-_SPECTRAL_CTYPES = frozenset(
-    {"", "LINEAR", "WAVE", "AWAV", "WAVELENGTH", "LAMBDA", "FREQ", "ENER", "WAVN"}
-)
+#: SDSS SPPIXMASK bits that mean a bad pixel (the others -- e.g. bit 4 MANYBADCOLUMNS, a
+#: fibre-level flag, or bit 23 BRIGHTSKY -- are informational; the pipeline already sets
+#: ivar = 0 where a pixel is unusable): NOPLUG, BADTRACE, BADFLAT, BADARC, FULLREJECT, NODATA.
+SDSS_BAD_BITS = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 18) | (1 << 24)
 
 
 def _number(header: dict[str, Any], key: str, source: str, default: float | None = None) -> float:
     value = header.get(key, default)
     if value is None:
         raise SpectrumFormatError(source, f"missing {key}")
+    if isinstance(value, str):  # a header defect archives ship: CRVAL1 = '3.5802'
+        try:
+            return float(value.strip().replace("D", "E"))
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SpectrumFormatError(source, f"corrupt FITS header: {key} = {value!r} is not a number")
     return float(value)
@@ -88,26 +115,50 @@ def _merge_meta(*hdus: HDU) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------ detection
+def _telescope(h: dict[str, Any]) -> str:
+    return str(h.get("TELESCOP", "")).strip().upper()
+
+
+def _is_sdss_spspec(hdu: HDU) -> bool:
+    """SDSS DR7 spSpec: a 5-row image like LAMOST's, told apart by its header, never its shape."""
+    h = hdu.header
+    return len(hdu.shape) == 2 and (
+        _telescope(h).startswith("SDSS") or ("ARRAY1" in h and "ARRAY3" in h)
+    )
+
+
 def _is_lamost_dr7(hdu: HDU) -> bool:
     h = hdu.header
     shape = hdu.shape
     return (
         len(shape) == 2
         and shape[0] >= 3
-        and ("COEFF0" in h or str(h.get("TELESCOP", "")).strip().upper() == "LAMOST")
+        and (_telescope(h) == "LAMOST" or ("COEFF0" in h and not _telescope(h)))
+    )
+
+
+def _is_multispec(h: dict[str, Any]) -> bool:
+    return str(h.get("CTYPE1", "")).strip().upper().startswith("MULTISPE") or "multispec" in str(
+        h.get("WAT0_001", "")
     )
 
 
 def _image_layout(hdu: HDU) -> str | None:
+    h = hdu.header
+    shape = hdu.shape
+    if _is_sdss_spspec(hdu):
+        return "sdss-spspec"
     if _is_lamost_dr7(hdu):
         return "lamost-dr7"
-    shape = hdu.shape
+    if len(shape) >= 2 and _is_multispec(h):
+        return "iraf-multispec"
+    if len(shape) == 2 and 3 <= shape[0] <= 4 and "XUNITS" in h:
+        return "spex-merged"
     if shape and all(n == 1 for n in shape[:-1]) and shape[-1] > 0:
-        h = hdu.header
         return (
             "iraf-log"
-            if h.get("DC-FLAG", 0) == 1 or "-LOG" in str(h.get("CTYPE1", ""))
-            else ("iraf-linear")
+            if h.get("DC-FLAG", 0) == 1 or "-LOG" in str(h.get("CTYPE1", "")).upper()
+            else "iraf-linear"
         )
     return None
 
@@ -119,22 +170,46 @@ def _first(keys: dict[str, Column], names: tuple[str, ...]) -> str | None:
     return None
 
 
-def _table_layout_name(hdu: HDU, cols: list[Column]) -> str | None:
+def _table_layout_name(primary: HDU, hdu: HDU, cols: list[Column]) -> str | None:
     keys = {c.key: c for c in cols}
-    if "FLUX" not in keys or _first(keys, WAVE_COLUMNS) is None:
-        return None
-    if hdu.header.get("NAXIS2") == 1 and keys["FLUX"].repeat > 1:
-        return "lamost-dr8"
-    if keys["FLUX"].repeat != 1:
-        return None
     extname = str(hdu.header.get("EXTNAME", "")).strip().upper()
+    if extname == "FIBERMAP":
+        return "desi-coadd"
+    if extname in ("COADD_B", "COADD_R") and "FLUX" in keys and keys["FLUX"].repeat == 1:
+        return "lamost-mrs"
+    if "SPEC" in keys and "LAMBDA" in keys and keys["SPEC"].repeat > 1:
+        return "deep2-spec1d"
+    if "FLUX" not in keys or _first(keys, WAVE_COLUMNS) is None:
+        if "SPECTRAL" in keys and "FLUX" not in keys:
+            return None
+        return None
+    nrows = hdu.header.get("NAXIS2")
+    if keys["FLUX"].repeat > 1:
+        if nrows == 1:
+            return "lamost-dr8"
+        if _telescope(primary.header) == "HST" or "SPORDER" in keys:
+            return "hst-x1d"
+        return None
     if extname == "COADD" or ("LOGLAM" in keys and "AND_MASK" in keys):
         return "sdss-coadd"
+    pub = str(hdu.header.get("DS_IDPUB", "")) + str(hdu.header.get("VOPUB", ""))
+    if "asu.cas.cz" in pub.lower():
+        return "ondrejov-ssa"
     return "two-column"
 
 
 def _unknown(source: str, what: str) -> SpectrumFormatError:
     return SpectrumFormatError(source, f"unknown FITS layout: {what}")
+
+
+def _all_hdus(buf: bytes | bytearray, first: HDU, source: str) -> list[HDU]:
+    """Every HDU of the file from ``first`` on (headers parsed, data located, not read)."""
+    hdus = [first]
+    while hdus[-1].next_start < len(buf):
+        if bytes(buf[hdus[-1].next_start : hdus[-1].next_start + 8]).strip(b"\x00 ") == b"":
+            break  # zero padding after the last HDU
+        hdus.append(read_hdu(buf, hdus[-1].next_start, len(hdus), source))
+    return hdus
 
 
 def _locate(buf: bytes | bytearray, source: str) -> tuple[str, HDU, HDU | None]:
@@ -151,7 +226,7 @@ def _locate(buf: bytes | bytearray, source: str) -> tuple[str, HDU, HDU | None]:
     kind = ext.xtension
     if kind == "BINTABLE":
         cols = table_layout(ext, source)
-        layout = _table_layout_name(ext, cols)
+        layout = _table_layout_name(primary, ext, cols)
         if layout is None:
             rows = ext.header.get("NAXIS2")
             desc = ", ".join(f"{c.name} ({c.repeat}{c.code})" for c in cols)
@@ -177,105 +252,362 @@ def detect_fits_layout(buf: bytes | bytearray, source: str = "<bytes>") -> str:
     >>> img.header["TELESCOP"] = "LAMOST"
     >>> detect_fits_layout(hdu_bytes(img))
     'lamost-dr7'
+    >>> img.header["TELESCOP"] = "SDSS 2.5-M"
+    >>> detect_fits_layout(hdu_bytes(img))
+    'sdss-spspec'
     """
     return _locate(buf, source)[0]
 
 
 # ------------------------------------------------------------------------------------ readers
-def read_iraf(
-    buf: bytes | bytearray, primary: HDU, source: str, image: HDU | None = None
-) -> Spectrum:
-    """``iraf-linear`` / ``iraf-log``: a 1-D image with a linear or log-lambda wavelength WCS.
-
-    ``image`` is the HDU that holds the image when it is not the primary HDU.
-    """
-    hdu = image if image is not None else primary
-    h = hdu.header
-    ctype = str(h.get("CTYPE1", "")).strip().upper()
-    base, _, algo = ctype.partition("-")
-    algo = algo.strip("-")
-    if base not in _SPECTRAL_CTYPES or algo not in ("", "LOG"):
-        raise _unknown(source, f"1-D image with CTYPE1 = {ctype!r}")
+def _pixel_axis(h: dict[str, Any], n: int, source: str) -> np.ndarray:
+    """World coordinates ``CRVAL1 + CDELT1 * (p - CRPIX1)`` of pixels ``p = 1..n``."""
     if "CRVAL1" not in h:
-        raise _unknown(source, f"1-D image {_shape_text(hdu)} without CRVAL1")
+        raise _unknown(source, f"1-D image {n} without CRVAL1")
     crval = _number(h, "CRVAL1", source)
     if "CD1_1" in h:
         cdelt = _number(h, "CD1_1", source)
     elif "CDELT1" in h:
         cdelt = _number(h, "CDELT1", source)
     else:
-        raise _unknown(source, f"1-D image {_shape_text(hdu)} without CDELT1 or CD1_1")
+        raise _unknown(source, f"1-D image {n} without CDELT1 or CD1_1")
     if cdelt == 0:
         raise SpectrumFormatError(source, "corrupt wavelength solution: CDELT1 = 0")
     crpix = _number(h, "CRPIX1", source, 1.0)
-    unit = spectral_unit(h.get("CUNIT1"), source)
+    pix = np.arange(n, dtype=np.float64)
+    pix += 1.0 - crpix
+    pix *= cdelt
+    pix += crval
+    return pix
+
+
+def read_iraf(
+    buf: bytes | bytearray, primary: HDU, source: str, image: HDU | None = None
+) -> Spectrum:
+    """``iraf-linear`` / ``iraf-log``: a 1-D image with a linear or log-lambda spectral WCS.
+
+    ``image`` is the HDU that holds the image when it is not the primary HDU. The axis may be
+    any spectral kind (:func:`vocloud.io.spectralaxis.to_angstrom`: wavelength, frequency,
+    wavenumber, energy, velocity with a rest value) and the unit may be written in ``CTYPE1``
+    (HARPS s1d ``'Angstrom'``, UVES ``'WAVELENGTH [Ang]'``). Medium: the header's, else air
+    (IRAF and ESO reductions).
+    """
+    hdu = image if image is not None else primary
+    h = hdu.header
+    ctype = str(h.get("CTYPE1", "")).strip()
+    base, _, algo = ctype.upper().partition("-")
+    algo = algo.strip("-")
+    log10 = h.get("DC-FLAG", 0) == 1
     data = image_data(buf, hdu, source)
     flux = data.reshape(-1)
-    pix = np.arange(flux.shape[0], dtype=np.float64)
-    pix += 1.0 - crpix
+    axis = _pixel_axis(h, flux.shape[0], source)
     if algo == "LOG":
+        crval = _number(h, "CRVAL1", source)
         if crval <= 0:
             raise SpectrumFormatError(source, f"corrupt wavelength solution: CRVAL1 = {crval}")
-        layout = "iraf-log"
-        pix *= cdelt / crval
+        cdelt = axis[1] - axis[0] if axis.shape[0] > 1 else 0.0
+        # WCS Paper III -LOG: w = CRVAL1 * exp(CDELT1 * (p - CRPIX1) / CRVAL1)
         with np.errstate(over="ignore", invalid="ignore"):
-            wave = np.exp(pix, out=pix)
-        wave *= crval
-    elif h.get("DC-FLAG", 0) == 1:
+            axis = crval * np.exp((axis - crval) / crval) if cdelt else axis
+        ctype = base
         layout = "iraf-log"
-        pix *= cdelt
-        pix += crval
+    elif log10:
         with np.errstate(over="ignore", invalid="ignore"):
-            wave = np.power(10.0, pix, out=pix)
+            axis = np.power(10.0, axis)
+        layout = "iraf-log"
     else:
         layout = "iraf-linear"
-        pix *= cdelt
-        pix += crval
-        wave = pix
+    if algo not in ("", "LOG") and base in ("WAVE", "AWAV", "FREQ", "VRAD", "VOPT", "VELO"):
+        raise _unknown(source, f"1-D image with CTYPE1 = {ctype!r} (algorithm {algo})")
+    kind, _base, unit = axis_kind(ctype, h.get("CUNIT1"), source)
+    if kind == "wave":  # the hot path: a monotonic axis is positive when both its ends are
+        if not (axis[0] > 0 and axis[-1] > 0):
+            raise SpectrumFormatError(
+                source, f"spectral axis {_base or 'WAVE'} gives wavelengths that are not positive"
+            )
+    else:
+        checked = to_angstrom(axis, ctype, h, source, h.get("CUNIT1"))  # refuses the unusable
+        if kind not in ("freq", "energy", "wavenumber"):
+            axis, unit = checked, u.AA  # velocities: only Angstrom keeps their meaning
     meta = _merge_meta(primary, image) if image is not None else primary.meta()
-    return make_spectrum(wave, unit, flux, meta=meta, layout=layout, source=source)
+    return make_spectrum(
+        axis,
+        unit,
+        flux,
+        meta=meta,
+        layout=layout,
+        source=source,
+        medium=header_medium(h, "air" if base not in ("FREQ", "VRAD", "VOPT", "VELO") else None),
+    )
+
+
+def _lamost_rows(h: dict[str, Any], nrows: int) -> dict[str, int]:
+    """Row index of each quantity in a LAMOST image, from ``EXTEN0`` (DR1 differs)."""
+    names = [w.strip(" ,").lower() for w in str(h.get("EXTEN0", "")).replace(",", " ").split()]
+    rows = {"flux": 0, "ivar": 1, "wave": 2, "andmask": 3}
+    if names and len(names) <= nrows:
+        found = {}
+        for i, w in enumerate(names):
+            if w.startswith("flux"):
+                found.setdefault("flux", i)
+            elif w.startswith("inverse") or w == "ivar":
+                found.setdefault("ivar", i)
+            elif w.startswith("wavelength"):
+                found.setdefault("wave", i)
+            elif w.startswith("andmask"):
+                found.setdefault("andmask", i)
+        if "flux" in found:
+            rows = {"flux": found["flux"], "ivar": found.get("ivar", 1)}
+            if "wave" in found:
+                rows["wave"] = found["wave"]
+            if "andmask" in found:
+                rows["andmask"] = found["andmask"]
+    return rows
+
+
+def _loglinear(h: dict[str, Any], n: int, source: str) -> np.ndarray:
+    c0 = _number(h, "COEFF0", source)
+    c1 = _number(h, "COEFF1", source)
+    wave = np.arange(n, dtype=np.float64)
+    wave *= c1
+    wave += c0
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.power(10.0, wave, out=wave)
+    return wave
 
 
 def read_lamost_dr7(
     buf: bytes | bytearray, primary: HDU, source: str, image: HDU | None = None
 ) -> Spectrum:
-    """``lamost-dr7``: 2-D float32 image, rows flux, ivar, wavelength, andmask, ormask.
+    """``lamost-dr7``: LAMOST LRS DR1-DR8 image, rows named by ``EXTEN0``.
 
-    The wavelength row is used as it is (as float64); when it is unusable (not positive or not
-    finite at its ends) it is rebuilt from ``COEFF0`` / ``COEFF1`` (log10 start / step).
+    Usually flux, ivar, wavelength, andmask, ormask; DR1 (pipeline v2.6.4) has ``'Flux Inverse
+    Subcontinuum Andmask Ormask'`` with no wavelength row. The wavelength row is used when there
+    is one and it is usable (positive, finite, increasing), else ``COEFF0``/``COEFF1`` (log10
+    start / step). Every andmask bit is a bad condition (BADCCD, BADPROFILE, NOSKY, BRIGHTSKY,
+    BADCENTER, NODATA). Medium: ``VACUUM`` (vacuum by the LAMOST convention).
     """
     hdu = image if image is not None else primary
     h = hdu.header
     if h["BITPIX"] < 0 and h.get("BSCALE", 1) == 1 and h.get("BZERO", 0) == 0:
         data = image_raw(buf, hdu)  # convert only the rows used, each to its own array
         native = data.dtype.newbyteorder("=")
-        flux, ivar = data[0].astype(native), data[1].astype(native)
+        conv = lambda i: data[i].astype(native)  # noqa: E731
     else:
         data = image_data(buf, hdu, source)
-        flux, ivar = data[0].copy(), data[1].copy()
+        conv = lambda i: data[i].copy()  # noqa: E731
     nrows = data.shape[0]
-    with np.errstate(invalid="ignore"):  # signalling NaNs in a damaged file
-        wave = data[2].astype(np.float64)
-    if not (wave[0] > 0 and np.isfinite(wave[-1]) and wave[-1] > wave[0]):
-        c0 = _number(h, "COEFF0", source)
-        c1 = _number(h, "COEFF1", source)
-        wave = np.arange(flux.shape[0], dtype=np.float64)
-        wave *= c1
-        wave += c0
-        with np.errstate(over="ignore", invalid="ignore"):
-            np.power(10.0, wave, out=wave)
-    mask = data[3] != 0 if nrows > 3 else None
+    rows = _lamost_rows(h, nrows)
+    flux, ivar = conv(rows["flux"]), conv(rows["ivar"])
+    wave = None
+    if "wave" in rows:
+        with np.errstate(invalid="ignore"):  # signalling NaNs in a damaged file
+            wave = data[rows["wave"]].astype(np.float64)
+        if not (wave[0] > 0 and np.isfinite(wave[-1]) and wave[-1] > wave[0]):
+            wave = None
+    if wave is None:
+        wave = _loglinear(h, flux.shape[0], source)
+    mask = data[rows["andmask"]] != 0 if "andmask" in rows and rows["andmask"] < nrows else None
     unit = spectral_unit(h.get("CUNIT1"), source)
     meta = _merge_meta(primary, image) if image is not None else primary.meta()
     return make_spectrum(
-        wave, unit, flux, ivar=ivar, mask=mask, meta=meta, layout="lamost-dr7", source=source
+        wave,
+        unit,
+        flux,
+        ivar=ivar,
+        mask=mask,
+        meta=meta,
+        layout="lamost-dr7",
+        source=source,
+        medium=header_medium(primary.header, header_medium(h, "vacuum")),
+    )
+
+
+def read_sdss_spspec(
+    buf: bytes | bytearray, primary: HDU, source: str, image: HDU | None = None
+) -> Spectrum:
+    """``sdss-spspec``: SDSS DR7 spSpec image, rows flux, continuum-subtracted flux, error
+    (sigma), mask (float-coded SPPIXMASK bits), sky; log10 wavelengths from ``COEFF0``/``COEFF1``.
+
+    Bad pixels: sigma not positive, or one of :data:`SDSS_BAD_BITS`. Medium: vacuum.
+    """
+    hdu = image if image is not None else primary
+    h = hdu.header
+    data = image_data(buf, hdu, source)
+    if data.shape[0] < 3:
+        raise SpectrumFormatError(source, f"SDSS spSpec image has {data.shape[0]} rows, needs 3")
+    flux = data[0].copy()
+    ivar = ivar_from_error(data[2])
+    mask = None
+    if data.shape[0] > 3:
+        bits = np.nan_to_num(data[3]).astype(np.int64)
+        mask = (bits & SDSS_BAD_BITS) != 0
+    wave = _loglinear(h, flux.shape[0], source)
+    meta = _merge_meta(primary, image) if image is not None else primary.meta()
+    return make_spectrum(
+        wave,
+        u.AA,
+        flux,
+        ivar=ivar,
+        mask=mask,
+        meta=meta,
+        layout="sdss-spspec",
+        source=source,
+        medium=header_medium(h, "vacuum"),
+    )
+
+
+def _wat(h: dict[str, Any], n: int) -> str:
+    """The ``WAT{n}_001...`` strings joined (IRAF splits them at 68 characters, spaces kept)."""
+    parts = []
+    i = 1
+    while f"WAT{n}_{i:03d}" in h:
+        v = h[f"WAT{n}_{i:03d}"]
+        text = v if isinstance(v, str) else str(v)
+        parts.append(text.ljust(68) if len(text) < 68 else text)
+        i += 1
+    return "".join(parts)
+
+
+def _multispec_wave(spec: list[float], npix: int, source: str, ap: int) -> np.ndarray:
+    """Wavelengths of one multispec aperture from its ``specN`` numbers (IRAF ONEDSPEC)."""
+    dtype = int(spec[2])
+    w1, dw, nw, z = spec[3], spec[4], int(spec[5]), spec[6]
+    p = np.arange(1, npix + 1, dtype=np.float64)
+    if dtype == 0:
+        w = w1 + dw * (p - 1)
+    elif dtype == 1:
+        w = 10.0 ** (w1 + dw * (p - 1))
+    elif dtype == 2:
+        w = np.zeros(npix)
+        rest = spec[9:]
+        while rest:
+            wt, w0, ftype = rest[0], rest[1], int(rest[2])
+            if ftype not in (1, 2):
+                kind = {3: "cubic spline", 4: "linear spline", 5: "pixel table", 6: "sampled"}
+                raise SpectrumFormatError(
+                    source,
+                    f"multispec aperture {ap}: dispersion function type {ftype} "
+                    f"({kind.get(ftype, 'unknown')}) is not supported",
+                )
+            order, pmin, pmax = int(rest[3]), rest[4], rest[5]
+            coef = np.asarray(rest[6 : 6 + order], dtype=np.float64)
+            x = (2 * p - (pmax + pmin)) / (pmax - pmin)
+            val = np.polynomial.chebyshev.chebval if ftype == 1 else np.polynomial.legendre.legval
+            w += wt * (w0 + val(x, coef))
+            rest = rest[6 + order :]
+    else:
+        raise SpectrumFormatError(source, f"multispec aperture {ap}: unknown dtype {dtype}")
+    if nw and nw < npix:
+        w[nw:] = np.nan
+    return w / (1.0 + z)
+
+
+def read_iraf_multispec(
+    buf: bytes | bytearray, primary: HDU, source: str, image: HDU | None = None
+) -> Spectrum:
+    """``iraf-multispec``: echelle orders as image rows, one ``specN`` string per order in
+    ``WAT2_nnn`` (dtype 0 linear, 1 log-linear, 2 Chebyshev or Legendre; splines and pixel tables
+    are refused). Only the first band (the spectrum; others are sigma, background...) is read.
+    The orders become :attr:`Spectrum.segments`, each sorted by wavelength; preprocessing takes
+    the order covering the cutout. Medium: the header's, else air.
+    """
+    hdu = image if image is not None else primary
+    h = hdu.header
+    data = image_data(buf, hdu, source)
+    if data.ndim == 3:
+        data = data[0]
+    norders, npix = data.shape
+    wat2 = _wat(h, 2)
+    specs = {
+        int(m.group(1)): [float(x) for x in m.group(2).split()]
+        for m in re.finditer(r'spec(\d+)\s*=\s*"([^"]*)"', wat2)
+    }
+    if len(specs) < norders:
+        raise SpectrumFormatError(
+            source, f"multispec image of {norders} orders has {len(specs)} WAT2 specN strings"
+        )
+    p = np.arange(npix, dtype=np.float64)
+    waves = np.empty((norders, npix))
+    simple = all(int(specs[i + 1][2]) in (0, 1) for i in range(norders))
+    if simple:  # linear and log-linear orders in one vectorised pass
+        num = np.array([specs[i + 1][:7] for i in range(norders)])
+        waves[:] = num[:, 3:4] + num[:, 4:5] * p
+        log = num[:, 2] == 1
+        if log.any():
+            waves[log] = 10.0 ** waves[log]
+        waves /= 1.0 + num[:, 6:7]
+        short = num[:, 5] < npix
+        for i in np.flatnonzero(short & (num[:, 5] > 0)):
+            waves[i, int(num[i, 5]) :] = np.nan
+    else:
+        for i in range(norders):
+            waves[i] = _multispec_wave(specs[i + 1], npix, source, i + 1)
+    flux = data  # a native copy already (image_data)
+    down = waves[:, 0] > waves[:, -1]  # each order increasing in wavelength
+    if down.any():
+        waves[down] = waves[down, ::-1]
+        flux[down] = flux[down, ::-1]
+    ok = np.isfinite(waves)
+    if ok.all():  # the usual case: no copy to flatten
+        counts = np.full(norders, npix)
+        flat_w, flat_f = waves.reshape(-1), flux.reshape(-1)
+    else:
+        counts = ok.sum(axis=1)
+        flat_w, flat_f = waves[ok], flux[ok]
+    ends = np.cumsum(counts)
+    segments = tuple((int(e - c), int(e)) for c, e in zip(counts, ends))
+    unit_text = re.search(r"units=(\S+)", _wat(h, 1))
+    unit = spectral_unit(unit_text.group(1) if unit_text else None, source)
+    meta = _merge_meta(primary, image) if image is not None else primary.meta()
+    return make_spectrum(
+        flat_w,
+        unit,
+        flat_f,
+        meta=meta,
+        layout="iraf-multispec",
+        source=source,
+        medium=header_medium(h, "air"),
+        segments=tuple(segments),
+    )
+
+
+def read_spex_merged(
+    buf: bytes | bytearray, primary: HDU, source: str, image: HDU | None = None
+) -> Spectrum:
+    """``spex-merged``: Spextool merged image, rows wavelength (``XUNITS``), flux, error[, flag].
+
+    Medium: not stated by the format (the experiment's assumption applies).
+    """
+    hdu = image if image is not None else primary
+    h = hdu.header
+    data = image_data(buf, hdu, source)
+    unit = spectral_unit(h.get("XUNITS"), source)
+    wave = data[0].astype(np.float64)
+    ok = np.isfinite(wave)
+    meta = _merge_meta(primary, image) if image is not None else primary.meta()
+    return make_spectrum(
+        wave[ok],
+        unit,
+        data[1][ok],
+        ivar=ivar_from_error(data[2][ok]),
+        meta=meta,
+        layout="spex-merged",
+        source=source,
+        medium=header_medium(h),
     )
 
 
 def _table_spectrum(
-    buf: bytes | bytearray, primary: HDU, ext: HDU, source: str, layout: str
+    buf: bytes | bytearray,
+    primary: HDU,
+    ext: HDU,
+    source: str,
+    layout: str,
+    medium: str | None = None,
+    mask_bits: int | None = None,
 ) -> Spectrum:
-    """Shared reader of the three table layouts (array-in-a-row or one-row-per-pixel)."""
+    """Shared reader of the table layouts (array-in-a-row or one-row-per-pixel)."""
     cols = {c.key: c for c in table_layout(ext, source)}
     wave_key = _first(cols, WAVE_COLUMNS)
     ivar_key = "IVAR" if "IVAR" in cols else None
@@ -303,27 +635,52 @@ def _table_spectrum(
         ivar = ivar_from_error(arrays[err_key])
     else:
         ivar = None
-    mask = arrays[mask_key] != 0 if mask_key is not None else None
+    mask = None
+    if mask_key is not None:
+        m = arrays[mask_key]
+        if mask_bits is not None:
+            mask = (np.nan_to_num(m).astype(np.int64) & mask_bits) != 0
+        else:
+            mask = m != 0
+    meta = _merge_meta(primary, ext)
     return make_spectrum(
         wave,
         unit,
         flux,
         ivar=ivar,
         mask=mask,
-        meta=_merge_meta(primary, ext),
+        meta=meta,
         layout=layout,
         source=source,
+        medium=header_medium(ext.header, header_medium(primary.header, medium)),
     )
 
 
 def read_lamost_dr8(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
-    """``lamost-dr8``: HDU 1 table of one row with array columns FLUX, IVAR, WAVELENGTH, ANDMASK."""
-    return _table_spectrum(buf, primary, ext, source, "lamost-dr8")
+    """``lamost-dr8``: HDU 1 table of one row with array columns FLUX, IVAR, WAVELENGTH, ANDMASK.
+
+    LAMOST LRS DR8 (table form) to DR13; medium vacuum (``VACUUM = T``).
+    """
+    return _table_spectrum(buf, primary, ext, source, "lamost-dr8", medium="vacuum")
 
 
 def read_sdss_coadd(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
-    """``sdss-coadd``: HDU 1 ``COADD`` table, one row per pixel: flux, loglam, ivar, and_mask."""
-    return _table_spectrum(buf, primary, ext, source, "sdss-coadd")
+    """``sdss-coadd``: HDU 1 ``COADD`` table, one row per pixel: flux, loglam, ivar, and_mask.
+
+    Bad pixels: ``ivar == 0`` or an and_mask bit of :data:`SDSS_BAD_BITS` (not the informational
+    bits). Medium: vacuum. The pipeline redshift of the SPECOBJ/SPALL table becomes ``meta["Z"]``.
+    """
+    s = _table_spectrum(
+        buf, primary, ext, source, "sdss-coadd", medium="vacuum", mask_bits=SDSS_BAD_BITS
+    )
+    # the pipeline redshift lives in the SPECOBJ (DR8-DR16) or SPALL (DR17) table after COADD
+    if ext.next_start < len(buf) and "Z" not in s.meta:
+        nxt = read_hdu(buf, ext.next_start, ext.index + 1, source)
+        if str(nxt.header.get("EXTNAME", "")).strip().upper() in ("SPECOBJ", "SPALL"):
+            z = table_columns(buf, nxt, ["Z"], source).get("Z")
+            if z is not None and len(z):
+                s.meta["Z"] = float(z[0])
+    return s
 
 
 def read_two_column(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
@@ -331,7 +688,257 @@ def read_two_column(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str)
     return _table_spectrum(buf, primary, ext, source, "two-column")
 
 
-def read_fits(buf: bytes | bytearray, source: str = "<bytes>") -> Spectrum:
+def read_ondrejov_ssa(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
+    """``ondrejov-ssa``: the FITS the Ondrejov SSA service serves (``DS_IDPUB ivo://asu.cas.cz/``):
+    a ``spectral``/``flux`` table, air wavelengths (its column comment says so)."""
+    return _table_spectrum(buf, primary, ext, source, "ondrejov-ssa", medium="air")
+
+
+def read_lamost_mrs(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
+    """``lamost-mrs``: LAMOST MRS ``med-*.fits``: COADD_B (~4950-5350 A) and COADD_R (~6300-6800
+    A, with H-alpha) tables, one row per pixel (FLUX, IVAR, LOGLAM, ANDMASK).
+
+    Both arms are read, as two :attr:`Spectrum.segments` (blue, then red): the arms are not flux
+    calibrated against each other, so preprocessing takes the arm that covers the cutout.
+    Medium: vacuum (``VACUUM = T``).
+    """
+    hdus = _all_hdus(buf, ext, source)
+    arms = [
+        h for h in hdus if str(h.header.get("EXTNAME", "")).strip().upper().startswith("COADD_")
+    ]
+    parts = [_table_spectrum(buf, primary, h, source, "lamost-mrs", "vacuum") for h in arms]
+    return _join(parts, primary, "lamost-mrs", source, parts[0].medium)
+
+
+def _join(
+    parts: list[Spectrum], primary: HDU, layout: str, source: str, medium: str | None
+) -> Spectrum:
+    """Spectra of one object calibrated apart (arms) as one :class:`Spectrum` with segments."""
+    parts = [p for p in parts if len(p)]
+    waves, fluxes, ivars, masks, segments, start = [], [], [], [], [], 0
+    for p in parts:
+        w = p.wavelength_aa
+        order = np.argsort(w, kind="stable")
+        waves.append(w[order])
+        fluxes.append(np.asarray(p.flux, dtype=np.float64)[order])
+        ivars.append(
+            np.asarray(p.ivar, dtype=np.float64)[order] if p.ivar is not None else np.ones(len(p))
+        )
+        masks.append(p.mask[order] if p.mask is not None else np.zeros(len(p), bool))
+        segments.append((start, start + len(p)))
+        start += len(p)
+    meta = primary.meta()
+    for p in parts[::-1]:
+        meta = {**p.meta, **meta}
+    return make_spectrum(
+        np.concatenate(waves),
+        u.AA,
+        np.concatenate(fluxes),
+        ivar=np.concatenate(ivars) if any(p.ivar is not None for p in parts) else None,
+        mask=np.concatenate(masks),
+        meta=meta,
+        layout=layout,
+        source=source,
+        medium=medium,
+        segments=tuple(segments),
+    )
+
+
+def _desi_arrays(buf: bytes | bytearray, ext: HDU, source: str) -> tuple[dict, list]:
+    """The FIBERMAP columns and, per arm, (wavelength, flux, ivar, mask) arrays of all targets."""
+    hdus = _all_hdus(buf, ext, source)
+    by_name = {str(h.header.get("EXTNAME", "")).strip().upper(): h for h in hdus}
+    fmap = table_columns(buf, ext, ["TARGETID", "TARGET_RA", "TARGET_DEC"], source)
+    arms = []
+    for arm in ("B", "R", "Z"):
+        if f"{arm}_FLUX" not in by_name:
+            continue
+        wave = image_data(buf, by_name[f"{arm}_WAVELENGTH"], source).astype(np.float64)
+        flux = image_data(buf, by_name[f"{arm}_FLUX"], source)
+        ivar = image_data(buf, by_name[f"{arm}_IVAR"], source) if f"{arm}_IVAR" in by_name else None
+        mask = None
+        if f"{arm}_MASK" in by_name:
+            mhdu = by_name[f"{arm}_MASK"]
+            if "ZIMAGE" in mhdu.header or mhdu.xtension == "BINTABLE":
+                mask = _compressed_image(buf, mhdu, source)
+            else:
+                mask = image_data(buf, mhdu, source)  # uint32 stored as int32 + BZERO
+        if flux.ndim == 1:
+            flux = flux[None, :]
+            ivar = None if ivar is None else ivar[None, :]
+            mask = None if mask is None else np.asarray(mask).reshape(1, -1)
+        arms.append((wave, flux, ivar, mask))
+    if not arms:
+        raise SpectrumFormatError(source, "DESI file without B_FLUX, R_FLUX or Z_FLUX")
+    return fmap, arms
+
+
+def _desi_target(primary: HDU, fmap: dict, arms: list, row: int, source: str) -> Spectrum:
+    """One target of a DESI file: its arms one after the other, each a segment (the arms'
+    wavelength grids increase, so nothing is sorted)."""
+    waves = [a[0] for a in arms]
+    ends = np.cumsum([w.shape[0] for w in waves])
+    segments = tuple((int(e - w.shape[0]), int(e)) for w, e in zip(waves, ends))
+    ivar = None
+    if all(a[2] is not None for a in arms):
+        ivar = np.concatenate([a[2][row] for a in arms])
+    mask = None
+    if all(a[3] is not None for a in arms):
+        mask = np.concatenate([np.asarray(a[3][row]) != 0 for a in arms])
+    meta = primary.meta()
+    meta.update(
+        TARGETID=int(fmap["TARGETID"][row]),
+        RA=float(fmap["TARGET_RA"][row]) if "TARGET_RA" in fmap else None,
+        DEC=float(fmap["TARGET_DEC"][row]) if "TARGET_DEC" in fmap else None,
+    )
+    return make_spectrum(
+        np.concatenate(waves),
+        u.AA,
+        np.concatenate([a[1][row] for a in arms]),
+        ivar=ivar,
+        mask=mask,
+        meta=meta,
+        layout="desi-coadd",
+        source=source,
+        medium="vacuum",
+        segments=segments,
+    )
+
+
+def read_desi_coadd(
+    buf: bytes | bytearray, primary: HDU, ext: HDU, source: str, select: str | None = None
+) -> Spectrum:
+    """``desi-coadd``: DESI coadd-*/spectra-* file: FIBERMAP + per arm (B, R, Z) WAVELENGTH,
+    FLUX, IVAR, MASK images, one row per target.
+
+    ``select`` (``"TARGETID=<n>"`` or a row number) picks the target; a file of one target needs
+    none. The arms become segments (preprocessing takes the one covering the cutout). Bad pixels:
+    ``MASK != 0`` or ``ivar == 0``. Medium: vacuum.
+    """
+    fmap, arms = _desi_arrays(buf, ext, source)
+    row = _select_row(fmap["TARGETID"], select, source)
+    return _desi_target(primary, fmap, arms, row, source)
+
+
+def read_fits_many(
+    buf: bytes | bytearray, source: str, selects: list[str | None], names: list[str] | None = None
+) -> list[Spectrum | SpectrumFormatError]:
+    """Several spectra of one file, the file parsed once (DESI coadds: hundreds of targets).
+
+    ``names[i]`` is the ``source`` of spectrum ``i`` (its address); each entry is the spectrum or
+    the error of that entry. Other layouts read the one spectrum the file holds for each entry.
+    """
+    names = names if names is not None else [source] * len(selects)
+    layout, primary, ext = _locate(buf, source)
+    if layout != "desi-coadd" or ext is None:
+        out: list[Spectrum | SpectrumFormatError] = []
+        for sel, name in zip(selects, names):
+            try:
+                out.append(read_fits(buf, name, sel))
+            except SpectrumFormatError as exc:
+                out.append(exc)
+        return out
+    fmap, arms = _desi_arrays(buf, ext, source)
+    out = []
+    for sel, name in zip(selects, names):
+        try:
+            row = _select_row(fmap["TARGETID"], sel, name)
+            out.append(_desi_target(primary, fmap, arms, row, name))
+        except SpectrumFormatError as exc:
+            out.append(exc)
+    return out
+
+
+def _select_row(ids: np.ndarray, select: str | None, source: str) -> int:
+    n = len(ids)
+    if select is None or select == "":
+        if n == 1:
+            return 0
+        raise SpectrumFormatError(
+            source,
+            f"file holds {n} spectra: address one as <file>#TARGETID=<id> "
+            f"(e.g. #TARGETID={int(ids[0])}) or <file>#<row>",
+        )
+    key, _, value = str(select).partition("=")
+    if value and key.strip().upper() not in ("TARGETID", "ID"):
+        raise SpectrumFormatError(source, f"cannot select by {key!r} (use TARGETID)")
+    try:
+        number = int(value if value else key)
+    except ValueError:
+        raise SpectrumFormatError(source, f"bad spectrum address #{select}") from None
+    if value:
+        hits = np.flatnonzero(ids == number)
+        if hits.size == 0:
+            raise SpectrumFormatError(source, f"no TARGETID {number} in the file")
+        return int(hits[0])
+    row = number
+    if not 0 <= row < n:
+        raise SpectrumFormatError(source, f"row {row} is not in the file's {n} spectra")
+    return row
+
+
+def _compressed_image(buf: bytes | bytearray, hdu: HDU, source: str) -> np.ndarray:
+    """A tile-compressed image (DESI masks) through astropy."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with fits.open(io.BytesIO(bytes(buf)), memmap=False) as hdul:
+            return np.asarray(hdul[hdu.index].data)
+
+
+def read_hst_x1d(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
+    """``hst-x1d``: HST (STIS, COS) x1d table, one row per order or segment: WAVELENGTH, FLUX,
+    ERROR, DQ vector columns. Rows become segments; bad pixels are ``DQ & SDQFLAGS`` (the
+    serious data-quality flags the file names) or error not positive. Medium: vacuum.
+    """
+    cols = table_columns(buf, ext, ["WAVELENGTH", "FLUX", "ERROR", "DQ", "NELEM"], source)
+    sdq = ext.header.get("SDQFLAGS", primary.header.get("SDQFLAGS"))
+    parts = []
+    for i in range(cols["FLUX"].shape[0]):
+        n = int(cols["NELEM"][i]) if "NELEM" in cols else cols["FLUX"].shape[1]
+        dq = cols["DQ"][i, :n] if "DQ" in cols else None
+        bad = None
+        if dq is not None:
+            bad = (dq & int(sdq)) != 0 if isinstance(sdq, int) else dq != 0
+        parts.append(
+            make_spectrum(
+                cols["WAVELENGTH"][i, :n],
+                u.AA,
+                cols["FLUX"][i, :n],
+                ivar=ivar_from_error(cols["ERROR"][i, :n]) if "ERROR" in cols else None,
+                mask=bad,
+                layout="hst-x1d",
+                source=source,
+            )
+        )
+    return _join(parts, primary, "hst-x1d", source, header_medium(primary.header, "vacuum"))
+
+
+def read_deep2_spec1d(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
+    """``deep2-spec1d``: DEEP2 DEIMOS spec1d: one-row tables per chip half (``Bxspf-B``,
+    ``Bxspf-R``; the Horne extractions after them are not read) with SPEC, LAMBDA, IVAR vectors.
+    Halves become segments. Medium: air (DEIMOS arc-lamp solutions)."""
+    hdus = _all_hdus(buf, ext, source)
+    first = [h for h in hdus if str(h.header.get("EXTNAME", "")).upper().startswith("BXSPF")]
+    parts = []
+    for h in first or hdus[:2]:
+        d = table_columns(buf, h, ["SPEC", "LAMBDA", "IVAR"], source)
+        parts.append(
+            make_spectrum(
+                d["LAMBDA"][0],
+                u.AA,
+                d["SPEC"][0],
+                ivar=d["IVAR"][0],
+                meta=h.meta(),
+                layout="deep2-spec1d",
+                source=source,
+            )
+        )
+    return _join(parts, primary, "deep2-spec1d", source, "air")
+
+
+def read_fits(
+    buf: bytes | bytearray, source: str = "<bytes>", select: str | None = None
+) -> Spectrum:
     """Read a spectrum from the bytes of an uncompressed FITS file of any known layout.
 
     Parameters
@@ -340,6 +947,8 @@ def read_fits(buf: bytes | bytearray, source: str = "<bytes>") -> Spectrum:
         The whole file.
     source : str
         File name for error messages.
+    select : str, optional
+        Which spectrum of a file of many (``"TARGETID=<n>"`` or a row number).
 
     Returns
     -------
@@ -355,9 +964,23 @@ def read_fits(buf: bytes | bytearray, source: str = "<bytes>") -> Spectrum:
         return read_iraf(buf, primary, source, ext)
     if layout == "lamost-dr7":
         return read_lamost_dr7(buf, primary, source, ext)
+    if layout == "sdss-spspec":
+        return read_sdss_spspec(buf, primary, source, ext)
+    if layout == "iraf-multispec":
+        return read_iraf_multispec(buf, primary, source, ext)
+    if layout == "spex-merged":
+        return read_spex_merged(buf, primary, source, ext)
     assert ext is not None
-    if layout == "lamost-dr8":
-        return read_lamost_dr8(buf, primary, ext, source)
-    if layout == "sdss-coadd":
-        return read_sdss_coadd(buf, primary, ext, source)
+    readers = {
+        "lamost-dr8": read_lamost_dr8,
+        "lamost-mrs": read_lamost_mrs,
+        "sdss-coadd": read_sdss_coadd,
+        "hst-x1d": read_hst_x1d,
+        "deep2-spec1d": read_deep2_spec1d,
+        "ondrejov-ssa": read_ondrejov_ssa,
+    }
+    if layout == "desi-coadd":
+        return read_desi_coadd(buf, primary, ext, source, select)
+    if layout in readers:
+        return readers[layout](buf, primary, ext, source)
     return read_two_column(buf, primary, ext, source)

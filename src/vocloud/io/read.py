@@ -22,11 +22,28 @@ import os
 import zlib
 
 from vocloud.io.csvtext import read_csv_text
-from vocloud.io.fitslayouts import FITS_LAYOUTS, read_fits
+from vocloud.io.fallback import HAS_SPECUTILS, read_with_specutils
+from vocloud.io.fitslayouts import (
+    FITS_LAYOUTS,
+    _locate,
+    read_fits,
+    read_fits_many,
+    table_columns,
+)
 from vocloud.io.spectrum import Spectrum, SpectrumFormatError
 from vocloud.io.votable import read_votable
 
-__all__ = ["LAYOUTS", "MAX_FILE_SIZE", "read_bytes", "read_spectrum", "size_text", "sniff_format"]
+__all__ = [
+    "LAYOUTS",
+    "MAX_FILE_SIZE",
+    "list_spectra",
+    "read_bytes",
+    "read_many",
+    "read_spectrum",
+    "size_text",
+    "sniff_format",
+    "split_address",
+]
 
 LAYOUTS: tuple[str, ...] = (*FITS_LAYOUTS, "votable-sdm", "csv")
 """Names of the layouts :func:`read_spectrum` detects (see docs/layouts.md)."""
@@ -114,6 +131,7 @@ def sniff_format(buf: bytes | memoryview) -> str:
 def read_bytes(
     buf: bytes | bytearray | memoryview,
     source: str = "<bytes>",
+    select: str | None = None,
     *,
     max_size: int = MAX_FILE_SIZE,
 ) -> Spectrum:
@@ -125,6 +143,8 @@ def read_bytes(
         The file content.
     source : str
         Name used in error messages and in ``Spectrum.source``.
+    select : str, optional
+        Which spectrum of a file of many: ``"TARGETID=<n>"`` or a row number.
     max_size : int
         Limit in bytes on the content, as given and after gunzip (:data:`MAX_FILE_SIZE`).
 
@@ -150,7 +170,12 @@ def read_bytes(
     kind = sniff_format(buf)
     try:
         if kind == "fits":
-            return read_fits(buf, source)
+            try:
+                return read_fits(buf, source, select)
+            except SpectrumFormatError as exc:
+                if not _fallback_applies(exc.reason):
+                    raise
+                return _fallback(buf, source, exc)
         if kind == "votable":
             return read_votable(buf, source)
         if kind == "csv":
@@ -185,9 +210,13 @@ def read_spectrum(
     path_or_bytes: str | os.PathLike[str] | bytes | bytearray | memoryview,
     *,
     name: str | None = None,
+    select: str | None = None,
     max_size: int = MAX_FILE_SIZE,
 ) -> Spectrum:
     """Read one spectrum of any layout vocloud knows (:data:`LAYOUTS`), gzip-compressed or not.
+
+    A file of many spectra (a DESI coadd) is addressed as ``path#TARGETID=<n>`` or ``path#<row>``
+    (or with ``select``).
 
     The layout is detected from the content (magic bytes and headers), never from the name.
     FITS files are parsed straight from their bytes (about as fast as ``read`` +
@@ -200,6 +229,8 @@ def read_spectrum(
     name : str, optional
         Name used in error messages and ``Spectrum.source``; defaults to the path, or
         ``"<bytes>"`` for bytes.
+    select : str, optional
+        Which spectrum of a file of many (``"TARGETID=<n>"`` or a row number).
     max_size : int
         Limit in bytes on the file, as stored and after gunzip (:data:`MAX_FILE_SIZE`): a
         larger one is refused before it is read or as soon as its decompression passes it.
@@ -236,10 +267,14 @@ def read_spectrum(
     vocloud.io.spectrum.SpectrumFormatError: cut.fits: truncated FITS: header ends without END card
     """
     if isinstance(path_or_bytes, bytes | bytearray | memoryview):
-        return read_bytes(path_or_bytes, name if name is not None else "<bytes>", max_size=max_size)
+        return read_bytes(
+            path_or_bytes, name if name is not None else "<bytes>", select, max_size=max_size
+        )
     if not isinstance(path_or_bytes, str | os.PathLike):
         raise TypeError(f"read_spectrum needs a path or bytes, not {type(path_or_bytes).__name__}")
     source = name if name is not None else os.fspath(path_or_bytes)
+    path_or_bytes, fragment = split_address(os.fspath(path_or_bytes))
+    select = select if select is not None else fragment
     try:
         with open(path_or_bytes, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -250,4 +285,100 @@ def read_spectrum(
         raise SpectrumFormatError(
             source, f"cannot read: {exc.strerror or type(exc).__name__}"
         ) from None
-    return read_bytes(buf, source, max_size=max_size)
+    return read_bytes(buf, source, select, max_size=max_size)
+
+
+def read_many(
+    buf: bytes | bytearray | memoryview,
+    names: list[str],
+    selects: list[str | None],
+    *,
+    max_size: int = MAX_FILE_SIZE,
+) -> list[Spectrum | SpectrumFormatError]:
+    """The spectra ``selects`` (``"TARGETID=<n>"``, a row, or ``None``) of one file's bytes,
+    the file decompressed and parsed once; ``names`` are their sources (addresses). Each entry
+    is the spectrum or its error, so one bad address spoils no other. ``max_size`` as in
+    :func:`read_bytes`."""
+    source = names[0].rpartition("#")[0] or names[0] if names else "<bytes>"
+    if isinstance(buf, memoryview):
+        buf = buf.tobytes()
+    try:
+        if len(buf) > max_size:
+            raise SpectrumFormatError(source, _too_large(len(buf), max_size))
+        if len(buf) and buf[:2] == _GZIP_MAGIC:
+            buf = _gunzip(buf, source, max_size)
+        if sniff_format(buf) == "fits":
+            return read_fits_many(buf, source, list(selects), list(names))
+    except SpectrumFormatError as exc:
+        return [SpectrumFormatError(n, exc.reason) for n in names]
+    out: list[Spectrum | SpectrumFormatError] = []
+    for name, sel in zip(names, selects):
+        try:
+            out.append(read_bytes(buf, name, sel, max_size=max_size))
+        except SpectrumFormatError as exc:
+            out.append(exc)
+    return out
+
+
+def list_spectra(path: str | os.PathLike[str]) -> list[str]:
+    """The addresses of the spectra in one file: ``[path]``, or one ``path#TARGETID=<id>`` per
+    target of a file of many spectra (DESI coadd/spectra files), in file order.
+
+    These addresses are stable ids for a spectra list, and :func:`read_spectrum` reads them.
+
+    Raises
+    ------
+    SpectrumFormatError
+        When the file cannot be read or is not FITS, VOTable or CSV.
+    """
+    source = os.fspath(path)
+    try:
+        with open(source, "rb") as f:
+            buf = f.read()
+    except OSError as exc:
+        raise SpectrumFormatError(source, f"cannot read: {exc.strerror or exc}") from None
+    if buf[:2] == _GZIP_MAGIC:
+        buf = _gunzip(buf, source)
+    if sniff_format(buf) != "fits":
+        return [source]
+    layout, _primary, ext = _locate(buf, source)
+    if layout != "desi-coadd" or ext is None:
+        return [source]
+    ids = table_columns(buf, ext, ["TARGETID"], source)["TARGETID"]
+    return [f"{source}#TARGETID={int(t)}" for t in ids]
+
+
+def _fallback_applies(reason: str) -> bool:
+    """A layout no fast reader knows, or a variant they refuse as unsupported; not a file of a
+    known layout that lacks its wavelength solution (specutils would invent one)."""
+    if "is not supported" in reason:
+        return True
+    return reason.startswith("unknown FITS layout") and "without" not in reason
+
+
+def _fallback(buf: bytes | bytearray, source: str, exc: SpectrumFormatError) -> Spectrum:
+    """A FITS file the fast readers do not know: specutils' loaders, when installed."""
+    if not HAS_SPECUTILS:
+        raise exc
+    try:
+        return read_with_specutils(buf, source)
+    except SpectrumFormatError as again:
+        raise SpectrumFormatError(source, f"{exc.reason}; {again.reason}") from None
+
+
+def split_address(path: str) -> tuple[str, str | None]:
+    """``(file, selection)`` of a spectrum address ``file#TARGETID=<n>`` or ``file#<row>``.
+
+    A path that exists as it is, or has no ``#``, is a file of its own.
+
+    Examples
+    --------
+    >>> split_address("coadd-1.fits#TARGETID=39633297352951412")
+    ('coadd-1.fits', 'TARGETID=39633297352951412')
+    >>> split_address("spec-1.fits")
+    ('spec-1.fits', None)
+    """
+    if "#" not in path or os.path.exists(path):
+        return path, None
+    base, _, frag = path.rpartition("#")
+    return base, frag or None

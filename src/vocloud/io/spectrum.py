@@ -53,6 +53,14 @@ class Spectrum:
         The layout that was detected, e.g. ``"lamost-dr7"``.
     source : str
         The file name or ``"<bytes>"``.
+    medium : str or None
+        ``"air"`` or ``"vacuum"``: the medium of the wavelengths, from the header (``VACUUM``,
+        ``AIRORVAC``, ``CTYPE1 = 'AWAV'``...) or the layout's documented convention (LAMOST, SDSS,
+        DESI: vacuum; IRAF, Ondrejov, ESO: air); ``None`` when neither says (docs/layouts.md).
+    segments : tuple of (int, int) or None
+        Pixel ranges ``[start, stop)`` of the parts of a spectrum that are calibrated apart
+        (spectrograph arms, echelle orders), each increasing in wavelength; ``None`` for one part.
+        Preprocessing takes the part that covers the cutout (docs/layouts.md).
 
     Examples
     --------
@@ -69,6 +77,8 @@ class Spectrum:
     meta: dict[str, Any] = field(default_factory=dict)
     layout: str = "unknown"
     source: str = "<bytes>"
+    medium: str | None = None
+    segments: tuple[tuple[int, int], ...] | None = None
 
     @property
     def wavelength_aa(self) -> np.ndarray:
@@ -98,6 +108,7 @@ class Spectrum:
 _UNIT_ALIASES: dict[str, u.UnitBase] = {
     "a": u.AA,
     "aa": u.AA,
+    "ang": u.AA,
     "å": u.AA,
     "angstrom": u.AA,
     "angstroms": u.AA,
@@ -218,6 +229,8 @@ def make_spectrum(
     meta: dict[str, Any] | None = None,
     layout: str,
     source: str,
+    medium: str | None = None,
+    segments: tuple[tuple[int, int], ...] | None = None,
 ) -> Spectrum:
     """Check the arrays of a spectrum just read and wrap them in a :class:`Spectrum`.
 
@@ -281,4 +294,38 @@ def make_spectrum(
         meta=meta if meta is not None else {},
         layout=layout,
         source=source,
+        medium=medium,
+        segments=segments,
     )
+
+
+MEDIA = ("air", "vacuum")
+"""The two media a wavelength scale can be in."""
+
+
+def header_medium(header: dict[str, Any], default: str | None = None) -> str | None:
+    """The medium a header states, else ``default``.
+
+    ``VACUUM = T/F`` (LAMOST, SDSS), ``AIRORVAC = 'air'/'vac'`` (IRAF ``dispcor``, many
+    pipelines), ``AIRVAC``, ``VAC_AIR``, ``WAVEAIR`` / ``WAVEVAC``, ``SPEC_SYS``-style strings
+    and ``CTYPE1 = 'AWAV'`` (FITS WCS Paper III: air wavelength).
+
+    Examples
+    --------
+    >>> header_medium({"VACUUM": True}), header_medium({"AIRORVAC": "air"})
+    ('vacuum', 'air')
+    >>> header_medium({"CTYPE1": "AWAV"}), header_medium({}, "air"), header_medium({})
+    ('air', 'air', None)
+    """
+    v = header.get("VACUUM")
+    if isinstance(v, bool):
+        return "vacuum" if v else "air"
+    for key in ("AIRORVAC", "AIRVAC", "VAC_AIR", "VACORAIR", "WAVESYS"):
+        text = str(header.get(key, "")).strip().lower()
+        if text.startswith("vac"):
+            return "vacuum"
+        if text.startswith("air"):
+            return "air"
+    if str(header.get("CTYPE1", "")).strip().upper().startswith("AWAV"):
+        return "air"
+    return default

@@ -6,8 +6,8 @@ then by name (``spectral``, ``wavelength``..., ``flux``). An error FIELD (utype
 ``...FluxAxis.Accuracy.StatError``, UCD ``stat.error``, or name ``flux_error``) becomes the
 inverse variance. PARAMs become ``Spectrum.meta``. TABLEDATA, BINARY and BINARY2 serialisations
 are all read by :func:`astropy.io.votable.parse`; a TABLEDATA body of plain numbers is split out
-first and converted in one numpy call (astropy converts it cell by cell: 14 ms for a 2,000-row
-spectrum here, against 1 ms this way).
+first and converted in one numpy call (astropy converts it cell by cell, an order of magnitude
+slower: docs/performance.md, Reading).
 
 Examples
 --------
@@ -32,8 +32,15 @@ import warnings
 from typing import Any
 
 import numpy as np
+from astropy.io.votable import parse
 
-from vocloud.io.spectrum import Spectrum, SpectrumFormatError, ivar_from_error, make_spectrum
+from vocloud.io.spectrum import (
+    Spectrum,
+    SpectrumFormatError,
+    header_medium,
+    ivar_from_error,
+    make_spectrum,
+)
 from vocloud.io.spectrum import spectral_unit as _spectral_unit
 
 __all__ = ["read_votable"]
@@ -228,8 +235,6 @@ def read_votable(buf: bytes | bytearray, source: str = "<bytes>") -> Spectrum:
         ``bad VOTable XML: ...``, ``VOTable without a TABLE``, ``VOTable has no spectral
         FIELD``, an unknown unit...
     """
-    from astropy.io.votable import parse
-
     buf = bytes(buf)
     split: tuple[bytes, Any] | None = None
     tabledata = _split_tabledata(buf)
@@ -331,5 +336,12 @@ def read_votable(buf: bytes | bytearray, source: str = "<bytes>") -> Spectrum:
         if value is not None and (p.name or p.ID):
             meta[str(p.name or p.ID).upper()] = value
     return make_spectrum(
-        wave, unit, flux, ivar=ivar, meta=meta, layout="votable-sdm", source=source
+        wave,
+        unit,
+        flux,
+        ivar=ivar,
+        meta=meta,
+        layout="votable-sdm",
+        source=source,
+        medium=header_medium(meta),
     )

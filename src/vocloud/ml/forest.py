@@ -23,14 +23,15 @@ Parallelism
   hundreds of trees and Dask's per-task cost every 1,000 rows. Each task predicts its rows with
   one thread (``n_jobs=1`` inside tasks, parallelism across tasks), so the trees are not fought
   over by nested thread pools.
-- The fitted model is one key of the graph (a delayed object), so each worker receives and
-  unpickles it once; dask-ml's :class:`~dask_ml.wrappers.ParallelPostFit` (``USE_DASK_ML =
-  True``, with a fallback to :func:`dask.array.map_blocks` when dask-ml cannot be imported or
-  fails) pickles it into every task instead: 2.5 MB and ~95 ms of unpickling per task for 300
-  trees.
+- The model is mapped over the row chunks by dask-ml's
+  :class:`~dask_ml.wrappers.ParallelPostFit`, behind a thin layer: a two-row probe checks it
+  against the model first, and when dask-ml cannot be imported or disagrees (it has broken with
+  scikit-learn releases), a warning says so and :func:`dask.array.map_blocks` with the model as
+  one graph key does the same work. ParallelPostFit pickles the model into every task, which
+  large row chunks keep cheap.
 - Each block is copied to Fortran (column-major) order before scikit-learn traverses the trees:
-  twice the rows per second of the C-ordered rows a Zarr store returns (see :func:`_fortran`).
-  Figures: docs/performance.md, ``benchmarks/forest.py``.
+  about twice the rows per second of the C-ordered rows a Zarr store returns (see
+  :func:`_fortran`). Figures: docs/performance.md, ``benchmarks/forest.py``.
 
 Examples
 --------
@@ -66,20 +67,21 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils.validation import check_is_fitted
 
+from vocloud.ml.validation import check_array, is_dask
+
 __all__ = ["SpectraForest"]
 
 log = logging.getLogger(__name__)
 
-#: Set to True to map the model with dask-ml's ``ParallelPostFit`` (falling back to
-#: ``da.map_blocks`` if it fails). Off by default: ParallelPostFit pickles the model into every
-#: task (docs/performance.md: 1M spectra, 300 trees, 1,000-row chunks).
-USE_DASK_ML = False
+#: Map the model with dask-ml's ``ParallelPostFit`` (falling back to ``da.map_blocks`` if it
+#: fails); False: ``da.map_blocks`` with the model as one graph key (benchmarks/forest.py
+#: compares the two).
+USE_DASK_ML = True
 
 
 # -- the fitted model as the tasks see it -----------------------------------------------------
-#: Rows per slab when a block is copied to Fortran order: a 10,000 x 1,161 float32 block took
-#: 52 ms with ``np.asfortranarray`` (the whole block at once thrashes the cache), 22 ms in slabs
-#: of 256 rows (each slab's rows stay in cache while they are scattered over the columns).
+#: Rows per slab when a block is copied to Fortran order: each slab's rows stay in cache while
+#: they are scattered over the columns (``np.asfortranarray`` of a whole block thrashes it).
 _SLAB = 256
 
 
@@ -89,8 +91,8 @@ def _fortran(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scikit-learn's trees take the input as it is (any strides) and traverse one tree for all
     rows before the next tree. On C-ordered rows of 1,161 features each node test reads a
     different 4.6 KB row: a cache miss per level. In Fortran order the rows reaching a node read
-    neighbouring floats of the node's feature column: 300 trees predicted 72,000-79,000 rows/s
-    per thread instead of 32,000-36,000 (same probabilities, bit for bit).
+    neighbouring floats of the node's feature column: about twice the rows per second, the same
+    probabilities bit for bit (docs/performance.md).
     """
     n = X.shape[0]
     out = np.empty(X.shape, dtype=np.float32, order="F")
@@ -149,6 +151,8 @@ class _NanSafeModel:
 
 # -- the thin layer over dask-ml --------------------------------------------------------------
 def _dask_ml_blockwise(model: _NanSafeModel, X: da.Array, method: str) -> da.Array:
+    # imported here: a dask-ml that fails to import (after a scikit-learn release) must not take
+    # vocloud.ml with it; the caller falls back to map_blocks
     from dask_ml.wrappers import ParallelPostFit
 
     wrapper = ParallelPostFit(
@@ -164,10 +168,8 @@ def _call(block: np.ndarray, model: _NanSafeModel, method: str) -> np.ndarray:
 
 
 def _map_blocks_blockwise(model: _NanSafeModel, X: da.Array, method: str) -> da.Array:
-    # The model as one graph key (a delayed object) that every task depends on: the scheduler
-    # sends it to one worker, the other workers fetch it once. Passed as a plain argument (as
-    # dask-ml's ParallelPostFit does) it is pickled into every task: 2.5 MB and ~95 ms to unpickle
-    # per task for 300 trees -- 95 s of worker time over 1,000 tasks.
+    # The model as one graph key (a delayed object) that every task depends on: each worker
+    # fetches and unpickles it once, not once per task.
     ref = dask.delayed(model, pure=True)
     if method == "predict":
         return X.map_blocks(
@@ -219,9 +221,9 @@ def _blockwise(model: _NanSafeModel, X: da.Array, method: str, rows: int) -> da.
 
     Row chunks smaller than ``rows`` are merged (whole chunks) first: scikit-learn's per-call
     cost for hundreds of trees and the per-task cost of Dask are paid per ``rows`` rows, not per
-    store chunk (stores are written in chunks of 1,000 spectra). The model is one graph key
-    (:func:`_map_blocks_blockwise`); with ``USE_DASK_ML`` set, dask-ml's ``ParallelPostFit``
-    maps it instead when it imports and passes a two-row probe.
+    store chunk (stores are written in chunks of 1,000 spectra). dask-ml's ``ParallelPostFit``
+    maps the model when it imports and passes a two-row probe (``USE_DASK_ML``), else
+    :func:`_map_blocks_blockwise`.
     """
     merged = _row_chunks(X.chunks[0], max(1, int(rows)))
     if X.numblocks[1] > 1 or merged != X.chunks[0]:
@@ -245,36 +247,21 @@ def _blockwise(model: _NanSafeModel, X: da.Array, method: str, rows: int) -> da.
 
 # -- input helpers ----------------------------------------------------------------------------
 def _is_lazy(X: Any) -> bool:
-    if isinstance(X, da.Array):
-        return True
-    return isinstance(X, xr.DataArray) and isinstance(X.data, da.Array)
-
-
-def _rows_first(X: xr.DataArray) -> xr.DataArray:
-    if X.ndim == 2 and X.dims[0] == "wavelength":
-        return X.transpose()
-    return X
+    return is_dask(X) or (isinstance(X, xr.DataArray) and is_dask(X.data))
 
 
 def _to_numpy(X: Any) -> np.ndarray:
     """Any 2-D array (numpy, dask, xarray) as a computed float32 numpy array."""
-    if isinstance(X, xr.DataArray):
-        X = _rows_first(X).data
-    if isinstance(X, da.Array):
+    X = check_array(X)
+    if is_dask(X):
         X = X.compute()
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (spectra x features), got shape {X.shape}")
-    return X
+    return np.asarray(X, dtype=np.float32)
 
 
 def _to_dask(X: Any, chunk_size: int) -> da.Array:
-    if isinstance(X, xr.DataArray):
-        X = _rows_first(X).data
-    if not isinstance(X, da.Array):
-        X = da.from_array(np.asarray(X), chunks=(chunk_size, -1))
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (spectra x features), got shape {X.shape}")
+    X = check_array(X)
+    if not is_dask(X):
+        X = da.from_array(X, chunks=(chunk_size, -1))
     return X
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from astropy.table import Table
 
 __all__ = ["align_labels", "load_labels"]
 
@@ -47,8 +48,6 @@ def _as_str(values: Any) -> pd.Series:
 
 
 def _read_votable(path: Path) -> pd.DataFrame:
-    from astropy.table import Table
-
     try:
         table = Table.read(str(path), format="votable")
     except Exception as exc:  # astropy raises many kinds on bad XML

@@ -28,6 +28,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from vocloud.ml.reduction import tree_reduce
+from vocloud.ml.validation import check_array
+
 __all__ = ["PCA"]
 
 Solver = Literal["gram", "tsqr"]
@@ -61,11 +64,9 @@ def _block_stats(x: np.ndarray, full: bool = True, exact: bool = False) -> _Stat
     for s, v in zip(slices, valid):
         total += (x[s] if v.all() else x[s][v]).sum(axis=0, dtype=np.float64)
     mean = total / n
-    # float32 input: centred slices multiplied in float32, summed in float64. Against a float64
-    # reference: explained-variance ratio within 2e-9, components |dot| 1.00000000; 1.27x the
-    # time of sklearn's float32 covariance_eigh instead of 2.1x with float64 products (100,000 x
-    # 1,000, 2026-11-27), and more accurate than sklearn's own float32 result (7.7e-6, 0.981).
-    # ``exact`` (precision="float64") multiplies in float64 whatever the input.
+    # float32 input: centred slices multiplied in float32, summed in float64: as exact as a
+    # float64 fit at about half its time (docs/performance.md, PCA). ``exact``
+    # (precision="float64") multiplies in float64 whatever the input.
     work = np.float32 if (x.dtype == np.float32 and not exact) else np.float64
     mean_w = mean.astype(work)
     for s, v in zip(slices, valid):
@@ -91,12 +92,6 @@ def _combine(parts: Sequence[_Stats]) -> _Stats:
     return n, mean, m2
 
 
-def _tree(parts: list[Any], combine: Any) -> Any:
-    while len(parts) > 1:
-        parts = [combine(parts[i : i + _SPLIT_EVERY]) for i in range(0, len(parts), _SPLIT_EVERY)]
-    return parts[0]
-
-
 def _center_zero(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
     """``x - mean`` in float64 with the rows holding NaN set to 0 (they then add nothing)."""
     xc = np.asarray(x, dtype=np.float64) - mean
@@ -118,20 +113,6 @@ def _float_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
 
 
-def _as_array(X: ArrayLike) -> np.ndarray | da.Array:
-    """numpy or dask array behind ``X`` (an xarray DataArray gives its ``.data``)."""
-    data = getattr(X, "data", X) if hasattr(X, "dims") else X
-    if not isinstance(data, da.Array):
-        data = np.asarray(data)
-    if data.ndim != 2:
-        raise ValueError(f"X must be 2-D (spectra x features), got shape {data.shape}")
-    if not np.issubdtype(data.dtype, np.number) or np.issubdtype(data.dtype, np.complexfloating):
-        raise ValueError(f"X must hold real numbers, got dtype {data.dtype}")
-    if isinstance(data, da.Array) and len(data.chunks[1]) > 1:
-        data = data.rechunk({1: -1})
-    return data
-
-
 def _numpy_blocks(x: np.ndarray) -> list[np.ndarray]:
     rows = max(1, _NUMPY_BLOCK_BYTES // (8 * max(1, x.shape[1])))
     return [x[i : i + rows] for i in range(0, max(1, x.shape[0]), rows)]
@@ -142,9 +123,13 @@ def _moments(x: np.ndarray | da.Array, full: bool, exact: bool = False) -> _Stat
     if isinstance(x, da.Array):
         blocks = x.to_delayed(optimize_graph=True).ravel().tolist()
         stats = [dask.delayed(_block_stats, pure=True)(b, full, exact) for b in blocks]
-        (result,) = dask.compute(_tree(stats, dask.delayed(_combine, pure=True)))
+        (result,) = dask.compute(
+            tree_reduce(stats, dask.delayed(_combine, pure=True), _SPLIT_EVERY)
+        )
         return result
-    return _tree([_block_stats(b, full, exact) for b in _numpy_blocks(x)], _combine)
+    return tree_reduce(
+        [_block_stats(b, full, exact) for b in _numpy_blocks(x)], _combine, _SPLIT_EVERY
+    )
 
 
 def _svd_flip_rows(vt: np.ndarray) -> np.ndarray:
@@ -292,7 +277,7 @@ class PCA(TransformerMixin, BaseEstimator):
         (2, 5)
         """
         self._check_params()
-        x = _as_array(X)
+        x = check_array(X)
         p = x.shape[1]
         k = self.n_components
         if k is not None and k > min(x.shape):
@@ -369,7 +354,7 @@ class PCA(TransformerMixin, BaseEstimator):
         True
         """
         check_is_fitted(self, "components_")
-        x = _as_array(X)
+        x = check_array(X)
         if x.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {x.shape[1]} features, but PCA was fitted with {self.n_features_in_}"
@@ -420,7 +405,7 @@ class PCA(TransformerMixin, BaseEstimator):
         True
         """
         check_is_fitted(self, "components_")
-        y = _as_array(X)
+        y = check_array(X)
         if y.shape[1] != self.n_components_:
             raise ValueError(f"X has {y.shape[1]} columns, but PCA has {self.n_components_}")
         dt = _float_dtype(y.dtype)

@@ -28,14 +28,20 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal, NamedTuple
 
+import dask
+import dask.array as da
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
+
+from vocloud.ml.reduction import tree_reduce
+from vocloud.ml.validation import check_array, is_dask
 
 __all__ = ["SOM"]
 
@@ -172,17 +178,8 @@ def _add(a: _Partial, b: _Partial) -> _Partial:
     )
 
 
-def _tree_sum(parts: list[Any], add: Callable[[Any, Any], Any]) -> Any:
-    """Pairwise (tree) reduction; works on values or dask Delayed objects."""
-    import dask
-
-    add_d = dask.delayed(add, pure=True)
-    while len(parts) > 1:
-        nxt = [add_d(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
-        if len(parts) % 2:
-            nxt.append(parts[-1])
-        parts = nxt
-    return parts[0]
+def _fold(add: Callable[[Any, Any], Any], parts: list[Any]) -> Any:
+    return functools.reduce(add, parts)
 
 
 def _valid_rows(x: np.ndarray) -> np.ndarray:
@@ -295,32 +292,6 @@ def _add_gram(a: tuple[np.ndarray, np.ndarray, int], b: tuple[np.ndarray, np.nda
 # --------------------------------------------------------------------------------------------------
 # input handling
 # --------------------------------------------------------------------------------------------------
-def _is_dask(x: Any) -> bool:
-    try:
-        import dask.array as da
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(x, da.Array)
-
-
-def _as_array(X: Any) -> Any:
-    """numpy (2-D) or dask array (rows chunked, one column chunk) from numpy / dask / xarray input."""
-    if hasattr(X, "data_vars") and "features" in getattr(X, "data_vars", {}):
-        X = X["features"]  # an xarray Dataset: the feature store
-    if hasattr(X, "dims") and hasattr(X, "variable"):  # xarray DataArray
-        X = X.data
-    if _is_dask(X):
-        if X.ndim != 2:
-            raise ValueError(f"expected a 2-D array, got shape {X.shape}")
-        if X.numblocks[1] != 1:
-            X = X.rechunk({1: -1})
-        return X
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(f"expected a 2-D array, got shape {X.shape}")
-    return X
-
-
 def _numpy_chunks(X: np.ndarray, chunk_size: int) -> Iterator[np.ndarray]:
     for start in range(0, len(X), chunk_size):
         yield X[start : start + chunk_size]
@@ -430,13 +401,13 @@ class SOM(TransformerMixin, BaseEstimator):
         self, X: Any, fn: Callable[..., Any], add: Callable[[Any, Any], Any], *args: Any
     ) -> Any:
         """``sum(fn(chunk, *args))`` over row chunks: a loop (numpy) or tasks + tree reduction (dask)."""
-        if _is_dask(X):
-            import dask
-
+        if is_dask(X):
             blocks = list(X.to_delayed().ravel())
             dargs = [dask.delayed(a) if isinstance(a, np.ndarray) else a for a in args]
             parts = [dask.delayed(fn, pure=True)(b, *dargs) for b in blocks]
-            return dask.compute(_tree_sum(parts, add))[0]
+            # pairwise: the order of the sums, hence the last bits, as before
+            fold = dask.delayed(functools.partial(_fold, add), pure=True)
+            return dask.compute(tree_reduce(parts, fold, split_every=2))[0]
         total = None
         for chunk in _numpy_chunks(X, self.chunk_size):
             part = fn(chunk, *args)
@@ -448,7 +419,7 @@ class SOM(TransformerMixin, BaseEstimator):
     ) -> Any:
         """Row-wise ``fn(chunk, w, w2)``: a lazy dask array for dask input, else a numpy array."""
         w, w2 = self._w32()
-        if _is_dask(X):
+        if is_dask(X):
             if out_cols is None:
                 return X.map_blocks(fn, w, w2, drop_axis=1, dtype=dtype)
             return X.map_blocks(fn, w, w2, chunks=(X.chunks[0], (out_cols,)), dtype=dtype)
@@ -463,7 +434,7 @@ class SOM(TransformerMixin, BaseEstimator):
 
     def _check_X(self, X: Any) -> Any:
         check_is_fitted(self, "codebook_")
-        X = _as_array(X)
+        X = check_array(X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} features, the map was fitted on {self.n_features_in_}"
@@ -505,7 +476,7 @@ class SOM(TransformerMixin, BaseEstimator):
             take = min(n_all, 2 * k + 16)
             idx = np.sort(rng.choice(n_all, size=take, replace=False))
             cand = X[idx]
-            cand = np.asarray(cand.compute() if _is_dask(cand) else cand, dtype=np.float64)
+            cand = np.asarray(cand.compute() if is_dask(cand) else cand, dtype=np.float64)
             cand = cand[_valid_rows(cand)]
             if len(cand) == 0:
                 raise ValueError("no valid (non-NaN) rows to draw the random init from")
@@ -541,7 +512,7 @@ class SOM(TransformerMixin, BaseEstimator):
         >>> som.quantization_error_.shape, som.sigma_.round(2).tolist()
         ((3,), [1.5, 1.22, 1.0])
         """
-        X = _as_array(X)
+        X = check_array(X)
         rows, cols = self._grid
         if rows < 1 or cols < 1:
             raise ValueError(f"shape must be positive, got {self.shape}")
@@ -686,7 +657,7 @@ class SOM(TransformerMixin, BaseEstimator):
         {0: [1], 1: [0, 2]}
         """
         b = self.predict(X)
-        b = np.asarray(b.compute() if _is_dask(b) else b)
+        b = np.asarray(b.compute() if is_dask(b) else b)
         order = np.argsort(b, kind="stable")
         sb = b[order]
         keys, starts = np.unique(sb, return_index=True)
@@ -725,9 +696,7 @@ class SOM(TransformerMixin, BaseEstimator):
         scale[~np.isfinite(scale) | (scale <= 0)] = fallback if fallback > 0 else 1.0
         scale_ext = np.append(scale, np.nan)  # index -1 (NaN rows) -> NaN
         b = out[:, 0]
-        if _is_dask(out):
-            import dask.array as da
-
+        if is_dask(out):
             idx = da.where(b < 0, len(scale), b).astype(np.int64)
             return dist / da.from_array(scale_ext)[idx]
         idx = np.where(b < 0, len(scale), b).astype(np.int64)
@@ -782,4 +751,4 @@ class SOM(TransformerMixin, BaseEstimator):
         if not isinstance(neuron, int | np.integer):
             neuron = int(neuron[0]) * self._grid[1] + int(neuron[1])
         idx = self.neuron_members(X).get(int(neuron), np.empty(0, dtype=np.int64))
-        return _as_array(X)[idx]
+        return check_array(X)[idx]

@@ -3,7 +3,7 @@
 The fit coordinate is the wavelength: ``x`` maps each row's wavelength range linearly onto
 [-1, 1]. Rows whose ``x`` coincide within 1e-5 (same length and grid shape: every linear grid,
 log-lambda grids of the same step, the float32 rounding of LAMOST/SDSS wavelengths included) share
-one design matrix; their normal matrices for a whole chunk come from one GEMM ``W @ (A_i A_j)``.
+one design matrix; their normal matrices for a whole slab of rows come from one GEMM ``W @ (A_i A_j)``.
 The others are fitted with per-spectrum design matrices, still batched (batched matmul).
 
 Padded rows: :func:`vocloud.preprocess.preprocess_block` pads the spectra of a block of similar
@@ -28,7 +28,7 @@ from vocloud.preprocess.params import ContinuumParams
 
 __all__ = ["ContinuumFit", "basis", "fit_continuum", "normalise_continuum", "normalised_x"]
 
-_CHUNK_ELEMENTS = 1 << 17  # rows per chunk ~ this / n pixels: keeps the B x n work in cache
+_SLAB_ELEMENTS = 1 << 17  # rows per slab ~ this / n pixels: keeps the B x n work in cache
 _X_TOL = 1e-5  # rows whose normalised x agree within this share a basis
 
 
@@ -167,7 +167,7 @@ def _clip_fit(
     iterations: int,
     dtype: type,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Sigma-clipped fit of one chunk. ``a``: shared ``n x d`` or per-row ``b x n x d`` basis.
+    """Sigma-clipped fit of one slab of rows. ``a``: shared ``n x d`` or per-row ``b x n x d`` basis.
 
     ``y`` (b x n, ``dtype``) is zero where ``keep0`` is False. Returns (coef b x d, ok b).
     Only rows whose mask changed in the last round are fitted again: by the fourth round about
@@ -263,7 +263,7 @@ def _x_groups(wl: np.ndarray, min_shared: int = 2) -> list[np.ndarray]:
     Rows are clustered by x at their middle pixel (sorted, a new cluster where x moves by more
     than ``_X_TOL`` from the cluster's first row). Returns the clusters of >= ``min_shared`` rows,
     each ordered with its reference row (the middle one by x) first, then the other rows; the
-    full-row match with the reference is verified chunk by chunk during the fit.
+    full-row match with the reference is verified slab by slab during the fit.
     """
     b, n = wl.shape
     if b == 0:
@@ -349,10 +349,10 @@ def fit_continuum(
     ok_all = np.zeros(b, dtype=bool)
     nkeep_all = np.zeros(b, dtype=np.int64)
     lower, upper = params.sigma
-    step = max(1, _CHUNK_ELEMENTS // max(n, 1))
+    step = max(1, _SLAB_ELEMENTS // max(n, 1))
 
     def run(rows: np.ndarray, xref: np.ndarray | None, k: int) -> list[int]:
-        """Fit ``rows`` chunk by chunk (all work on a chunk stays in cache).
+        """Fit ``rows`` slab by slab (all work on a slab stays in cache).
 
         With ``xref`` the rows share its design matrix; rows whose own x deviate from it by more
         than 1e-9 are not fitted but returned (for the per-row path).

@@ -240,17 +240,33 @@ class CutoutParams:
         return {"center": self.center, "half_width": self.half_width, "unit": "Angstrom"}
 
 
+MEDIA = ("air", "vacuum")
+SPECTRA_MEDIA = ("auto", "air", "vacuum")
+
+
 @dataclass(frozen=True)
 class GridParams:
-    """The experiment grid ``np.arange(start, stop + step / 2, step)`` in Angstrom."""
+    """The experiment grid ``np.arange(start, stop + step / 2, step)`` in Angstrom, in ``medium``.
+
+    ``medium`` (``"air"``, the default, or ``"vacuum"``) is the medium of the grid, of the cutout
+    and continuum windows, and of the store's wavelengths: every spectrum is converted to it
+    (:mod:`vocloud.preprocess.medium`) before the cutout. Air is the default because optical
+    line lists quote air wavelengths above 2000 A (the IAU convention; H-alpha 6562.8 A, the
+    default cutout centre) and because the Ondrejov / VO-CLOUD heritage spectra are in air.
+    """
 
     start: float = 6420.0
     stop: float = 6710.0
     step: float = 0.25
+    medium: str = "air"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GridParams:
-        d = _check_keys(d, ("start", "stop", "step", "unit"), "grid")
+        d = _check_keys(d, ("start", "stop", "step", "unit", "medium"), "grid")
+        medium = str(d.get("medium", "air")).strip().lower()
+        medium = {"vac": "vacuum"}.get(medium, medium)
+        if medium not in MEDIA:
+            raise ValueError(f"grid.medium: {d.get('medium')!r} is not one of air, vacuum")
         unit = _unit(d.get("unit", "Angstrom"), "grid.unit")
         vals = {}
         for k, default in (("start", 6420.0), ("stop", 6710.0), ("step", 0.25)):
@@ -264,10 +280,16 @@ class GridParams:
             raise ValueError(f"grid.start: must be > 0 Angstrom, got {vals['start']}")
         if (vals["stop"] - vals["start"]) / vals["step"] > 10_000_000:
             raise ValueError("grid.step: more than 10 million grid points")
-        return cls(vals["start"], vals["stop"], vals["step"])
+        return cls(vals["start"], vals["stop"], vals["step"], medium)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"start": self.start, "stop": self.stop, "step": self.step, "unit": "Angstrom"}
+        return {
+            "start": self.start,
+            "stop": self.stop,
+            "step": self.step,
+            "unit": "Angstrom",
+            "medium": self.medium,
+        }
 
     def array(self) -> np.ndarray:
         return np.arange(self.start, self.stop + self.step / 2, self.step, dtype=np.float64)
@@ -314,6 +336,16 @@ class PreprocessParams:
     :meth:`to_dict` gives the canonical form (Angstrom, floats rounded to 12 digits, defaults
     filled) that the cache key hashes.
 
+    ``spectra_medium`` says what medium the spectra's wavelengths are in: ``"auto"`` (the
+    default) takes each spectrum's from its header or its layout's convention
+    (:attr:`vocloud.io.Spectrum.medium`) and assumes air where neither says; ``"air"`` or
+    ``"vacuum"`` overrides that for every spectrum of the experiment (e.g. a source whose headers
+    are wrong). Wavelengths are then converted to ``grid.medium`` before the cutout.
+    ``frame: barycentric`` corrects the wavelengths of spectra their pipeline left uncorrected
+    (:mod:`vocloud.preprocess.frame`); ``rv`` then moves them to the object's rest frame: a
+    velocity (km/s), a header keyword (``Z``/``REDSHIFT`` hold redshifts), or
+    ``"column:<name>"``, a column of the spectra list (a TAP query's ``z`` or ``rv``).
+
     Examples
     --------
     >>> p = PreprocessParams.from_dict({
@@ -339,6 +371,8 @@ class PreprocessParams:
     rv: float | str | None = None
     resolution: ResolutionParams | None = None
     max_bad_fraction: float = 0.2
+    spectra_medium: str = "auto"
+    frame: str = "as-read"
 
     KEYS = (
         "continuum",
@@ -349,6 +383,8 @@ class PreprocessParams:
         "rv",
         "resolution",
         "max_bad_fraction",
+        "spectra_medium",
+        "frame",
     )
 
     @classmethod
@@ -377,6 +413,10 @@ class PreprocessParams:
             if not rv.strip():
                 raise ValueError("rv: empty keyword name")
             rv = rv.strip().upper()
+            if rv.startswith("COLUMN:"):  # a column of the spectra list, e.g. a TAP query's z
+                rv = "COLUMN:" + rv[7:].strip()
+                if rv == "COLUMN:":
+                    raise ValueError("rv: empty column name after 'column:'")
         elif rv is not None:
             rv = _canon_float(_number(rv, "rv"))
             if abs(rv) >= C_KMS:
@@ -386,12 +426,21 @@ class PreprocessParams:
         mbf = _canon_float(_number(d.get("max_bad_fraction", 0.2), "max_bad_fraction"))
         if not 0 <= mbf <= 1:
             raise ValueError(f"max_bad_fraction: must be within [0, 1], got {mbf}")
+        sm = str(d.get("spectra_medium", "auto")).strip().lower()
+        sm = {"vac": "vacuum"}.get(sm, sm)
+        if sm not in SPECTRA_MEDIA:
+            raise ValueError(
+                f"spectra_medium: {d.get('spectra_medium')!r} is not one of auto, air, vacuum"
+            )
+        frame = str(d.get("frame", "as-read")).strip().lower()
+        if frame not in ("as-read", "barycentric"):
+            raise ValueError(f"frame: {d.get('frame')!r} is not one of as-read, barycentric")
         if grid.start < cutout.lo - 1e-9 or grid.stop > cutout.hi + 1e-9:
             raise ValueError(
                 f"grid: {grid.start:g}-{grid.stop:g} A is not inside the cutout "
                 f"{cutout.lo:g}-{cutout.hi:g} A"
             )
-        return cls(continuum, cutout, grid, resample, scale, rv, resolution, mbf)
+        return cls(continuum, cutout, grid, resample, scale, rv, resolution, mbf, sm, frame)
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical, JSON-able form (all defaults filled, Angstrom)."""
@@ -404,6 +453,8 @@ class PreprocessParams:
             "rv": self.rv,
             "resolution": None if self.resolution is None else self.resolution.to_dict(),
             "max_bad_fraction": self.max_bad_fraction,
+            "spectra_medium": self.spectra_medium,
+            "frame": self.frame,
         }
 
     def grid(self) -> np.ndarray:

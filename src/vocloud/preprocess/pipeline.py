@@ -28,6 +28,8 @@ from vocloud.preprocess.cutout import (
     extend_wavelengths,
     gather_cutout,
 )
+from vocloud.preprocess.frame import FrameError, barycentric_velocity
+from vocloud.preprocess.medium import convert_medium, spectrum_medium
 from vocloud.preprocess.params import PreprocessParams
 from vocloud.preprocess.resample import fill_bad, resample
 from vocloud.preprocess.scale import CONSTANT_FLUX, rescale
@@ -37,6 +39,9 @@ if TYPE_CHECKING:
     from vocloud.io.spectrum import Spectrum
 
 __all__ = ["BlockResult", "preprocess_block"]
+
+#: ``rv`` keywords that hold a redshift, not a velocity (LAMOST, SDSS, DESI ``Z``)
+REDSHIFT_KEYS = frozenset({"Z", "REDSHIFT", "Z_VI", "ZSOURCE"})
 
 _TRUNCATE = 4.0  # Gaussian degradation kernel half-width in sigma
 _BUCKET_RATIO = 0.85  # shortest / longest spectrum (in pixel steps) of a length bucket
@@ -76,11 +81,15 @@ class BlockResult:
         ``None`` for a spectrum that went through, else the reason it failed.
     snr : numpy.ndarray
         ``B`` float32 median ``flux * sqrt(ivar)`` over good cutout pixels (NaN without ivar).
+    frame : list of str
+        The rest frame of each spectrum's wavelengths and what was applied (``""`` for spectra
+        that were not read), see :mod:`vocloud.preprocess.frame`.
     """
 
     features: np.ndarray
     error: list[str | None]
     snr: np.ndarray
+    frame: list[str] | None = None
 
     @property
     def ok(self) -> np.ndarray:
@@ -100,6 +109,7 @@ class _Item:
     good: np.ndarray
     rv: float
     rs: float
+    frame: str = ""
 
 
 def _meta_number(meta: dict[str, Any], key: str, what: str) -> float:
@@ -114,7 +124,22 @@ def _meta_number(meta: dict[str, Any], key: str, what: str) -> float:
     return v
 
 
-def _prepare(s: Spectrum, params: PreprocessParams) -> _Item:
+def _segment(wl: np.ndarray, segments: Any, lo: float, hi: float) -> slice | None:
+    """The part (arm, order) that covers most of ``[lo, hi]``; ``None`` for the whole spectrum."""
+    if not segments or len(segments) < 2:
+        return None
+    best, best_cover = None, -1.0
+    for a, b in segments:
+        if b - a < 2:
+            continue
+        w0, w1 = float(np.nanmin(wl[a:b])), float(np.nanmax(wl[a:b]))
+        cover = min(hi, w1) - max(lo, w0)
+        if cover > best_cover:
+            best, best_cover = slice(int(a), int(b)), cover
+    return best
+
+
+def _prepare(s: Spectrum, params: PreprocessParams, listed: Any = None) -> _Item:
     wl = s.wavelength_aa
     flux = np.asarray(s.flux)
     n = wl.shape[0] if wl.ndim == 1 else -1
@@ -128,11 +153,43 @@ def _prepare(s: Spectrum, params: PreprocessParams) -> _Item:
     for name, a in (("ivar", ivar), ("mask", s.mask)):
         if a is not None and np.shape(a) != (n,):
             raise _Fail(f"{name} shape {np.shape(a)} does not match wavelength shape {wl.shape}")
+    # one physical wavelength scale: the grid's medium, before the cutout
+    medium = spectrum_medium(getattr(s, "medium", None), params.spectra_medium)[0]
+    if medium != params.grid_params.medium:
+        wl = convert_medium(wl, medium, params.grid_params.medium)
+    frame = "as read"
+    if params.frame == "barycentric":
+        try:
+            vb, frame = barycentric_velocity(s.meta, s.layout)
+        except FrameError as exc:
+            raise _Fail(str(exc)) from None
+        if vb:
+            wl = wl * (1.0 + vb / 299792.458)
+    good = s.good()
+    part = _segment(wl, getattr(s, "segments", None), params.cutout.lo, params.cutout.hi)
+    if part is not None:
+        wl, flux, good = wl[part], flux[part], good[part]
+        ivar = None if ivar is None else ivar[part]
+        n = wl.shape[0]
     if n < 4:
         raise _Fail(f"too few pixels ({n})")
     rv = 0.0
-    if isinstance(params.rv, str):
+    if isinstance(params.rv, str) and params.rv.startswith("COLUMN:"):
+        name = params.rv[7:]
+        try:
+            rv = float(listed)
+        except (TypeError, ValueError):
+            rv = math.nan
+        if not math.isfinite(rv):
+            raise _Fail(f"rv: no {name} in the spectra list for this spectrum ({listed!r})")
+        if name in REDSHIFT_KEYS:
+            rv *= 299792.458
+        if abs(rv) >= 299792.458:
+            raise _Fail(f"rv column {name} = {rv} km/s is not below c")
+    elif isinstance(params.rv, str):
         rv = _meta_number(s.meta, params.rv, "rv")
+        if params.rv in REDSHIFT_KEYS:  # a redshift: lambda / (1 + z) exactly
+            rv *= 299792.458
         if abs(rv) >= 299792.458:
             raise _Fail(f"rv keyword {params.rv} = {rv} km/s is not below c")
     elif params.rv is not None:
@@ -143,7 +200,11 @@ def _prepare(s: Spectrum, params: PreprocessParams) -> _Item:
         rs = _meta_number(s.meta, src, "resolution") if isinstance(src, str) else float(src)
         if rs <= 0:
             raise _Fail(f"resolution {rs} is not positive")
-    return _Item(wl, flux, ivar, s.good(), rv, rs)
+    if rv:
+        what = params.rv if isinstance(params.rv, str) else "parameter"
+        what = f"spectra list column {what[7:]}" if what.startswith("COLUMN:") else what
+        frame = f"{frame}; to the star's rest frame: rv {rv:+.3f} km/s ({what})"
+    return _Item(wl, flux, ivar, good, rv, rs, frame)
 
 
 @dataclass
@@ -173,7 +234,7 @@ def _sort_rows(
     row ``i`` are data, the padding continues its grid and is rebuilt after a sort.
     """
     b, n = wl.shape
-    step = max(1, (1 << 16) // max(n, 1))  # row chunks: the comparisons stay in cache
+    step = max(1, (1 << 16) // max(n, 1))  # row slabs: the comparisons stay in cache
     inc = np.concatenate(
         [(wl[s : s + step, 1:] > wl[s : s + step, :-1]).all(axis=1) for s in range(0, b, step)]
     )
@@ -357,7 +418,9 @@ def _pad_cols(a: np.ndarray, width: int, fill: Any = None) -> np.ndarray:
 
 
 def preprocess_block(
-    spectra: Sequence[Spectrum | BaseException], params: PreprocessParams
+    spectra: Sequence[Spectrum | BaseException],
+    params: PreprocessParams,
+    rv: Sequence[Any] | None = None,
 ) -> BlockResult:
     """Preprocess a block of spectra (mixed layouts and grids) into features on the grid.
 
@@ -368,6 +431,9 @@ def preprocess_block(
         whose reason is its message.
     params : PreprocessParams
         The preprocessing parameters.
+    rv : sequence, optional
+        Per spectrum, the value of the spectra list column that ``params.rv = "column:<name>"``
+        names (km/s, or a redshift for a column named ``z``/``redshift``).
 
     Returns
     -------
@@ -393,13 +459,14 @@ def preprocess_block(
     features = np.full((b, grid.size), np.nan, dtype=np.float32)
     snr = np.full(b, np.nan, dtype=np.float32)
     items: dict[int, _Item] = {}
+    frame = [""] * b
     by_len: dict[int, list[int]] = {}
     for i, s in enumerate(spectra):
         if isinstance(s, BaseException):
             error[i] = str(s) or type(s).__name__
             continue
         try:
-            it = _prepare(s, params)
+            it = _prepare(s, params, None if rv is None else rv[i])
         except _Fail as exc:
             error[i] = str(exc)
             continue
@@ -407,6 +474,7 @@ def preprocess_block(
             error[i] = f"cannot preprocess: {type(exc).__name__}: {exc}"
             continue
         items[i] = it
+        frame[i] = it.frame
         by_len.setdefault(it.wl.shape[0], []).append(i)
     pad = 0.0
     if params.resolution is not None and items:
@@ -421,7 +489,7 @@ def preprocess_block(
         if (cut := _group(rows, items, params, error, pad)) is not None
     ]
     if not cuts:
-        return BlockResult(features, error, snr)
+        return BlockResult(features, error, snr, frame)
     width = max(cut.wl.shape[1] for cut in cuts)
     rows = np.concatenate([cut.rows for cut in cuts])
     wl = np.concatenate([_pad_cols(cut.wl, width) for cut in cuts])
@@ -470,4 +538,4 @@ def preprocess_block(
         error[rows[j]] = CONSTANT_FLUX if finite[j] else "non-finite values after resampling"
     ok &= finite & ok_scale
     features[rows[ok]] = scaled[ok]
-    return BlockResult(features, error, snr)
+    return BlockResult(features, error, snr, frame)

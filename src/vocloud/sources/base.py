@@ -7,6 +7,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
+from vocloud.sources.directory import DirectorySource
+from vocloud.sources.files import FTPSource, HTTPIndexSource
+from vocloud.sources.obscore import ObsCoreSource
+from vocloud.sources.ssap import SSAPSource
+from vocloud.sources.tap import TAPSource
+from vocloud.sources.votable import VOTableSource
+
 
 @runtime_checkable
 class Source(Protocol):
@@ -60,16 +67,11 @@ def _vo_source(kind: str, entry: dict[str, Any], base_dir: str | Path) -> Source
     if "upload" in opts:
         opts["uploads"] = {**opts.pop("upload"), **opts.get("uploads", {})}
     if kind == "tap":
-        from vocloud.sources.tap import TAPSource
-
         if "query" not in opts:
             raise ValueError("source.tap: a 'query' (ADQL) is needed")
         return TAPSource(url, opts.pop("query"), base_dir=base_dir, **opts)
     if kind == "obscore":
-        from vocloud.sources.obscore import ObsCoreSource
-
         return ObsCoreSource(url, base_dir=base_dir, **opts)
-    from vocloud.sources.ssap import SSAPSource
 
     return SSAPSource(url, **opts)
 
@@ -109,8 +111,6 @@ def source_from_config(entry: dict[str, Any] | Source, base_dir: str | Path = ".
     if kinds[0] in _VO_KEYS:
         return _vo_source(kinds[0], entry, base_dir)
     if kinds[0] in ("http", "ftp"):
-        from vocloud.sources.files import FTPSource, HTTPIndexSource
-
         opts = dict(entry)
         url = str(opts.pop(kinds[0]))
         unknown = set(opts) - {"pattern", "recursive", "timeout", "max_files"}
@@ -122,8 +122,6 @@ def source_from_config(entry: dict[str, Any] | Source, base_dir: str | Path = ".
         cls = HTTPIndexSource if kinds[0] == "http" else FTPSource
         return cls(url, **opts)
     if kinds[0] == "votable":
-        from vocloud.sources.votable import VOTableSource
-
         opts = dict(entry)
         raw = str(opts.pop("votable"))
         unknown = set(opts) - {"access_column", "id_column"}
@@ -135,7 +133,6 @@ def source_from_config(entry: dict[str, Any] | Source, base_dir: str | Path = ".
             return VOTableSource(raw, **opts)
         loc = Path(raw)
         return VOTableSource(loc if loc.is_absolute() else Path(base_dir) / loc, **opts)
-    from vocloud.sources.directory import DirectorySource
 
     opts = dict(entry)
     path = Path(opts.pop("directory"))

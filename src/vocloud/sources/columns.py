@@ -17,6 +17,8 @@ from urllib.parse import unquote, urlencode, urljoin, urlparse
 
 import numpy as np
 import pandas as pd
+import pyvo.dal.adhoc  # noqa: F401  (teaches astropy's Resource to keep its GROUPs)
+from astropy.io.votable import parse
 
 ACCESS_UTYPES = ("access.reference",)
 ACCESS_UCDS = ("meta.ref.url", "meta.ref.uri")
@@ -104,8 +106,6 @@ def datalink_service(votable: Any) -> tuple[str, str, dict[str, str]] | None:
         ``id_field_ref`` is the ID (or name) of the FIELD whose values go into the ``ID``
         parameter; ``constant_params`` are the other input parameters with a fixed value.
     """
-    import pyvo.dal.adhoc  # noqa: F401  (teaches astropy's Resource to keep its GROUPs)
-
     for res in votable.resources:
         if res.type != "meta" or (res.utype or "").lower() != "adhoc:service":
             continue
@@ -312,8 +312,6 @@ def parse_votable(source: Any, where: str) -> tuple[Any, Any]:
     ValueError
         When it is not a VOTable or holds no table.
     """
-    from astropy.io.votable import parse
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -5,7 +5,7 @@ local one, and give the same ``id`` and ``path`` for the same archive: the POSIX
 the start URL, without a compression suffix for ``id``.
 
 Credentials, first that applies: ``user:password@`` in the start URL; ``credentials`` (the
-experiment file's ``fetch: credentials:``, per host, see :mod:`vocloud.credentials`);
+experiment file's ``fetch: credentials:``, per host, see :mod:`vocloud.fetch.credentials`);
 ``VOCLOUD_HTTP_USER`` / ``VOCLOUD_HTTP_PASSWORD`` (``VOCLOUD_FTP_*`` for FTP) when the start URL's
 host is listed in ``VOCLOUD_HTTP_HOSTS`` (``VOCLOUD_FTP_HOSTS``); ``~/.netrc`` for HTTP.
 """
@@ -20,8 +20,9 @@ from typing import Any
 from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
 
 import pandas as pd
+import requests
 
-from vocloud.credentials import Credentials, MissingPasswordError, env_login
+from vocloud.fetch.credentials import Credentials, MissingPasswordError, env_login
 from vocloud.sources.directory import _pattern_regex
 from vocloud.spectralist import COMPRESSION_SUFFIXES, SpectraList
 
@@ -245,7 +246,7 @@ class HTTPIndexSource(_RemoteListing):
     max_files : int or None
         Stop after this many matching files (the first ones in path order).
     credentials : Credentials or mapping, optional
-        Logins per host (:class:`vocloud.credentials.Credentials`, as the ``fetch:
+        Logins per host (:class:`vocloud.fetch.Credentials`, as the ``fetch:
         credentials:`` of an experiment file, which an experiment passes on); the password is read
         (``password_env``) when the listing is made.
 
@@ -308,8 +309,6 @@ class HTTPIndexSource(_RemoteListing):
         return upath[len(self._upath) :], f"{self._scheme}://{self._netloc}{p.path}"
 
     def _get(self, session: Any, url: str) -> tuple[str, str]:
-        import requests
-
         for _ in range(_MAX_REDIRECTS + 1):
             try:
                 r = session.get(url, timeout=self.timeout, allow_redirects=False, auth=self._auth)
@@ -372,8 +371,6 @@ class HTTPIndexSource(_RemoteListing):
         RemoteSourceError
             An index page could not be read (the message names the URL and the HTTP status).
         """
-        import requests
-
         self._auth = self._login()
         with requests.Session() as session:
             self._session = session

@@ -7,6 +7,9 @@ from typing import Any
 
 import astropy.units as u
 import pandas as pd
+import pyvo
+from astropy.coordinates import SkyCoord
+from astropy.time import Time
 
 from vocloud.sources.tap import results_to_spectra, run_query
 
@@ -104,9 +107,6 @@ class SSAPSource:
         VOServiceError
             When the service answers with an error.
         """
-        import pyvo
-        from astropy.coordinates import SkyCoord
-        from astropy.time import Time
 
         kwargs: dict[str, Any] = dict(self.params)
         if self.pos is not None:

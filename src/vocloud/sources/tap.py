@@ -7,11 +7,16 @@ listed and a :class:`TruncatedResultWarning` says how many.
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyvo
+from astropy.table import Table
+
+from vocloud.sources.columns import spectra_frame
 
 #: Modes of :class:`TAPSource`.
 TAP_MODES = ("sync", "async")
@@ -27,8 +32,6 @@ class VOServiceError(RuntimeError):
 
 def _upload_table(value: Any, base_dir: Path) -> Any:
     """An astropy Table from a Table, DataFrame, sequence of ids, or a CSV/VOTable/FITS file."""
-    from astropy.table import Table
-
     if isinstance(value, Table):
         return value
     if isinstance(value, pd.DataFrame):
@@ -73,8 +76,6 @@ def results_to_spectra(
     maxrec : int, optional
         The MAXREC asked for, named in the warning.
     """
-    from vocloud.sources.columns import spectra_frame
-
     status = str((getattr(results, "status", None) or ("",))[0] or "").lower()
     if status == "overflow":
         asked = f"MAXREC={maxrec}" if maxrec else "the service's MAXREC limit"
@@ -101,8 +102,6 @@ QUERY_BACKOFF = (0.5, 2.0, 5.0)
 
 def _transient(exc: Exception) -> bool:
     """A failure worth another try: a service-side query error we know, HTTP 5xx, no answer."""
-    import pyvo
-
     reason = str(getattr(exc, "reason", None) or exc).lower()
     if isinstance(exc, pyvo.dal.DALQueryError):
         return any(m in reason for m in TRANSIENT_QUERY_ERRORS)
@@ -136,9 +135,6 @@ def run_query(fn: Any, where: str, *, retries: int = len(QUERY_BACKOFF)) -> Any:
     ('rows', 2)
     >>> tap.QUERY_BACKOFF = saved
     """
-    import time
-
-    import pyvo
 
     for attempt in range(retries + 1):
         try:
@@ -230,7 +226,7 @@ class TAPSource:
         self.base_dir = Path(base_dir)
 
     def describe(self) -> dict[str, Any]:
-        """JSON-able description for provenance (the query is kept, as DESIGN.md asks)."""
+        """JSON-able description for provenance (the query is kept: the store's provenance names its source query)."""
         return {
             "tap": self.url,
             "query": self.query,
@@ -247,8 +243,6 @@ class TAPSource:
         VOServiceError
             When the service refuses the query (e.g. an ADQL error) or fails.
         """
-        import pyvo
-
         where = f"TAP {self.url}"
         uploads = {k: _upload_table(v, self.base_dir) for k, v in self.uploads.items()} or None
         service = pyvo.dal.TAPService(self.url)

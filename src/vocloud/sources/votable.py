@@ -6,11 +6,15 @@ through to the spectra list.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from vocloud.fetch import FetchError, FetchOptions, fetch
+from vocloud.sources.columns import parse_votable, spectra_frame
 
 
 class VOTableSource:
@@ -72,13 +76,7 @@ class VOTableSource:
             When the file is not a VOTable with a table, or no access column is found (the
             message lists the columns).
         """
-        from vocloud.sources.columns import parse_votable, spectra_frame
-
         if self.url is not None:
-            import io
-
-            from vocloud.fetch import FetchError, FetchOptions, fetch
-
             try:
                 data = fetch(self.url, FetchOptions(retries=2, timeout=60.0))
             except FetchError as exc:

@@ -8,10 +8,16 @@ import io
 from typing import Any, ClassVar
 
 import dask.array as da
+import joblib
 import numpy as np
 import xarray as xr
 
+from vocloud.ml.forest import SpectraForest
+from vocloud.ml.labels import align_labels, load_labels
+from vocloud.ml.pca import PCA
+from vocloud.ml.som import SOM
 from vocloud.steps.registry import Method, StepOutput, register
+from vocloud.store import open_store
 
 
 def _feature_dim(inputs: xr.DataArray) -> str:
@@ -38,8 +44,6 @@ class PCAMethod(Method):
     defaults: ClassVar[dict[str, Any]] = {"n_components": 20, "whiten": False, "solver": "gram"}
 
     def run(self, inputs: xr.DataArray, context: Any, **params: Any) -> StepOutput:
-        from vocloud.ml.pca import PCA
-
         X = _dask(inputs)
         model = PCA(
             int(params["n_components"]), whiten=bool(params["whiten"]), solver=params["solver"]
@@ -83,8 +87,6 @@ class SOMMethod(Method):
     }
 
     def run(self, inputs: xr.DataArray, context: Any, **params: Any) -> StepOutput:
-        from vocloud.ml.som import SOM
-
         X = _dask(inputs)
         shape = tuple(int(v) for v in params["shape"])
         som = SOM(
@@ -129,8 +131,8 @@ class SOMMethod(Method):
 
 
 #: Rows per prediction task of the random-forest step (whole Zarr chunks of the feature store):
-#: 1M spectra, 300 trees, quiet 2-core VM: 83,000-88,000 /s with 20,000 rows, 77,000-82,000 /s
-#: with 10,000 (a task then holds ~200 MB: the rows as read and their Fortran-ordered copy).
+#: the fastest measured size (docs/performance.md, Random forest); a task then holds ~200 MB,
+#: the rows as read and their Fortran-ordered copy.
 FOREST_ROWS = 20_000
 
 
@@ -141,10 +143,8 @@ def _rows_per_task(inputs: xr.DataArray, context: Any, rows: int) -> da.Array:
     opened. For the ``features`` of that store, it is opened anew with dask chunks of a whole
     number of its Zarr chunks, so that one task reads them in one Zarr call, fused with the
     work on them. Merging the 1,000-row dask chunks instead (``rechunk``) adds a merge task per
-    block and transfers between workers: prediction over 1,000,000 stored spectra ran 51,000 /s
-    that way and 63,000 /s with these reads (vocloud's LocalCluster 2 x 1, quiet machine; 42 s
-    against 21 s on a busy one; docs/performance.md). Any other input
-    (a previous step's output) is used as it is.
+    block and transfers between workers, measurably slower (docs/performance.md). Any other
+    input (a previous step's output) is used as it is.
     """
     data = inputs.data
     zrows = inputs.encoding.get("preferred_chunks", {}).get(inputs.dims[0])
@@ -181,17 +181,10 @@ class RandomForestMethod(Method):
     }
 
     def run(self, inputs: xr.DataArray, context: Any, **params: Any) -> StepOutput:
-        import joblib
-
-        from vocloud.ml.forest import SpectraForest
-        from vocloud.ml.labels import align_labels, load_labels
-
         source = params["labels"]
         if source is None:
             raise ValueError("random-forest: give labels (a CSV or VOTable file of id, label)")
         if isinstance(source, str) and source.startswith("column:"):
-            from vocloud.store import open_store
-
             col = source.split(":", 1)[1]
             values = open_store(context.features_store)[col].values
             labels = {i: v for i, v in zip(context.ids, values) if v not in ("", None)}

@@ -60,6 +60,8 @@ CHUNK_VARIABLES: dict[str, Any] = {
     "target": str,
     "layout": str,
     "transient": bool,
+    "medium": str,  # the spectrum's original wavelength medium (issue #8)
+    "rest_frame": str,  # its wavelengths' frame and the correction applied (issue #8)
 }
 #: What a row holds before it is written (and the Zarr fill value of each variable).
 FILL_VALUES: dict[str, Any] = {
@@ -71,6 +73,8 @@ FILL_VALUES: dict[str, Any] = {
     "target": "",
     "layout": "",
     "transient": False,
+    "medium": "",
+    "rest_frame": "",
 }
 _COORDS = ["id", "path", *CHUNK_VARIABLES]
 #: Every array of a feature store: (dimension names) of its shape.
@@ -546,7 +550,7 @@ def open_store(path: str | os.PathLike[str]) -> xr.Dataset:
     ds = ds.drop_vars("chunk_done", errors="ignore")
     coords = [c for c in _COORDS if c in ds.data_vars]
     ds = ds.set_coords(coords)
-    for name in ("id", "path", "error", "target", "layout"):
+    for name in ("id", "path", "error", "target", "layout", "medium", "rest_frame"):
         if name in ds.coords:
             ds.coords[name] = ds.coords[name].astype(object)
     # small numeric per-spectrum coordinates in memory, so selections such as

@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 
 from vocloud.ml.som import grid_coordinates
+from vocloud.steps.runner import open_step
 from vocloud.store import ExperimentFolder, read_array, resolve_store
 
 #: Leading PCA components kept for the PCA view (of a PCA step on the features).
@@ -25,8 +26,6 @@ PCA_COMPONENTS = 10
 def _stored_som(folder: ExperimentFolder, features_store: Path, step: str) -> list[dict[str, Any]]:
     """A SOM step by store name or key that is no longer the one recorded (a later SOM step of
     the same input replaced it in experiment.json) but is still in the steps folder."""
-    from vocloud.steps.runner import open_step
-
     for path in (folder.step_store(step), folder.step_path("som", step)):
         if not (path / "zarr.json").exists():
             continue
@@ -111,8 +110,6 @@ class SomMapData:
     name: str = field(init=False)
 
     def __post_init__(self) -> None:
-        from vocloud.steps.runner import open_step
-
         folder, self._features_store = ExperimentFolder.of(self.experiment_dir)
         self._folder = folder
         self.name = folder.directory.name
@@ -134,13 +131,13 @@ class SomMapData:
         som_path = folder.step_store(rec["store"])
         som = open_step(som_path)
         # only the features and the grid are read from this (lazily): not open_store, which
-        # also loads five per-spectrum coordinates the map does not use (1.4 s at 1,000,000)
+        # also loads five per-spectrum coordinates the map does not use
         self._features: xr.Dataset = xr.open_zarr(str(self._features_store), consolidated=False)
         self.metrics = dict(rec.get("metrics") or {})
         params = rec.get("params") or {}
         self.topology = str(params.get("topology", "rectangular"))
         # per-spectrum arrays read by zarr itself, not one dask task per 1,000-row chunk
-        # (1,000,000 spectra: 7.6 s -> 1.1 s for the whole of this, docs/performance.md)
+        # (several times faster at 1,000,000 spectra: docs/performance.md, SOM dashboard)
         hits = np.asarray(som["som_hits"].values)
         self.shape = (int(hits.shape[0]), int(hits.shape[1]))
         self.neuron_of = read_array(som_path, "som_neuron").astype(np.int64)

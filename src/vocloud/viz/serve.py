@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
+
+from bokeh.application import Application
+from bokeh.application.handlers.function import FunctionHandler
+from bokeh.server.server import Server
+
+from vocloud.viz.data import SomMapData
+from vocloud.viz.som_map import color_key, som_document
 
 #: Where a dashboard is served by default: loopback only (use --address to share it).
 DEFAULT_ADDRESS = "127.0.0.1"
@@ -41,17 +49,14 @@ def make_server(
     >>> server = make_server("experiments/halpha", port=0)  # doctest: +SKIP
     >>> server.start(); server.io_loop.start()  # doctest: +SKIP
     """
-    from bokeh.application import Application
-    from bokeh.application.handlers.function import FunctionHandler
-    from bokeh.server.server import Server
-
-    from vocloud.viz.data import SomMapData
-    from vocloud.viz.som_map import som_document
 
     # Loaded now (a missing SOM step is an error here, not in the browser) and shared by the
     # sessions (each would hold its own ~60-80 MB per 100,000 spectra); loaded again when the
     # experiment has a newer SOM step or feature store than the one shown.
     shared = [SomMapData(experiment_dir, step)]
+    color_key(
+        color_by, shared[0].predicted is not None
+    )  # a bad colouring fails here, not as HTTP 500
 
     def app(doc: Any) -> None:
         if step is None and not shared[0].is_current():
@@ -73,8 +78,6 @@ def make_server(
 
 
 def _free_port(address: str) -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind((address, 0))
         return int(s.getsockname()[1])

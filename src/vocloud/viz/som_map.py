@@ -22,6 +22,25 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from bokeh.layouts import column, row
+from bokeh.models import (
+    BoxSelectTool,
+    ColorBar,
+    ColumnDataSource,
+    DataTable,
+    Div,
+    HoverTool,
+    LassoSelectTool,
+    LinearColorMapper,
+    NumberFormatter,
+    Select,
+    TableColumn,
+    TabPanel,
+    Tabs,
+    TapTool,
+)
+from bokeh.palettes import Category10, Category20, Viridis256
+from bokeh.plotting import figure
 
 from vocloud.viz.data import SomMapData
 
@@ -33,6 +52,43 @@ COLOR_BY = {
     "majority class": "majority",
     "class purity": "purity",
 }
+
+#: The colourings that need a random-forest step (its predicted classes).
+CLASS_COLORINGS = ("majority", "purity")
+
+
+def color_key(color_by: str, has_classes: bool) -> str:
+    """The :data:`COLOR_BY` column named by ``color_by`` (a key or a menu label), checked.
+
+    Parameters
+    ----------
+    color_by : str
+        ``"hits"``, ``"umatrix"``, ``"outlier"``, ``"majority"``, ``"purity"`` or their labels.
+    has_classes : bool
+        Whether the experiment has predicted classes (a random-forest step), which
+        ``"majority"`` and ``"purity"`` need.
+
+    Raises
+    ------
+    ValueError
+        Naming the valid choices.
+
+    Examples
+    --------
+    >>> color_key("U-matrix distance", has_classes=False)
+    'umatrix'
+    >>> color_key("purity", has_classes=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: color_by: one of hits, umatrix, outlier, not 'purity' (majority and purity need a random-forest step)
+    """
+    key = COLOR_BY.get(color_by, color_by)
+    valid = [k for k in COLOR_BY.values() if has_classes or k not in CLASS_COLORINGS]
+    if key not in valid:
+        need = "" if has_classes else " (majority and purity need a random-forest step)"
+        raise ValueError(f"color_by: one of {', '.join(valid)}, not {color_by!r}{need}")
+    return key
+
 
 #: How many spectra of a neuron are drawn (all are listed in the table, up to TABLE_ROWS).
 MAX_LINES = 40
@@ -56,8 +112,6 @@ def _tile(x: float, y: float, topology: str) -> tuple[list[float], list[float]]:
 def _class_colors(names: Any, classes: Any) -> tuple[list[str], dict[str, str]]:
     """A colour per name, and the legend: one colour per class of ``classes`` (every predicted
     class, so that each view colours a class alike); no class: light grey."""
-    from bokeh.palettes import Category10, Category20
-
     known = sorted({str(c) for c in classes if c})
     palette = Category10[10] if len(known) <= 10 else Category20[20]
     colors = {c: palette[i % len(palette)] for i, c in enumerate(known)}
@@ -80,8 +134,6 @@ def _spectra_table(
     data: SomMapData, rows: np.ndarray, name: str, source_name: str, height: int
 ) -> tuple[Any, Any]:
     """A table of spectra and its source (Bokeh model names ``name``, ``source_name``)."""
-    from bokeh.models import ColumnDataSource, DataTable, NumberFormatter, TableColumn
-
     source = ColumnDataSource(_table_rows(data, rows), name=source_name)
     columns = [
         TableColumn(field="id", title="id", width=380),
@@ -127,8 +179,6 @@ def _spectra_plot(
     data: SomMapData, figure: Any, name: str, title: str, **line: Any
 ) -> tuple[Any, Any]:
     """A plot of spectra on the experiment grid (its lines' source is ``<name>_spectra``)."""
-    from bokeh.models import ColumnDataSource, HoverTool
-
     lines = ColumnDataSource({"xs": [], "ys": [], "id": [], "score": []}, name=f"{name}_spectra")
     sp = figure(
         name=f"{name}_plot",
@@ -196,20 +246,6 @@ def som_document(
     >>> doc.get_model_by_name("selection").text.startswith("neuron (")
     True
     """
-    from bokeh.layouts import column, row
-    from bokeh.models import (
-        ColorBar,
-        ColumnDataSource,
-        Div,
-        HoverTool,
-        LinearColorMapper,
-        Select,
-        TabPanel,
-        Tabs,
-        TapTool,
-    )
-    from bokeh.palettes import Viridis256
-    from bokeh.plotting import figure
 
     if data is None:
         data = SomMapData(experiment_dir, step)
@@ -232,10 +268,8 @@ def som_document(
             majority=[str(m) for m in nb["majority"]], purity=nb["purity"], class_color=class_color
         )
         choices += ["majority class", "class purity"]
-    key = COLOR_BY.get(color_by, color_by)
-    label = next((k for k, v in COLOR_BY.items() if v == key), None)
-    if label not in choices:
-        raise ValueError(f"color_by: one of {choices}, not {color_by!r}")
+    key = color_key(color_by, "majority" in nb)
+    label = next(k for k, v in COLOR_BY.items() if v == key)
     cols["value"] = np.asarray(nb[key] if key != "majority" else nb["hits"], dtype=np.float64)
     source = ColumnDataSource(cols, name="neurons")
 
@@ -388,8 +422,6 @@ def som_document(
 
 def _outlier_panel(data: SomMapData, figure: Any, max_lines: int) -> Any:
     """The spectra of highest outlier score: a table to pick from and their spectra drawn."""
-    from bokeh.layouts import column, row
-    from bokeh.models import Div
 
     top = data.by_outlier_score(np.flatnonzero(data.neuron_of >= 0))[:OUTLIER_ROWS]
     table, source = _spectra_table(data, top, "outliers", "outlier_table", 600)
@@ -431,8 +463,6 @@ def _outlier_panel(data: SomMapData, figure: Any, max_lines: int) -> Any:
 
 def _pca_panel(data: SomMapData, figure: Any, max_lines: int) -> Any:
     """Two PCA scores of every spectrum as points; a box or lasso selection draws its spectra."""
-    from bokeh.layouts import column, row
-    from bokeh.models import BoxSelectTool, ColumnDataSource, Div, LassoSelectTool, Select
 
     scores = data.pca_scores
     assert scores is not None and data.pca_ratio is not None

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from astropy.table import Table
 
 from vocloud.steps.runner import open_step
 from vocloud.store import ExperimentFolder, open_store
@@ -78,8 +79,6 @@ def export(
     if fmt == "csv":
         df.to_csv(out, index=False)
     else:
-        from astropy.table import Table
-
         t = Table()
         for col in df.columns:
             v = df[col].to_numpy()

@@ -16,19 +16,23 @@ asked for. Everything but ``jobs``, ``adapt`` and ``wait`` is passed to the dask
 once rather than in a job that never starts.
 
 vocloud's defaults differ from dask-jobqueue's in two places, for the same reasons as on a
-LocalCluster (:mod:`vocloud.cluster`): one single-threaded worker process per core
+LocalCluster (:mod:`vocloud.run.cluster`): one single-threaded worker process per core
 (``processes = cores``; reading FITS headers holds the GIL), and the glibc malloc settings of
-:data:`vocloud.cluster.WORKER_MALLOC_ENV` exported in the job script. Both can be overridden.
+:data:`vocloud.run.workers.WORKER_MALLOC_ENV` exported in the job script. Both can be overridden.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import math
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from vocloud.run.workers import WORKER_MALLOC_ENV
 
 #: Batch schedulers by the name used in experiment files -> (module, dask-jobqueue class).
 BATCH_KINDS: dict[str, tuple[str, str]] = {
@@ -125,8 +129,6 @@ class BatchSpec:
         if known is not None:
             for key in settings:
                 if key not in known:
-                    import difflib
-
                     near = difflib.get_close_matches(key, sorted(known), n=1)
                     hint = f" (did you mean {near[0]!r}?)" if near else ""
                     raise ValueError(f"{where}: unknown setting {key!r}{hint}")
@@ -149,8 +151,6 @@ class BatchSpec:
         >>> any("MALLOC_TRIM_THRESHOLD_" in line for line in kw["job_script_prologue"])
         True
         """
-        from vocloud.cluster import WORKER_MALLOC_ENV
-
         kw = dict(self.options)
         cores = kw.get("cores")
         if cores is not None and "processes" not in kw:
@@ -204,7 +204,7 @@ def batch_cluster(spec: BatchSpec | Mapping[str, Any]) -> Any:
     -------
     dask_jobqueue.JobQueueCluster
         Started, with ``jobs`` jobs asked for (or adaptive). Close it when done (it cancels the
-        jobs); :func:`vocloud.cluster.get_client` does that for you.
+        jobs); :func:`vocloud.run.cluster.get_client` does that for you.
 
     Examples
     --------
@@ -239,8 +239,6 @@ def job_states(cluster: Any, kind: str) -> list[str]:
     if not ids:
         return []
     if kind == "slurm":
-        import subprocess
-
         try:
             out = subprocess.run(
                 ["squeue", "-h", "-j", ",".join(ids), "-o", "job %i: %T (%r)"],

@@ -26,7 +26,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from vocloud.fetch import DEFAULT_OPTIONS, FetchError, FetchOptions, fetch, fetch_many
+import astropy.units as u
+import numpy as np
+import pyvo
+from astropy.io.votable import parse
+from pyvo.dal.adhoc import DatalinkQuery, DatalinkResults, SodaQuery
+
+from vocloud.fetch.download import fetch, fetch_many
+from vocloud.fetch.errors import FetchError
+from vocloud.fetch.options import DEFAULT_OPTIONS, FetchOptions
 
 #: IDs per DataLink request.
 BATCH = 1000
@@ -76,12 +84,6 @@ def _parse_links(
     body: bytes, where: str, band: tuple[float, float] | None
 ) -> tuple[dict[str, Links | str], str | None]:
     """Links per ID of one DataLink answer (or an error text per ID); a document-level error."""
-    import astropy.units as u
-    import numpy as np
-    import pyvo
-    from astropy.io.votable import parse
-    from pyvo.dal.adhoc import DatalinkResults, SodaQuery
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -158,8 +160,6 @@ def _resolve_batch(
     band: tuple[float, float] | None,
 ) -> dict[str, Links | FetchError]:
     """Resolve one batch of IDs; IDs the answer leaves out are asked for again."""
-    from pyvo.dal.adhoc import DatalinkQuery
-
     out: dict[str, Links | FetchError] = {}
     todo = list(ids)
     while todo:

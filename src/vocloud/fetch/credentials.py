@@ -26,6 +26,9 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import SplitResult
+
+from vocloud.fetch.urls import port as url_port
 
 __all__ = [
     "ENV_VARIABLES",
@@ -33,6 +36,7 @@ __all__ = [
     "HostPattern",
     "Login",
     "MissingPasswordError",
+    "configured_login",
     "env_login",
 ]
 
@@ -386,3 +390,40 @@ def env_login(
     if any(p.matches(host, port) for p in _env_hosts(hosts_var)):
         return user, os.environ.get(password_var, "")
     return None
+
+
+def configured_login(
+    kind: str, parts: SplitResult, credentials: Credentials
+) -> tuple[str, str] | None:
+    """The login for a URL (without ``user:password@``): from ``credentials``, else the environment.
+
+    Parameters
+    ----------
+    kind : {"http", "ftp"}
+        Which environment variables apply (:func:`env_login`).
+    parts : urllib.parse.SplitResult
+        The URL.
+    credentials : Credentials
+        The configured logins (the ``credentials`` fetch option).
+
+    Raises
+    ------
+    MissingPasswordError
+        The login configured for the host reads its password from an unset variable.
+
+    Examples
+    --------
+    >>> from urllib.parse import urlsplit
+    >>> creds = Credentials.from_config({"ftp.example.org": {"user": "bob", "password": "pw"}})
+    >>> configured_login("ftp", urlsplit("ftp://ftp.example.org/a.fits"), creds)
+    ('bob', 'pw')
+    """
+    host = (parts.hostname or "").lower()
+    port = url_port(parts)
+    if not host:
+        return None
+    login = credentials.lookup(host, port)
+    if login is not None:
+        shown = f"[{host}]" if ":" in host else host
+        return login.resolve(shown if port is None else f"{shown}:{port}")
+    return env_login(kind, host, port)

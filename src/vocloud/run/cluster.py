@@ -1,6 +1,6 @@
 """The one place that builds or finds a Dask cluster: a LocalCluster by default, an existing
 ``distributed.Client`` or a scheduler address when given, or batch jobs on an HPC scheduler
-(SLURM, PBS, ... through dask-jobqueue, :mod:`vocloud.batch`)."""
+(SLURM, PBS, ... through dask-jobqueue, :mod:`vocloud.run.batch`)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,10 @@ import dask
 import psutil
 from distributed import Client, LocalCluster
 
-#: glibc malloc settings for the workers of the LocalCluster vocloud starts. distributed's default
-#: ``MALLOC_TRIM_THRESHOLD_=65536`` turns off glibc's adaptive mmap threshold, so every block-sized
-#: numpy temporary (~15 MB for 1,000 LAMOST spectra) becomes a fresh mmap that is page-faulted in and
-#: unmapped again: one 1,000-spectrum task took 748 ms with it and 348 ms with these settings
-#: (2-core box, 2026-11-27). Set the same in ``distributed.nanny.pre-spawn-environ`` of your own
-#: clusters for the same speed.
-WORKER_MALLOC_ENV = {
-    "MALLOC_TRIM_THRESHOLD_": str(256 * 2**20),
-    "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
-}
+from vocloud.run.batch import BatchSpec, batch_cluster, wait_for_first_worker
+from vocloud.run.workers import WORKER_MALLOC_ENV
+
+__all__ = ["WORKER_MALLOC_ENV", "default_cluster_kwargs", "get_client"]
 
 
 def default_cluster_kwargs() -> dict[str, Any]:
@@ -63,7 +57,7 @@ def get_client(
         Do not print the dashboard link.
     batch : BatchSpec or dict, optional
         Without ``scheduler``: Dask workers as batch jobs (``{"slurm": {"jobs": 2, "cores": 8,
-        ...}}``, see :mod:`vocloud.batch`) instead of a LocalCluster; the jobs end on exit.
+        ...}}``, see :mod:`vocloud.run.batch`) instead of a LocalCluster; the jobs end on exit.
     **cluster_kwargs
         Passed to ``LocalCluster`` over :func:`default_cluster_kwargs`.
 
@@ -83,8 +77,6 @@ def get_client(
         client = Client(scheduler)
         cluster = None
     elif batch is not None:
-        from vocloud.batch import BatchSpec, batch_cluster
-
         spec = batch if isinstance(batch, BatchSpec) else BatchSpec.from_config(batch)
         cluster = batch_cluster(spec)
         try:
@@ -109,8 +101,6 @@ def get_client(
         client = Client(cluster)
     try:
         if spec is not None:
-            from vocloud.batch import wait_for_first_worker
-
             wait_for_first_worker(client, spec, cluster)
         if not quiet and client.dashboard_link:
             print(f"Dask dashboard: {client.dashboard_link}", flush=True)

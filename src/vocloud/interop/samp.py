@@ -9,7 +9,7 @@ else to the hub of the standard lockfile) and disconnected afterwards.
 
 Examples
 --------
->>> from vocloud.samp import send_table
+>>> from vocloud.interop.samp import send_table
 >>> import pandas as pd
 >>> send_table(pd.DataFrame({"id": ["a", "b"]}), recipient="topcat")  # doctest: +SKIP
 ['cli#2']
@@ -32,6 +32,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
+from astropy.io.votable.tree import Param, VOTableFile
+from astropy.table import Table
 
 from vocloud.io import Spectrum
 
@@ -213,9 +215,6 @@ def _send(
 
 
 def _write_spectrum(spectrum: Spectrum, name: str) -> Path:
-    from astropy.io.votable.tree import Param, VOTableFile
-    from astropy.table import Table
-
     wave = spectrum.wavelength_aa
     flux = np.asarray(spectrum.flux)
     if flux.dtype.kind != "f":
@@ -414,8 +413,6 @@ def to_table(
     >>> to_table(pd.DataFrame({"id": ["a", "b"], "n": [1, 2]})).colnames
     ['id', 'n']
     """
-    from astropy.table import Table
-
     if isinstance(table, pd.DataFrame):
         frame = table
         if frame.index.name is not None or isinstance(frame.index, pd.MultiIndex):

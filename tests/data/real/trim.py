@@ -1,0 +1,386 @@
+"""Make the real-archive test corpus (tests/data/real/) from the original files.
+
+Every file here is a real archive product taken from a public GitHub repository (the table
+``SOURCES`` below: repository, commit, path, licence). Files under ~1 MB are copied byte for
+byte; larger ones are cut by the function named in the table, which says exactly what is cut.
+Cutting only ever drops whole HDUs, table rows or image rows/pixel ranges: the values that remain
+are the original bytes (no rescaling), and the header cards that describe the cut (NAXISn,
+CRVAL1) are the only ones changed.
+
+Usage (the originals are read from the repositories' git objects)::
+
+    python tests/data/real/trim.py --mirror /work/.mirror   # owner+name/repo bare git dirs
+    python tests/data/real/trim.py --provenance              # rewrite PROVENANCE.md only
+
+``--mirror`` expects the bare git directories the ``fetch`` tool makes
+(``<mirror>/<owner>+<name>/repo``); any clone works with ``--git-dir-of owner/name=PATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+HERE = Path(__file__).resolve().parent
+
+
+def copy(raw: bytes) -> tuple[bytes, str]:
+    return raw, "none (byte-for-byte copy)"
+
+
+def keep_hdus(*names_or_index):
+    """Keep only the listed HDUs (by index), in order."""
+
+    def cut(raw: bytes) -> tuple[bytes, str]:
+        with fits.open(io.BytesIO(raw)) as hdul:
+            kept = [hdul[i] for i in names_or_index]
+            names = [h.name or str(i) for i, h in zip(names_or_index, kept)]
+            dropped = [h.name for i, h in enumerate(hdul) if i not in names_or_index]
+            out = io.BytesIO()
+            fits.HDUList([h.copy() for h in kept]).writeto(out)
+        what = f"kept HDUs {', '.join(names)}; dropped {len(dropped)} HDUs ({', '.join(dropped)})"
+        return out.getvalue(), what
+
+    return cut
+
+
+def desi_no_resolution(raw: bytes) -> tuple[bytes, str]:
+    """DESI coadd: drop the three *_RESOLUTION HDUs (11 x N x targets float32, 75% of the file)."""
+    with fits.open(io.BytesIO(raw)) as hdul:
+        kept = [h.copy() for h in hdul if not h.name.endswith("_RESOLUTION")]
+        out = io.BytesIO()
+        fits.HDUList(kept).writeto(out)
+    return out.getvalue(), "dropped B_RESOLUTION, R_RESOLUTION, Z_RESOLUTION; all targets kept"
+
+
+def pixel_range(lo: float, hi: float):
+    """1-D linear image (CRVAL1/CDELT1/CRPIX1=1): keep the pixels within [lo, hi] Angstrom."""
+
+    def cut(raw: bytes) -> tuple[bytes, str]:
+        with fits.open(io.BytesIO(raw)) as hdul:
+            h = hdul[0].header
+            n = h["NAXIS1"]
+            wave = h["CRVAL1"] + h["CDELT1"] * (np.arange(n) + 1 - h.get("CRPIX1", 1.0))
+            i0 = int(np.searchsorted(wave, lo))
+            i1 = int(np.searchsorted(wave, hi, side="right"))
+            hdu = fits.PrimaryHDU(hdul[0].data[i0:i1], header=h.copy())
+            hdu.header["CRVAL1"] = float(wave[i0])
+            out = io.BytesIO()
+            hdu.writeto(out)
+        return out.getvalue(), (
+            f"kept pixels {i0}..{i1 - 1} of {n} ({wave[i0]:.2f}-{wave[i1 - 1]:.2f} A); "
+            f"CRVAL1 moved to the first kept pixel, every other card as in the original"
+        )
+
+    return cut
+
+
+def table_rows(hdu_index: int, rows: slice):
+    """Keep some rows of one binary table (e.g. a few echelle orders of an HST x1d)."""
+
+    def cut(raw: bytes) -> tuple[bytes, str]:
+        with fits.open(io.BytesIO(raw)) as hdul:
+            n = len(hdul[hdu_index].data)
+            out_hdus = [h.copy() for h in hdul]
+            t = hdul[hdu_index]
+            out_hdus[hdu_index] = fits.BinTableHDU(t.data[rows], header=t.header.copy())
+            out = io.BytesIO()
+            fits.HDUList(out_hdus).writeto(out)
+        return (
+            out.getvalue(),
+            f"HDU {hdu_index}: kept table rows {rows.start}..{rows.stop - 1} of {n}",
+        )
+
+    return cut
+
+
+# (file name here, repository, commit, path in the repository, licence of the repository, cut,
+#  what it is)
+SOURCES = [
+    (
+        "lamost/bt-cmi-lamost.fits",
+        "podondra/bt-spectraldl",
+        "dbeefab76940324c0b214fd0d95e8f8e8faa111a",
+        "notebooks/data/bt-cmi-lamost.fits",
+        "GPL-3.0",
+        copy,
+        "LAMOST LRS DR1 (pipeline v2.6.4) image, EXTEN0 'Flux Inverse Subcontinuum "
+        "Andmask Ormask'; Be star BT CMi",
+    ),
+    (
+        "lamost/spec-57287-KP193637N444141V03_sp10-161.fits.gz",
+        "hypergravity/laspec",
+        "57987c611f2ee7cfad9f02d0dec2c4ddb1aa5939",
+        "laspec/data/KIC8098300/DR6_low/spec-57287-KP193637N444141V03_sp10-161.fits.gz",
+        "MIT",
+        copy,
+        "LAMOST LRS DR6 5-row image (gzip as shipped); KIC 8098300",
+    ),
+    (
+        "lamost/spec-58397-EG014118N254444M01_sp03-031.fits",
+        "hypergravity/laspec",
+        "57987c611f2ee7cfad9f02d0dec2c4ddb1aa5939",
+        "laspec/data/lamost/spec-58397-EG014118N254444M01_sp03-031.fits",
+        "MIT",
+        copy,
+        "LAMOST LRS DR7 5-row image",
+    ),
+    (
+        "lamost/spec-55859-F5902_sp01-001.fits.gz",
+        "YunyuG/cmost",
+        "8856ce6ae1ff93aeb7b44729ae77dc3668bb0281",
+        "tests/spec-55859-F5902_sp01-001.fits.gz",
+        "GPL-3.0",
+        copy,
+        "LAMOST LRS DR9 table layout (COADD, one row of vector columns)",
+    ),
+    (
+        "lamost/spec-60591-LN042429N340750BM01_sp01-001.fits.gz",
+        "YunyuG/cmost",
+        "107097696eeaf249fe74f9d550e5fc5448ef1cfd",
+        "tests/spec-60591-LN042429N340750BM01_sp01-001.fits.gz",
+        "GPL-3.0",
+        copy,
+        "LAMOST LRS DR13 Q1 table layout",
+    ),
+    (
+        "lamost/med-58408-TD230151N343645T01_sp01-015.fits",
+        "hypergravity/laspec",
+        "57987c611f2ee7cfad9f02d0dec2c4ddb1aa5939",
+        "laspec/data/lamost/med-58408-TD230151N343645T01_sp01-015.fits",
+        "MIT",
+        keep_hdus(0, 1, 2),
+        "LAMOST MRS DR7 med-*.fits: COADD_B and COADD_R (the single exposures are cut)",
+    ),
+    (
+        "sdss/spec-1325-52762-0133.fits",
+        "legolason/PyQSOFit",
+        "9a443a9a18010b2932797270235e7ef8aa2f66db",
+        "example/data/RM017/spec-1325-52762-0133.fits",
+        "GPL-3.0",
+        keep_hdus(0, 1, 2, 3),
+        "SDSS DR16 spec (SDSS-I plate, run2d 26) cut to the 'lite' form: COADD, SPECOBJ, SPZLINE",
+    ),
+    (
+        "sdss/spec-6717-56397-0534.fits",
+        "legolason/PyQSOFit",
+        "9a443a9a18010b2932797270235e7ef8aa2f66db",
+        "example/data/RM017/spec-6717-56397-0534.fits",
+        "GPL-3.0",
+        keep_hdus(0, 1, 2, 3),
+        "SDSS BOSS/eBOSS spec (run2d v5_13_2) cut to the 'lite' form: COADD, SPALL, SPZLINE",
+    ),
+    (
+        "sdss/sample_sdss.fits",
+        "pyspeckit/pyspeckit",
+        "caa8e0b91e6d10bd1d19d74b4b794efc8a4c306b",
+        "tests/sample_sdss.fits",
+        "MIT",
+        copy,
+        "SDSS DR7 spSpec (5-row image: flux, continuum-subtracted, error, mask, ...)",
+    ),
+    (
+        "desi/coadd-5-169-thru20210419.fits",
+        "astropy/specutils",
+        "f1948550459eaa393f5578e59df5af034fcc24d8",
+        "specutils/io/default_loaders/tests/t/coadd-5-169-thru20210419.fits",
+        "BSD-3-Clause",
+        desi_no_resolution,
+        "DESI coadd (5 targets, B/R/Z arms)",
+    ),
+    (
+        "ondrejov/bt-cmi-ondrejov.fits",
+        "podondra/bt-spectraldl",
+        "dbeefab76940324c0b214fd0d95e8f8e8faa111a",
+        "notebooks/data/bt-cmi-ondrejov.fits",
+        "GPL-3.0",
+        copy,
+        "Ondrejov 2-m CCD700 spectrum of BT CMi as the Ondrejov SSA service "
+        "serves it (binary table spectral/flux)",
+    ),
+    (
+        "ondrejov/ud090015.fits",
+        "podondra/bt-spectraldl",
+        "dbeefab76940324c0b214fd0d95e8f8e8faa111a",
+        "notebooks/data/cross-matched/ondrejov/ud090015.fits",
+        "GPL-3.0",
+        copy,
+        "Ondrejov 2-m CCD700 (SSA service FITS), HD 31894",
+    ),
+    (
+        "iraf/evega.0039.rs.ec.dispcor.fits",
+        "astropy/specutils",
+        "25e247f8316126965e5cf7d526dfb0e900fe9327",
+        "specutils/io/tests/files/evega.0039.rs.ec.dispcor.fits",
+        "BSD-3-Clause",
+        copy,
+        "IRAF multispec echelle (APO 3.5-m ARCES, 107 orders, linear dispersion)",
+    ),
+    (
+        "iraf/TRES.fits",
+        "astropy/specutils",
+        "cb4916718da7af096c050a6a0ffd1cfb8a876185",
+        "specutils/io/tests/files/TRES.fits",
+        "BSD-3-Clause",
+        copy,
+        "IRAF multispec echelle (TRES, 51 orders, non-linear dispersion: dtype 2)",
+    ),
+    (
+        "iraf/spline.fits",
+        "astropy/specutils",
+        "27f1ffbf70df9490d2b1e5fd8619cb186d313bee",
+        "specutils/io/tests/files/spline.fits",
+        "BSD-3-Clause",
+        copy,
+        "IRAF multispec echelle with cubic-spline dispersions (dtype 2, function 3): refused "
+        "with the reason by vocloud and by specutils",
+    ),
+    (
+        "iraf/UM669_nF.fits",
+        "astropy/specutils",
+        "70ff76e7dae3685441ce31f2b4c6bd3ce2967eb2",
+        "specutils/io/tests/files/UM669_nF.fits",
+        "BSD-3-Clause",
+        copy,
+        "IRAF 1-D log-linear (Magellan MagE, DC-FLAG 1)",
+    ),
+    (
+        "iraf/L5g_0355+11_Cruz09.fits",
+        "astropy/specutils",
+        "3528c831396025c0ac6fd9743db18538692e570f",
+        "specutils/tests/data/L5g_0355+11_Cruz09.fits",
+        "BSD-3-Clause",
+        copy,
+        "IRAF 1-D linear (Gemini GMOS-N)",
+    ),
+    (
+        "eso/HARPS.2006-09-08T02:12:38.604_s1d_A.fits".replace(":", "_"),
+        "mzechmeister/viper",
+        "d2153adc68f3a355eeddbcd5a57f64801edc83a4",
+        "data/TLS/Deconv/HARPS.2006-09-08T02:12:38.604_s1d_A.fits",
+        "GPL-3.0",
+        pixel_range(6400.0, 6750.0),
+        "ESO HARPS s1d (CTYPE1 = 'Angstrom'), HD 189733",
+    ),
+    (
+        "hst/odbue5030_x1d.fits",
+        "astropy/specutils",
+        "1bbf7091c7f2116e9412278059a4156ad57e8c2b",
+        "specutils/tests/data/odbue5030_x1d.fits",
+        "BSD-3-Clause",
+        table_rows(1, slice(0, 4)),
+        "HST STIS x1d (echelle orders as table rows)",
+    ),
+    (
+        "deep2/spec1d.1245.066.12004136.fits",
+        "astropy/specutils",
+        "17e4938005a07c2cef3637deb7c9cd45fa2f652f",
+        "specviz/data/spec1d.1245.066.12004136.fits",
+        "BSD-3-Clause",
+        keep_hdus(0, 1, 2),
+        "DEEP2 spec1d (Bxspf-B and Bxspf-R kept; the Horne extractions cut)",
+    ),
+    (
+        "spex/BD60596_merged.fits",
+        "pyspeckit/pyspeckit",
+        "8c28151ac12ebd22fe4d3bc72efbc9d35b061420",
+        "tests/BD60596_merged.fits",
+        "MIT",
+        copy,
+        "Spextool merged image (APO TripleSpec): rows wavelength (um), flux, error",
+    ),
+    (
+        "radio/gbt_1d.fits",
+        "astropy/specutils",
+        "f04b663dc8eadc87f19895bc6f859e9fb643bb6d",
+        "specutils/io/tests/files/gbt_1d.fits",
+        "BSD-3-Clause",
+        copy,
+        "GBT single-dish spectrum, CTYPE1 = 'VRAD' (km/s) with RESTFRQ",
+    ),
+]
+
+LICENCE_NOTE = (
+    "The spectra themselves are public survey / archive data (LAMOST data policy: public after "
+    "each release; SDSS and DESI public data releases; ESO, HST, GBT archive data; Ondrejov "
+    "archive via its public SSA service). The licence column is that of the repository the file "
+    "was taken from."
+)
+
+
+NOT_FOUND = """
+## Kinds not found in a public repository (2026-12-06)
+
+- **Ondrejov CCD700 as reduced by IRAF** (1-D images `*.fit` from the archive, not the SSA output):
+  searched `podondra/*` (bt-spectraldl holds only the SSA FITS above; ondrejov-dataset,
+  ondrejov-preprocessing, spectralview, lamost-ml hold no FITS), `find_string` for `ccd700`,
+  `OBSERVAT= 'ONDREJOV'`, `ivo://asu.cas.cz/stel/ccd700` (one hit: a VOTable test of another
+  project, no spectrum), repositories named `*ondrejov*`, `vodevel*`, `*vo-cloud*`. The layout is
+  IRAF 1-D (`iraf-linear`), covered by the MagE, GMOS and HARPS files.
+- **UVES** (`CTYPE1 = 'WAVELENGTH [Ang]'`): `find_string` for that card text finds plot labels only,
+  no UVES file; the test writes the HARPS s1d above with that CTYPE1 instead.
+- **ESO CRIRES+**: the index lists `mzechmeister/viper` `data/WASP18/cr2res_WASP18.fits`, but no
+  commit of the fetched snapshot (654 commits) holds it. **SDSS spPlate**: not searched (time).
+- **ASCII with a FITS-like header**: the only example found (astrocatalogs/sne-external-spectra,
+  LT SPRAT `.spec`) sits in a 716 MB repository that cannot be fetched here, so
+  tests/unit/test_io.py quotes eight of its lines instead.
+"""
+
+
+def _git_show(git_dir: Path, commit: str, path: str) -> bytes:
+    return subprocess.run(
+        ["git", f"--git-dir={git_dir}", "show", f"{commit}:{path}"],
+        check=True,
+        capture_output=True,
+    ).stdout
+
+
+def write_provenance(cuts: dict[str, str]) -> None:
+    lines = [
+        "# Provenance of the real-archive test files",
+        "",
+        "Made by `trim.py` (in this folder) from the files named below; it states every cut.",
+        LICENCE_NOTE,
+        "",
+        "| file | what | repository | commit | path | licence | trimmed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, repo, commit, path, lic, fn, what in SOURCES:
+        cut = cuts.get(name) or (fn.__doc__ or "").strip().splitlines()[0]
+        lines.append(f"| {name} | {what} | {repo} | {commit} | {path} | {lic} | {cut} |")
+    (HERE / "PROVENANCE.md").write_text("\n".join(lines) + "\n" + NOT_FOUND)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--mirror", type=Path, help="folder of <owner>+<name>/repo bare git dirs")
+    ap.add_argument("--provenance", action="store_true", help="only rewrite PROVENANCE.md")
+    args = ap.parse_args(argv)
+    cuts: dict[str, str] = {}
+    if not args.provenance:
+        if args.mirror is None:
+            ap.error("--mirror is needed to make the files")
+        warnings.simplefilter("ignore")
+        for name, repo, commit, path, _lic, fn, _what in SOURCES:
+            git_dir = args.mirror / repo.replace("/", "+") / "repo"
+            data, what = fn(_git_show(git_dir, commit, path))
+            out = HERE / name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(data)
+            cuts[name] = what
+            print(f"{name}: {len(data):,} bytes; {what}")
+    else:
+        cuts = {}
+    write_provenance(cuts)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

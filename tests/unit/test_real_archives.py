@@ -1,0 +1,403 @@
+"""vocloud's readers on real archive files (tests/data/real/, see PROVENANCE.md there).
+
+Every expected value is an independent reading written here with astropy.io.fits and the
+format's documentation (wavelength at both ends, pixel count, a few flux and ivar values, mask),
+never vocloud's own output.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from vocloud.io import SpectrumFormatError, read_spectrum
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "real"
+C_MS = 299792458.0
+
+
+def _open(name: str) -> fits.HDUList:
+    warnings.simplefilter("ignore")
+    return fits.open(REAL / name)
+
+
+def _check(s, wave, flux, ivar=None, mask=None, *, rtol_wave=1e-12):
+    """Pixel count, both wavelength ends, flux/ivar at a few pixels, and the mask."""
+    w = s.wavelength_aa
+    assert len(s) == len(wave) == len(flux)
+    np.testing.assert_allclose(w[[0, -1]], np.asarray(wave)[[0, -1]], rtol=rtol_wave)
+    np.testing.assert_allclose(w, wave, rtol=rtol_wave)
+    idx = np.linspace(0, len(flux) - 1, 7).astype(int)
+    np.testing.assert_array_equal(np.asarray(s.flux)[idx], np.asarray(flux)[idx])
+    np.testing.assert_array_equal(s.flux, flux)
+    if ivar is not None:
+        np.testing.assert_allclose(s.ivar[idx], np.asarray(ivar)[idx], rtol=1e-6)
+        np.testing.assert_allclose(s.ivar, ivar, rtol=1e-6)
+    if mask is not None:
+        np.testing.assert_array_equal(s.mask, mask)
+
+
+# ------------------------------------------------------------------------------------ LAMOST
+@pytest.mark.parametrize(
+    "name, wave_row",
+    [
+        ("lamost/bt-cmi-lamost.fits", None),  # DR1 v2.6.4: row 2 is 'Subcontinuum'
+        ("lamost/spec-57287-KP193637N444141V03_sp10-161.fits.gz", 2),
+        ("lamost/spec-58397-EG014118N254444M01_sp03-031.fits", 2),
+    ],
+)
+def test_lamost_lrs_images(name, wave_row):
+    with _open(name) as hdul:
+        h, d = hdul[0].header, hdul[0].data
+        n = d.shape[1]
+        if wave_row is None:
+            assert h["EXTEN0"].split()[2] == "Subcontinuum"
+            wave = 10 ** (h["COEFF0"] + h["COEFF1"] * np.arange(n))
+        else:
+            wave = d[wave_row].astype(np.float64)
+        flux, ivar, andmask = d[0], d[1], d[3]
+    s = read_spectrum(REAL / name)
+    assert s.layout == "lamost-dr7" and s.medium == "vacuum" and h["VACUUM"] is True
+    _check(s, wave, flux, ivar, andmask != 0, rtol_wave=1e-7)
+    assert 3690 < s.wavelength_aa[0] < 3710 and 9070 < s.wavelength_aa[-1] < 9110
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "lamost/spec-55859-F5902_sp01-001.fits.gz",  # DR9 reprocessing of a DR1 plate
+        "lamost/spec-60591-LN042429N340750BM01_sp01-001.fits.gz",  # DR13 Q1
+    ],
+)
+def test_lamost_lrs_tables(name):
+    with _open(name) as hdul:
+        row = hdul[1].data[0]
+        wave, flux, ivar, andmask = row["WAVELENGTH"], row["FLUX"], row["IVAR"], row["ANDMASK"]
+        assert hdul[0].header["VACUUM"] is True
+    s = read_spectrum(REAL / name)
+    assert s.layout == "lamost-dr8" and s.medium == "vacuum"
+    _check(s, wave.astype(np.float64), flux, ivar, andmask != 0, rtol_wave=1e-7)
+    # gzip as shipped, read from bytes too
+    raw = (REAL / name).read_bytes()
+    assert raw[:2] == b"\x1f\x8b"
+    np.testing.assert_array_equal(read_spectrum(gzip.decompress(raw)).flux, s.flux)
+
+
+def test_lamost_mrs_reads_both_arms():
+    name = "lamost/med-58408-TD230151N343645T01_sp01-015.fits"
+    with _open(name) as hdul:
+        arms = [hdul["COADD_B"].data, hdul["COADD_R"].data]
+        wave = np.concatenate([10 ** a["LOGLAM"].astype(np.float64) for a in arms])
+        flux = np.concatenate([a["FLUX"] for a in arms])
+        ivar = np.concatenate([a["IVAR"] for a in arms])
+        mask = np.concatenate([a["ANDMASK"] != 0 for a in arms])
+        nb = len(arms[0])
+    s = read_spectrum(REAL / name)
+    assert s.layout == "lamost-mrs" and s.medium == "vacuum"
+    _check(s, wave, flux, ivar, mask, rtol_wave=1e-7)
+    assert s.segments == ((0, nb), (nb, len(wave)))
+    red = s.wavelength_aa[nb:]
+    assert red[0] < 6564.61 < red[-1]  # H-alpha (vacuum) is in the red arm
+
+
+# ------------------------------------------------------------------------------------ SDSS
+# SPPIXMASK bits that mean a bad pixel (SDSS DR documentation of spec files): NOPLUG 0,
+# BADTRACE 1, BADFLAT 2, BADARC 3, FULLREJECT 18, NODATA 24. Others are informational.
+SDSS_BAD = sum(1 << b for b in (0, 1, 2, 3, 18, 24))
+
+
+@pytest.mark.parametrize(
+    "name", ["sdss/spec-1325-52762-0133.fits", "sdss/spec-6717-56397-0534.fits"]
+)
+def test_sdss_spec(name):
+    with _open(name) as hdul:
+        c = hdul["COADD"].data
+        wave = 10 ** c["loglam"].astype(np.float64)
+        flux, ivar, and_mask = c["flux"], c["ivar"], c["and_mask"]
+        assert hdul[0].header["VACUUM"] is True
+    s = read_spectrum(REAL / name)
+    assert s.layout == "sdss-coadd" and s.medium == "vacuum"
+    _check(s, wave, flux, ivar, (and_mask & SDSS_BAD) != 0, rtol_wave=1e-7)
+    if name.startswith("sdss/spec-1325"):
+        # bit 23 BRIGHTSKY is set on real pixels here, informational: they stay good
+        assert np.any(and_mask & (1 << 23)) and not s.mask[(and_mask & (1 << 23)) != 0].any()
+
+
+def test_sdss_dr7_spspec_is_not_lamost():
+    name = "sdss/sample_sdss.fits"
+    with _open(name) as hdul:
+        h, d = hdul[0].header, hdul[0].data
+        assert d.shape[0] == 5 and "COEFF0" in h and h["TELESCOP"] == "SDSS 2.5-M"
+        n = d.shape[1]
+        wave = 10 ** (h["COEFF0"] + h["COEFF1"] * np.arange(n))
+        flux, sigma, bits = d[0], d[2], d[3].astype(np.int64)
+    ivar = np.where(sigma > 0, 1 / np.where(sigma > 0, sigma.astype(np.float64), 1) ** 2, 0)
+    s = read_spectrum(REAL / name)
+    assert s.layout == "sdss-spspec" and s.medium == "vacuum"
+    _check(s, wave, flux, ivar, (bits & SDSS_BAD) != 0)
+    assert s.good().mean() > 0.9  # read as LAMOST, half the pixels were "bad"
+
+
+# ------------------------------------------------------------------------------------ DESI
+def test_desi_coadd_by_targetid():
+    name = "desi/coadd-5-169-thru20210419.fits"
+    with _open(name) as hdul:
+        tids = hdul["FIBERMAP"].data["TARGETID"]
+        row = 1
+        wave = np.concatenate([hdul[f"{a}_WAVELENGTH"].data for a in "BRZ"])
+        flux = np.concatenate([hdul[f"{a}_FLUX"].data[row] for a in "BRZ"])
+        ivar = np.concatenate([hdul[f"{a}_IVAR"].data[row] for a in "BRZ"])
+        mask = np.concatenate([hdul[f"{a}_MASK"].data[row] != 0 for a in "BRZ"])
+        nb, nr = len(hdul["B_WAVELENGTH"].data), len(hdul["R_WAVELENGTH"].data)
+    s = read_spectrum(f"{REAL / name}#TARGETID={tids[row]}")
+    assert s.layout == "desi-coadd" and s.medium == "vacuum"
+    assert s.meta["TARGETID"] == tids[row]
+    _check(s, wave, flux, ivar, mask)
+    assert s.segments == ((0, nb), (nb, nb + nr), (nb + nr, len(wave)))
+    np.testing.assert_array_equal(read_spectrum(f"{REAL / name}#{row}").flux, s.flux)
+    with pytest.raises(SpectrumFormatError, match="file holds 5 spectra: address one"):
+        read_spectrum(REAL / name)
+    with pytest.raises(SpectrumFormatError, match="no TARGETID 7 in the file"):
+        read_spectrum(f"{REAL / name}#TARGETID=7")
+
+
+# ------------------------------------------------------------------------------------ Ondrejov
+@pytest.mark.parametrize("name", ["ondrejov/bt-cmi-ondrejov.fits", "ondrejov/ud090015.fits"])
+def test_ondrejov_ssa(name):
+    with _open(name) as hdul:
+        t = hdul[1].data
+        wave, flux = t["spectral"], t["flux"]
+        assert "asu.cas.cz" in hdul[1].header["DS_IDPUB"]
+        assert hdul[1].header.comments["TTYPE1"] == "Air wavelength"
+    s = read_spectrum(REAL / name)
+    assert s.layout == "ondrejov-ssa" and s.medium == "air"
+    _check(s, wave, flux)
+    assert 6280 < s.wavelength_aa[0] and s.wavelength_aa[-1] < 6735
+
+
+# ------------------------------------------------------------------------------------ IRAF, ESO
+def _spec_numbers(header, aperture):
+    wat2 = "".join(
+        str(header[k]).ljust(68) for k in sorted(k for k in header if k.startswith("WAT2_"))
+    )
+    return [float(x) for x in re.search(rf'spec{aperture}\s*=\s*"([^"]*)"', wat2).group(1).split()]
+
+
+def test_iraf_multispec_linear_echelle():
+    name = "iraf/evega.0039.rs.ec.dispcor.fits"
+    with _open(name) as hdul:
+        h, d = hdul[0].header, hdul[0].data
+    norders, npix = d.shape
+    s = read_spectrum(REAL / name)
+    assert s.layout == "iraf-multispec" and s.medium == "air" and len(s.segments) == norders
+    for ap in (1, 50, norders):
+        num = _spec_numbers(h, ap)
+        assert num[2] == 0  # dtype linear
+        wave = (num[3] + num[4] * np.arange(npix)) / (1 + num[6])
+        a, b = s.segments[ap - 1]
+        order = np.argsort(wave)
+        np.testing.assert_allclose(s.wavelength_aa[a:b], wave[order], rtol=1e-12)
+        np.testing.assert_array_equal(s.flux[a:b], d[ap - 1][order])
+
+
+def test_iraf_multispec_legendre_echelle():
+    name = "iraf/TRES.fits"
+    with _open(name) as hdul:
+        h, d = hdul[0].header, hdul[0].data
+    s = read_spectrum(REAL / name)
+    assert s.layout == "iraf-multispec" and len(s.segments) == d.shape[0]
+    num = _spec_numbers(h, 1)
+    assert num[2] == 2 and num[11] == 2  # dtype 2 (non-linear), function 2: Legendre
+    order, pmin, pmax = int(num[12]), num[13], num[14]
+    p = np.arange(1, d.shape[1] + 1)
+    x = (2 * p - (pmax + pmin)) / (pmax - pmin)
+    # Legendre polynomials by their recurrence, written out
+    t = [np.ones_like(x), x]
+    while len(t) < order:
+        k = len(t) - 1
+        t.append(((2 * k + 1) * x * t[-1] - k * t[-2]) / (k + 1))
+    wave = num[9] * (num[10] + sum(c * tk for c, tk in zip(num[15 : 15 + order], t)))
+    a, b = s.segments[0]
+    np.testing.assert_allclose(s.wavelength_aa[a:b], np.sort(wave), rtol=1e-12)
+    assert abs(s.wavelength_aa[a] - num[3]) < 1e-6  # w1 of spec1 is the first wavelength
+
+
+def test_iraf_1d_log_and_linear():
+    with _open("iraf/UM669_nF.fits") as hdul:
+        h, flux = hdul[0].header, hdul[0].data
+        wave = 10 ** (h["CRVAL1"] + h["CDELT1"] * np.arange(len(flux)))
+    s = read_spectrum(REAL / "iraf/UM669_nF.fits")
+    assert s.layout == "iraf-log" and s.medium == "air"
+    _check(s, wave, flux, rtol_wave=1e-10)
+    with _open("iraf/L5g_0355+11_Cruz09.fits") as hdul:
+        h, flux = hdul[0].header, hdul[0].data
+        wave = h["CRVAL1"] + h["CDELT1"] * np.arange(len(flux))
+    s = read_spectrum(REAL / "iraf/L5g_0355+11_Cruz09.fits")
+    assert s.layout == "iraf-linear"
+    _check(s, wave, flux)
+
+
+def test_harps_s1d_unit_in_ctype():
+    name = "eso/HARPS.2006-09-08T02_12_38.604_s1d_A.fits"
+    with _open(name) as hdul:
+        h, flux = hdul[0].header, hdul[0].data
+        assert h["CTYPE1"] == "Angstrom" and h["INSTRUME"] == "HARPS"
+        wave = h["CRVAL1"] + h["CDELT1"] * (np.arange(len(flux)) + 1 - h["CRPIX1"])
+    s = read_spectrum(REAL / name)
+    assert s.layout == "iraf-linear" and s.medium == "air"
+    _check(s, wave, flux)
+
+
+def test_uves_style_ctype_with_unit(tmp_path):
+    with _open("eso/HARPS.2006-09-08T02_12_38.604_s1d_A.fits") as hdul:
+        hdu = fits.PrimaryHDU(hdul[0].data, header=hdul[0].header)
+    hdu.header["CTYPE1"] = "WAVELENGTH [Ang]"  # as UVES products write it
+    hdu.writeto(tmp_path / "uves.fits")
+    s = read_spectrum(tmp_path / "uves.fits")
+    assert abs(s.wavelength_aa[0] - 6400.0) < 1e-9
+
+
+# ------------------------------------------------------------------------------------ others
+def test_hst_x1d_orders():
+    name = "hst/odbue5030_x1d.fits"
+    with _open(name) as hdul:
+        t = hdul[1].data
+        sdq = hdul[1].header["SDQFLAGS"]
+        wave = np.concatenate([np.sort(r["WAVELENGTH"]) for r in t])
+        rows = [np.argsort(r["WAVELENGTH"]) for r in t]
+        flux = np.concatenate([r["FLUX"][o] for r, o in zip(t, rows)])
+        err = np.concatenate([r["ERROR"][o] for r, o in zip(t, rows)])
+        mask = np.concatenate([(r["DQ"][o] & sdq) != 0 for r, o in zip(t, rows)])
+    s = read_spectrum(REAL / name)
+    assert s.layout == "hst-x1d" and s.medium == "vacuum" and len(s.segments) == len(t)
+    ivar = np.where(err > 0, 1 / np.where(err > 0, err.astype(np.float64), 1) ** 2, 0)
+    _check(s, wave, flux.astype(np.float64), ivar, mask)
+
+
+def test_deep2_spec1d():
+    name = "deep2/spec1d.1245.066.12004136.fits"
+    with _open(name) as hdul:
+        parts = [hdul["Bxspf-B"].data[0], hdul["Bxspf-R"].data[0]]
+    wave = np.concatenate([p["LAMBDA"] for p in parts]).astype(np.float64)
+    flux = np.concatenate([p["SPEC"] for p in parts]).astype(np.float64)
+    ivar = np.concatenate([p["IVAR"] for p in parts])
+    s = read_spectrum(REAL / name)
+    assert s.layout == "deep2-spec1d" and s.medium == "air" and len(s.segments) == 2
+    _check(s, wave, flux, ivar, rtol_wave=1e-7)
+
+
+def test_spextool_merged_image():
+    name = "spex/BD60596_merged.fits"
+    with _open(name) as hdul:
+        h, d = hdul[0].header, hdul[0].data
+        assert h["XUNITS"].strip() == "um"
+    ok = np.isfinite(d[0])
+    s = read_spectrum(REAL / name)
+    assert s.layout == "spex-merged" and s.medium is None
+    err = d[2][ok].astype(np.float64)
+    ivar = np.where(err > 0, 1 / np.where(err > 0, err, 1) ** 2, 0)
+    _check(s, d[0][ok] * 1e4, d[1][ok], ivar, rtol_wave=1e-7)
+
+
+def test_radio_velocity_axis_converted_with_rest_frequency(tmp_path):
+    name = "radio/gbt_1d.fits"
+    with _open(name) as hdul:
+        h, flux = hdul[0].header, hdul[0].data
+        v = (h["CRVAL1"] + h["CDELT1"] * (np.arange(len(flux)) + 1 - h["CRPIX1"])) * 1e3  # m/s
+        nu = h["RESTFRQ"] * (1 - v / C_MS)  # radio convention
+        wave = C_MS / nu * 1e10
+    s = read_spectrum(REAL / name)
+    _check(s, wave, flux, rtol_wave=1e-12)
+    # the same file without its rest frequency cannot be converted: refused with the reason
+    hdu = fits.PrimaryHDU(flux, header=h)
+    del hdu.header["RESTFRQ"]
+    hdu.writeto(tmp_path / "norest.fits", output_verify="ignore")
+    with pytest.raises(SpectrumFormatError, match="velocity axis VRAD without a rest value"):
+        read_spectrum(tmp_path / "norest.fits")
+    # a FREQ axis of offsets from the rest frequency is refused, never read as Angstrom
+    hdu = fits.PrimaryHDU(flux, header=h)
+    hdu.header.update(CTYPE1="FREQ", CUNIT1="Hz", CRVAL1=0.0, CDELT1=-12207.0, CRPIX1=2049.0)
+    hdu.writeto(tmp_path / "offsets.fits", output_verify="ignore")
+    with pytest.raises(SpectrumFormatError, match=r"FREQ has values <= 0 \(offsets"):
+        read_spectrum(tmp_path / "offsets.fits")
+    hdu.header.update(CRVAL1=h["RESTFRQ"])  # absolute frequencies convert
+    hdu.writeto(tmp_path / "freq.fits", output_verify="ignore")
+    w = read_spectrum(tmp_path / "freq.fits").wavelength_aa
+    f = h["RESTFRQ"] - 12207.0 * (np.arange(len(flux)) + 1 - 2049.0)
+    np.testing.assert_allclose(w, C_MS / f * 1e10, rtol=1e-12)
+
+
+def test_desi_file_listed_by_target_and_read_once_per_task(monkeypatch):
+    from vocloud import chunks
+    from vocloud.io.read import list_spectra
+
+    name = REAL / "desi/coadd-5-169-thru20210419.fits"
+    with _open("desi/coadd-5-169-thru20210419.fits") as hdul:
+        tids = list(hdul["FIBERMAP"].data["TARGETID"])
+        r_flux = hdul["R_FLUX"].data
+    addresses = list_spectra(name)
+    assert addresses == [f"{name}#TARGETID={t}" for t in tids]
+    assert list_spectra(REAL / "sdss/sample_sdss.fits") == [str(REAL / "sdss/sample_sdss.fits")]
+    opened = []
+    real_open = chunks._open_ahead
+    monkeypatch.setattr(chunks, "_open_ahead", lambda p: opened.append(p) or real_open(p))
+    paths = [str(REAL / "lamost/spec-58397-EG014118N254444M01_sp03-031.fits"), *addresses]
+    got = chunks.read_block(paths, [None] * len(paths))
+    assert opened == [paths[0], str(name)]  # the DESI file is opened and read once
+    for row, s in enumerate(got[1:]):
+        assert s.meta["TARGETID"] == tids[row]
+        a, b = s.segments[1]
+        np.testing.assert_array_equal(s.flux[a:b], r_flux[row])
+
+
+# ------------------------------------------------------------------------------------ specutils
+def test_specutils_fallback_reads_what_it_knows():
+    pytest.importorskip("specutils")
+    from vocloud.io.fallback import read_with_specutils
+
+    name = "sdss/spec-1325-52762-0133.fits"
+    with _open(name) as hdul:
+        c = hdul["COADD"].data
+        wave = 10 ** c["loglam"].astype(np.float64)
+        flux, ivar = c["flux"], c["ivar"]
+    s = read_with_specutils((REAL / name).read_bytes(), name)
+    assert s.layout == "specutils:SDSS-III/IV spec"
+    _check(s, wave, flux.astype(s.flux.dtype), ivar, rtol_wave=1e-6)
+    name = "radio/gbt_1d.fits"
+    with _open(name) as hdul:
+        h, flux = hdul[0].header, hdul[0].data
+        v = (h["CRVAL1"] + h["CDELT1"] * (np.arange(len(flux)) + 1 - h["CRPIX1"])) * 1e3
+        wave = C_MS / (h["RESTFRQ"] * (1 - v / C_MS)) * 1e10
+    s = read_with_specutils((REAL / name).read_bytes(), name)
+    assert s.layout == "specutils:wcs1d-fits"
+    _check(s, wave, flux, rtol_wave=1e-9)
+
+
+def test_unknown_or_unsupported_file_gets_both_reasons():
+    pytest.importorskip("specutils")
+    with pytest.raises(SpectrumFormatError) as info:
+        read_spectrum(REAL / "iraf/spline.fits")
+    assert info.value.reason == (
+        "multispec aperture 1: dispersion function type 3 (cubic spline) is not supported; "
+        "specutils: iraf: NotImplementedError: Cubic spline is not implemented"
+    )
+
+
+def test_desi_group_with_a_bad_address_spoils_no_other():
+    from vocloud import chunks
+    from vocloud.io.read import list_spectra
+
+    name = REAL / "desi/coadd-5-169-thru20210419.fits"
+    good = list_spectra(name)
+    paths = [good[0], f"{name}#TARGETID=7", good[4]]
+    got = chunks.read_block(paths, [None] * 3)
+    assert got[0].meta["TARGETID"] == int(good[0].rpartition("=")[2])
+    assert isinstance(got[1], ValueError) and str(got[1]) == "no TARGETID 7 in the file"
+    assert got[2].meta["TARGETID"] == int(good[4].rpartition("=")[2])
+    assert got[2].source == good[4]
