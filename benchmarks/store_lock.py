@@ -5,7 +5,8 @@
   here, not in vocloud), alternated, ``--repeat`` times each; and the lock alone
   (``StoreLock`` acquire + release on the same folder).
 - *Bisection*: a run of ``--n`` IRAF spectra in chunks of ``--block`` with one spectrum that
-  kills its worker (a sparse 4,000,000-pixel FITS, ~1.7 GB to preprocess, workers of 700 MB),
+  kills its worker (the sparse 12,000,000-pixel FITS of tests/cluster/test_poison.py, several GB
+  to preprocess, workers of 700 MB),
   against a run of the good spectra alone (the baseline), on a 2-worker LocalCluster, with the
   scheduler's ``allowed-failures`` at 0 and at dask's default 3.
 
@@ -35,7 +36,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from vocloud import Experiment
 from vocloud.datasets import make_archive
 from vocloud.demo import DEMO_EXPERIMENT
-from vocloud.store import StoreLock
+from vocloud.store import StoreLock, open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "cluster"))
 from test_poison import write_killer
@@ -109,15 +110,23 @@ def bench_bisection(root: Path, n: int, block: int) -> None:
     make_archive(root / "spectra", n, layouts="iraf-linear", seed=2, n_jobs=2)
     (root / "spectra" / "poison").mkdir()
     write_killer(root / "spectra" / "poison" / "killer.fits")
-    print(f"\n| {n} spectra, chunks of {block}, 2 workers of 700 MB | seconds | worker deaths |")
-    print("|---|---|---|")
+    print(
+        f"\n| {n} spectra, chunks of {block}, 2 workers of 700 MB | seconds | worker deaths "
+        "| the killer recorded as |"
+    )
+    print("|---|---|---|---|")
     for failures in (0, 3):
         for name, pattern in (
             ("good spectra alone", "iraf-linear/**/*.fits"),
             ("+ 1 killer", "**/*.fits"),
         ):
             with (
-                dask.config.set({"distributed.scheduler.allowed-failures": failures}),
+                dask.config.set(
+                    {
+                        "distributed.scheduler.allowed-failures": failures,
+                        "distributed.worker.memory.pause": False,  # as in test_poison.py
+                    }
+                ),
                 LocalCluster(
                     n_workers=2,
                     threads_per_worker=1,
@@ -141,9 +150,13 @@ def bench_bisection(root: Path, n: int, block: int) -> None:
                 exp.run(client, progress=False, verbose=False)
                 dt = time.perf_counter() - t
                 deaths = deaths.n
+                ds = open_store(exp.store_path)
+                killer = [
+                    e for p, e in zip(ds.path.values, ds.error.values) if p.endswith("killer.fits")
+                ]
                 print(
                     f"| allowed-failures {failures}: {name} | {dt:.1f} | "
-                    f"{deaths if deaths else '-'} |"
+                    f"{deaths if deaths else '-'} | {killer[0][:40] if killer else '-'} |"
                 )
 
 

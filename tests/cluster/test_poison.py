@@ -21,9 +21,10 @@ from vocloud.experiment import Experiment
 from vocloud.store import open_store
 
 HALPHA = yaml.safe_load(DEMO_EXPERIMENT)["preprocess"]
-#: Pixels of the spectrum that kills its worker: a 16 MB file (under the read limit) whose
-#: reading and preprocessing take ~1.7 GB (measured), past the workers' 700 MB.
-KILLER_PIXELS = 4_000_000
+#: Pixels of the spectrum that kills its worker: a 48 MB file (under the read limit) whose
+#: reading and preprocessing take several GB (4,000,000 pixels: 1.7 GB, measured), far past the
+#: workers' 700 MB for long enough that the nanny's memory monitor (every 100 ms) sees it.
+KILLER_PIXELS = 12_000_000
 
 
 def _iraf_header(n: int) -> bytes:
@@ -67,7 +68,14 @@ def small_workers():
     from distributed import Client, LocalCluster
 
     with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        dask.config.set(
+            {
+                "distributed.scheduler.allowed-failures": 0,
+                # a worker that survived a spike but kept its memory (not returned to the OS)
+                # would stay paused between 80 % and 95 % and take no task: never pause
+                "distributed.worker.memory.pause": False,
+            }
+        ),
         LocalCluster(
             n_workers=2,
             threads_per_worker=1,
@@ -94,7 +102,7 @@ def test_a_gzip_bomb_and_a_worker_killer_fail_alone(tmp_path, small_workers):
         "store": "./experiments",
         "source": {"directory": "./spectra", "pattern": ["**/*.fits", "**/*.fits.gz"]},
         "preprocess": HALPHA,
-        "run": {"block_size": 8, "max_file_size": "32MB"},
+        "run": {"block_size": 8, "max_file_size": "64MB"},
     }
     f = tmp_path / "poison.yaml"
     f.write_text(yaml.safe_dump(spec))
@@ -125,7 +133,7 @@ def test_a_gzip_bomb_and_a_worker_killer_fail_alone(tmp_path, small_workers):
     bomb = next(p for p in errors if p.endswith("bomb.fits.gz"))
     assert status[killer] == 2 and errors[killer].startswith("its worker died reading it (")
     assert status[bomb] == 2
-    assert errors[bomb] == "gzip expands past 32 MB (the per-file read limit, run: max_file_size)"
+    assert errors[bomb] == "gzip expands past 64 MB (the per-file read limit, run: max_file_size)"
     # every good spectrum is stored, equal to a run of the good spectra alone
     clean = Experiment(
         {"directory": str(tmp_path / "spectra"), "pattern": "iraf-linear/**/*.fits"},
@@ -153,5 +161,5 @@ def test_a_gzip_bomb_and_a_worker_killer_fail_alone(tmp_path, small_workers):
         timeout=120,
     )
     assert res.returncode == 0, res.stderr
-    assert "gzip expands past N MB, e.g. gzip expands past 32 MB (the per-file" in res.stdout
+    assert "gzip expands past N MB, e.g. gzip expands past 64 MB (the per-file" in res.stdout
     assert "its worker died reading it, e.g. its worker died reading it (" in res.stdout
