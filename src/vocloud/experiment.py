@@ -651,8 +651,8 @@ class _ChunkRun:
     memory than a worker has, a crash in a library) is computed again once every other task
     is done, alone on the cluster (a task that merely ran beside the culprit on a dying worker
     is blamed too, and succeeds alone), and when it dies again in halves, one at a time, and so
-    on, until a task of one spectrum kills its worker: that spectrum is recorded failed ("its
-    worker died reading it ...") and the rest of the chunk is written (by the client).
+    on, until a task of one spectrum kills its worker twice: that spectrum is recorded failed
+    ("its worker died reading it ...") and the rest of the chunk is written (by the client).
     """
 
     def __init__(
@@ -729,9 +729,9 @@ class _ChunkRun:
         """Compute chunk ``i`` (``rows``) again, one task at a time, halving what kills."""
         self.say(f"vocloud: chunk {i} ({rows.size} spectra) killed its workers; computing it alone")
         parts: list[tuple[np.ndarray, ChunkData]] = []
-        todo = [rows]
+        todo: list[tuple[np.ndarray, bool]] = [(rows, False)]  # (rows, blamed once already)
         while todo:
-            part = todo.pop()
+            part, blamed = todo.pop()
             fut = self.client.submit(
                 compute_chunk,
                 *self.task.args(part),
@@ -743,7 +743,13 @@ class _ChunkRun:
                 fut.release()
             except KilledWorker as exc:
                 if part.size > 1:
-                    todo.extend(reversed(np.array_split(part, 2)))  # first half first
+                    halves = np.array_split(part, 2)
+                    todo.extend((h, False) for h in reversed(halves))  # first half first
+                    continue
+                if not blamed:
+                    # once more before it is recorded: a task given to a worker that was
+                    # already dying is blamed without having run
+                    todo.append((part, True))
                     continue
                 reason = str(exc).split(". ")[0]
                 data = new_chunk(1, self.m)
