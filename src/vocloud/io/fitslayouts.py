@@ -38,6 +38,7 @@ from vocloud.io.fitsparse import (
 )
 from vocloud.io.spectralaxis import axis_kind, to_angstrom
 from vocloud.io.spectrum import (
+    LazySegments,
     Spectrum,
     SpectrumFormatError,
     header_medium,
@@ -469,38 +470,70 @@ def _wat(h: dict[str, Any], n: int) -> str:
     return "".join(parts)
 
 
-def _multispec_wave(spec: list[float], npix: int, source: str, ap: int) -> np.ndarray:
-    """Wavelengths of one multispec aperture from its ``specN`` numbers (IRAF ONEDSPEC)."""
+def _multispec_wave(spec: list[float], p: np.ndarray, source: str, ap: int) -> np.ndarray:
+    """Wavelengths of one multispec aperture at pixels ``p`` (1-based) from its ``specN`` numbers
+    (IRAF ONEDSPEC), before the ``1 / (1 + z)`` factor."""
     dtype = int(spec[2])
-    w1, dw, nw, z = spec[3], spec[4], int(spec[5]), spec[6]
-    p = np.arange(1, npix + 1, dtype=np.float64)
+    w1, dw = spec[3], spec[4]
     if dtype == 0:
-        w = w1 + dw * (p - 1)
-    elif dtype == 1:
-        w = 10.0 ** (w1 + dw * (p - 1))
-    elif dtype == 2:
-        w = np.zeros(npix)
-        rest = spec[9:]
-        while rest:
-            wt, w0, ftype = rest[0], rest[1], int(rest[2])
-            if ftype not in (1, 2):
-                kind = {3: "cubic spline", 4: "linear spline", 5: "pixel table", 6: "sampled"}
-                raise SpectrumFormatError(
-                    source,
-                    f"multispec aperture {ap}: dispersion function type {ftype} "
-                    f"({kind.get(ftype, 'unknown')}) is not supported",
-                )
-            order, pmin, pmax = int(rest[3]), rest[4], rest[5]
-            coef = np.asarray(rest[6 : 6 + order], dtype=np.float64)
-            x = (2 * p - (pmax + pmin)) / (pmax - pmin)
-            val = np.polynomial.chebyshev.chebval if ftype == 1 else np.polynomial.legendre.legval
-            w += wt * (w0 + val(x, coef))
-            rest = rest[6 + order :]
-    else:
+        return w1 + dw * (p - 1)
+    if dtype == 1:
+        return 10.0 ** (w1 + dw * (p - 1))
+    if dtype != 2:
         raise SpectrumFormatError(source, f"multispec aperture {ap}: unknown dtype {dtype}")
-    if nw and nw < npix:
-        w[nw:] = np.nan
-    return w / (1.0 + z)
+    w = np.zeros(p.shape)
+    rest = spec[9:]
+    while rest:
+        wt, w0, ftype = rest[0], rest[1], int(rest[2])
+        if ftype not in (1, 2):
+            kind = {3: "cubic spline", 4: "linear spline", 5: "pixel table", 6: "sampled"}
+            raise SpectrumFormatError(
+                source,
+                f"multispec aperture {ap}: dispersion function type {ftype} "
+                f"({kind.get(ftype, 'unknown')}) is not supported",
+            )
+        order, pmin, pmax = int(rest[3]), rest[4], rest[5]
+        coef = np.asarray(rest[6 : 6 + order], dtype=np.float64)
+        x = (2 * p - (pmax + pmin)) / (pmax - pmin)
+        val = np.polynomial.chebyshev.chebval if ftype == 1 else np.polynomial.legendre.legval
+        w += wt * (w0 + val(x, coef))
+        rest = rest[6 + order :]
+    return w
+
+
+def _multispec_ends(
+    flat: np.ndarray,
+    starts: np.ndarray,
+    lens: list[int],
+    rows: np.ndarray,
+    last: np.ndarray,
+    nums: list[list[float]],
+    source: str,
+) -> np.ndarray:
+    """First and last wavelength of the non-linear (dtype 2) orders ``rows``: orders with one
+    Chebyshev or Legendre function of one degree (the usual echelle file) in one vectorised
+    evaluation, any other one by one."""
+    out = np.empty((rows.size, 2))
+    groups: dict[tuple[int, int], list[int]] = {}
+    for j, i in enumerate(rows):
+        a = starts[i] + 9
+        ftype, order = (int(flat[a + 2]), int(flat[a + 3])) if lens[i] >= 15 else (0, -1)
+        if int(flat[starts[i] + 2]) == 2 and ftype in (1, 2) and lens[i] == 15 + order:
+            groups.setdefault((ftype, order), []).append(j)
+        else:
+            out[j] = _multispec_wave(nums[i], np.array([1.0, last[i]]), source, int(i) + 1)
+    for (ftype, order), js in groups.items():
+        a = starts[rows[js]] + 9
+        wt, w0, pmin, pmax = flat[a], flat[a + 1], flat[a + 4], flat[a + 5]
+        coef = flat[a[None, :] + 6 + np.arange(order)[:, None]]  # order x k
+        val = np.polynomial.chebyshev.chebval if ftype == 1 else np.polynomial.legendre.legval
+        for col, p in ((0, np.ones(len(js))), (1, last[rows[js]])):
+            x = (2 * p - (pmax + pmin)) / (pmax - pmin)
+            out[js, col] = wt * (w0 + val(x, coef, tensor=False))
+    return out
+
+
+_SPEC_RE = re.compile(r'spec(\d+)\s*=\s*"([^"]*)"')
 
 
 def read_iraf_multispec(
@@ -509,66 +542,88 @@ def read_iraf_multispec(
     """``iraf-multispec``: echelle orders as image rows, one ``specN`` string per order in
     ``WAT2_nnn`` (dtype 0 linear, 1 log-linear, 2 Chebyshev or Legendre; splines and pixel tables
     are refused). Only the first band (the spectrum; others are sigma, background...) is read.
-    The orders become :attr:`Spectrum.segments`, each sorted by wavelength; preprocessing takes
-    the order covering the cutout. Medium: the header's, else air.
+    The orders become :attr:`Spectrum.segments`, each increasing in wavelength; preprocessing takes
+    the order covering the cutout (docs/layouts.md). Medium: the header's, else air.
+
+    The result is a :class:`~vocloud.io.spectrum.LazySegments`: only each order's two end
+    wavelengths are computed here (every solution is still checked), an order's wavelengths and
+    flux when it is used -- reading 50-110 orders of which a cutout needs one is then near the
+    cost of parsing the header.
     """
     hdu = image if image is not None else primary
     h = hdu.header
-    data = image_data(buf, hdu, source)
-    if data.ndim == 3:
+    shape = hdu.shape
+    if h["BITPIX"] < 0 and h.get("BSCALE", 1) == 1 and h.get("BZERO", 0) == 0:
+        data = image_raw(buf, hdu)  # a view: each order converted when used
+    else:
+        data = image_data(buf, hdu, source)
+    if len(shape) == 3:
         data = data[0]
     norders, npix = data.shape
     wat2 = _wat(h, 2)
-    specs = {
-        int(m.group(1)): [float(x) for x in m.group(2).split()]
-        for m in re.finditer(r'spec(\d+)\s*=\s*"([^"]*)"', wat2)
-    }
-    if len(specs) < norders:
+    specs = {int(k): v for k, v in _SPEC_RE.findall(wat2)}
+    missing = [i for i in range(1, norders + 1) if i not in specs]
+    if missing:
         raise SpectrumFormatError(
-            source, f"multispec image of {norders} orders has {len(specs)} WAT2 specN strings"
+            source,
+            f"multispec image of {norders} orders has no WAT2 spec{missing[0]} string "
+            f"({len(specs)} found)",
         )
-    p = np.arange(npix, dtype=np.float64)
-    waves = np.empty((norders, npix))
-    simple = all(int(specs[i + 1][2]) in (0, 1) for i in range(norders))
-    if simple:  # linear and log-linear orders in one vectorised pass
-        num = np.array([specs[i + 1][:7] for i in range(norders)])
-        waves[:] = num[:, 3:4] + num[:, 4:5] * p
-        log = num[:, 2] == 1
-        if log.any():
-            waves[log] = 10.0 ** waves[log]
-        waves /= 1.0 + num[:, 6:7]
-        short = num[:, 5] < npix
-        for i in np.flatnonzero(short & (num[:, 5] > 0)):
-            waves[i, int(num[i, 5]) :] = np.nan
-    else:
-        for i in range(norders):
-            waves[i] = _multispec_wave(specs[i + 1], npix, source, i + 1)
-    flux = data  # a native copy already (image_data)
-    down = waves[:, 0] > waves[:, -1]  # each order increasing in wavelength
-    if down.any():
-        waves[down] = waves[down, ::-1]
-        flux[down] = flux[down, ::-1]
-    ok = np.isfinite(waves)
-    if ok.all():  # the usual case: no copy to flatten
-        counts = np.full(norders, npix)
-        flat_w, flat_f = waves.reshape(-1), flux.reshape(-1)
-    else:
-        counts = ok.sum(axis=1)
-        flat_w, flat_f = waves[ok], flux[ok]
-    ends = np.cumsum(counts)
-    segments = tuple((int(e - c), int(e)) for c, e in zip(counts, ends))
+    toks = [specs[i].split() for i in range(1, norders + 1)]
+    lens = [len(t) for t in toks]
+    try:
+        flat = np.array([x for t in toks for x in t], dtype=np.float64)
+    except ValueError:
+        raise SpectrumFormatError(source, "multispec specN strings hold non-numbers") from None
+    if min(lens) < 7:
+        i = lens.index(min(lens))
+        raise SpectrumFormatError(source, f"multispec spec{i + 1}: {lens[i]} numbers, needs 7")
+    starts = np.cumsum([0, *lens[:-1]])
+    head = flat[starts[:, None] + np.arange(7)]  # ap beam dtype w1 dw nw z, one row per order
+    nums = [flat[a : a + n].tolist() for a, n in zip(starts, lens)]
+    # pixels per order: NW when shorter than the row (the rest is not data)
+    nw = head[:, 5]
+    counts = np.where((nw > 0) & (nw < npix), nw, npix).astype(int).tolist()
+    # the solution at both ends of every order (raises on what is not supported)
+    kind = head[:, 2]
+    last = np.asarray(counts, dtype=np.float64)
+    ends = np.empty((norders, 2))
+    ends[:, 0] = head[:, 3]
+    ends[:, 1] = head[:, 3] + head[:, 4] * (last - 1)
+    log = kind == 1
+    ends[log] = 10.0 ** ends[log]
+    other = np.flatnonzero((kind != 0) & (kind != 1))
+    if other.size:
+        ends[other] = _multispec_ends(flat, starts, lens, other, last, nums, source)
+    ends /= 1.0 + head[:, 6:7]
+    if not np.isfinite(ends).all():
+        raise SpectrumFormatError(source, "multispec wavelength solution gives non-finite values")
+    down = ends[:, 0] > ends[:, 1]
+    native = data.dtype.newbyteorder("=")
+
+    def load(i: int) -> tuple[np.ndarray, np.ndarray]:
+        n = counts[i]
+        w = _multispec_wave(nums[i], np.arange(1.0, n + 1.0), source, i + 1)
+        w /= 1.0 + nums[i][6]
+        f = data[i, :n].astype(native)
+        if down[i]:  # each order increasing in wavelength
+            return w[::-1].copy(), f[::-1].copy()
+        return w, f
+
+    if np.isnan(data[0, 0]) and np.isnan(data).all():
+        raise SpectrumFormatError(source, "all flux values are NaN")
     unit_text = re.search(r"units=(\S+)", _wat(h, 1))
     unit = spectral_unit(unit_text.group(1) if unit_text else None, source)
     meta = _merge_meta(primary, image) if image is not None else primary.meta()
-    return make_spectrum(
-        flat_w,
+    return LazySegments(
+        load,
+        counts,
+        np.sort(ends, axis=1),
         unit,
-        flat_f,
         meta=meta,
         layout="iraf-multispec",
         source=source,
         medium=header_medium(h, "air"),
-        segments=tuple(segments),
     )
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import astropy.units as u
 import numpy as np
 
+from vocloud.preprocess.arms import choose_parts, join_parts
 from vocloud.preprocess.continuum import fit_continuum
 from vocloud.preprocess.cutout import (
     coverage_errors,
@@ -124,55 +125,28 @@ def _meta_number(meta: dict[str, Any], key: str, what: str) -> float:
     return v
 
 
-def _segment(wl: np.ndarray, segments: Any, lo: float, hi: float) -> slice | None:
-    """The part (arm, order) that covers most of ``[lo, hi]``; ``None`` for the whole spectrum."""
-    if not segments or len(segments) < 2:
-        return None
-    best, best_cover = None, -1.0
-    for a, b in segments:
-        if b - a < 2:
-            continue
-        w0, w1 = float(np.nanmin(wl[a:b])), float(np.nanmax(wl[a:b]))
-        cover = min(hi, w1) - max(lo, w0)
-        if cover > best_cover:
-            best, best_cover = slice(int(a), int(b)), cover
-    return best
+def _parts(s: Spectrum, medium: str, vb: float, rv: float, params: PreprocessParams) -> Spectrum:
+    """The part(s) of a spectrum in parts that the cutout needs, joined when more than one
+    (:mod:`vocloud.preprocess.arms`); chosen on each part's end wavelengths moved to the grid's
+    medium and frame, so only the parts used are read (an echelle file's other orders never)."""
+    bounds = s.segment_bounds()
+    target = params.grid_params.medium
+    if medium != target:
+        bounds = convert_medium(bounds, medium, target)
+    if vb:
+        bounds = bounds * (1.0 + vb / 299792.458)
+    if rv:
+        bounds = to_rest_frame(bounds, rv)
+    g, c = params.grid_params, params.cutout
+    counts = [b - a for a, b in s.segments or ()]
+    idx = choose_parts(bounds, counts, min(c.lo, g.start), max(c.hi, g.stop))
+    part = s.take(idx)
+    return join_parts(part) if len(idx) > 1 else part
 
 
-def _prepare(s: Spectrum, params: PreprocessParams, listed: Any = None) -> _Item:
-    wl = s.wavelength_aa
-    flux = np.asarray(s.flux)
-    n = wl.shape[0] if wl.ndim == 1 else -1
-    if wl.ndim != 1 or flux.shape != wl.shape:
-        raise _Fail(f"flux shape {flux.shape} does not match wavelength shape {wl.shape}")
-    if flux.dtype.kind not in "fc":
-        flux = flux.astype(np.float64)
-    elif flux.dtype.kind == "c":
-        raise _Fail("complex flux")
-    ivar = None if s.ivar is None else np.asarray(s.ivar)
-    for name, a in (("ivar", ivar), ("mask", s.mask)):
-        if a is not None and np.shape(a) != (n,):
-            raise _Fail(f"{name} shape {np.shape(a)} does not match wavelength shape {wl.shape}")
-    # one physical wavelength scale: the grid's medium, before the cutout
-    medium = spectrum_medium(getattr(s, "medium", None), params.spectra_medium)[0]
-    if medium != params.grid_params.medium:
-        wl = convert_medium(wl, medium, params.grid_params.medium)
-    frame = "as read"
-    if params.frame == "barycentric":
-        try:
-            vb, frame = barycentric_velocity(s.meta, s.layout)
-        except FrameError as exc:
-            raise _Fail(str(exc)) from None
-        if vb:
-            wl = wl * (1.0 + vb / 299792.458)
-    good = s.good()
-    part = _segment(wl, getattr(s, "segments", None), params.cutout.lo, params.cutout.hi)
-    if part is not None:
-        wl, flux, good = wl[part], flux[part], good[part]
-        ivar = None if ivar is None else ivar[part]
-        n = wl.shape[0]
-    if n < 4:
-        raise _Fail(f"too few pixels ({n})")
+def _rv(s: Spectrum, params: PreprocessParams, listed: Any) -> float:
+    """The velocity (km/s) to the object's rest frame: a number, a spectra list column or a
+    header keyword (redshift keywords and columns times c)."""
     rv = 0.0
     if isinstance(params.rv, str) and params.rv.startswith("COLUMN:"):
         name = params.rv[7:]
@@ -194,6 +168,43 @@ def _prepare(s: Spectrum, params: PreprocessParams, listed: Any = None) -> _Item
             raise _Fail(f"rv keyword {params.rv} = {rv} km/s is not below c")
     elif params.rv is not None:
         rv = float(params.rv)
+    return rv
+
+
+def _prepare(s: Spectrum, params: PreprocessParams, listed: Any = None) -> _Item:
+    # one physical wavelength scale: the grid's medium and the frame, before the cutout
+    medium = spectrum_medium(getattr(s, "medium", None), params.spectra_medium)[0]
+    frame = "as read"
+    vb = 0.0
+    if params.frame == "barycentric":
+        try:
+            vb, frame = barycentric_velocity(s.meta, s.layout)
+        except FrameError as exc:
+            raise _Fail(str(exc)) from None
+    rv = _rv(s, params, listed)
+    segments = getattr(s, "segments", None)
+    if segments and len(segments) >= 2:
+        s = _parts(s, medium, vb, rv, params)
+    wl = s.wavelength_aa
+    flux = np.asarray(s.flux)
+    n = wl.shape[0] if wl.ndim == 1 else -1
+    if wl.ndim != 1 or flux.shape != wl.shape:
+        raise _Fail(f"flux shape {flux.shape} does not match wavelength shape {wl.shape}")
+    if flux.dtype.kind not in "fc":
+        flux = flux.astype(np.float64)
+    elif flux.dtype.kind == "c":
+        raise _Fail("complex flux")
+    ivar = None if s.ivar is None else np.asarray(s.ivar)
+    for name, a in (("ivar", ivar), ("mask", s.mask)):
+        if a is not None and np.shape(a) != (n,):
+            raise _Fail(f"{name} shape {np.shape(a)} does not match wavelength shape {wl.shape}")
+    if medium != params.grid_params.medium:
+        wl = convert_medium(wl, medium, params.grid_params.medium)
+    if vb:
+        wl = wl * (1.0 + vb / 299792.458)
+    good = s.good()
+    if n < 4:
+        raise _Fail(f"too few pixels ({n})")
     rs = math.inf
     if params.resolution is not None:
         src = params.resolution.source
