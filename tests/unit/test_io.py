@@ -231,6 +231,7 @@ def test_layouts_tuple():
         "sdss-spspec",
         "desi-coadd",
         "hst-x1d",
+        "eso-sdp",
         "deep2-spec1d",
         "spex-merged",
         "ondrejov-ssa",

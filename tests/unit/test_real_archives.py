@@ -401,3 +401,30 @@ def test_desi_group_with_a_bad_address_spoils_no_other():
     assert isinstance(got[1], ValueError) and str(got[1]) == "no TARGETID 7 in the file"
     assert got[2].meta["TARGETID"] == int(good[4].rpartition("=")[2])
     assert got[2].source == good[4]
+
+
+# ------------------------------------------------------------------------------------ ESO SDP
+def test_eso_sdp_spectrum_v2_xshooter(tmp_path):
+    name = "eso/XQ100_J0003-2603_vis.fits"
+    with _open(name) as hdul:
+        h1 = hdul[1].header
+        assert h1["VOCLASS"] == "SPECTRUM V2.0" and h1["TUNIT1"] == "nm"
+        assert h1["TUCD1"] == "em.wl"  # bare em.wl: vacuum (ESO convention; XQ-100 is vacuum)
+        t = hdul[1].data
+        wave = t["WAVE"][0].astype(np.float64) * 10.0  # nm -> A
+        flux = t["FLUX"][0]  # TUTYP2 spec:Data.FluxAxis.Value: the default flux
+        err = t["ERR_FLUX"][0].astype(np.float64)  # spec:...StatError, same namespace
+        assert h1["TUTYP5"].startswith("eso:")  # FLUX_TELL_CORR is not the default flux
+        ivar = np.where(err > 0, 1 / np.where(err > 0, err, 1) ** 2, 0)
+    s = read_spectrum(REAL / name)
+    assert s.layout == "eso-sdp" and s.medium == "vacuum"
+    _check(s, wave, flux, ivar, rtol_wave=1e-6)
+    assert s.meta["SPECSYS"] == "HELIOCEN" and s.meta["TMID"] > 56219
+    from vocloud.preprocess.frame import barycentric_velocity
+
+    assert barycentric_velocity(s.meta, s.layout) == (0.0, "heliocentric (SPECSYS = HELIOCEN)")
+    # the same file with air wavelengths declared the ESO way
+    with _open(name) as hdul:
+        hdul[1].header["TUCD1"] = "em.wl;obs.atmos"
+        hdul.writeto(tmp_path / "air.fits", output_verify="ignore")
+    assert read_spectrum(tmp_path / "air.fits").medium == "air"

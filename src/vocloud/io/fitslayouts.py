@@ -70,6 +70,7 @@ FITS_LAYOUTS = (
     "sdss-spspec",
     "desi-coadd",
     "hst-x1d",
+    "eso-sdp",
     "deep2-spec1d",
     "spex-merged",
     "ondrejov-ssa",
@@ -180,6 +181,8 @@ def _table_layout_name(primary: HDU, hdu: HDU, cols: list[Column]) -> str | None
         return "lamost-mrs"
     if "SPEC" in keys and "LAMBDA" in keys and keys["SPEC"].repeat > 1:
         return "deep2-spec1d"
+    if _is_eso_sdp(primary, hdu):
+        return "eso-sdp"
     if "FLUX" not in keys or _first(keys, WAVE_COLUMNS) is None:
         if "SPECTRAL" in keys and "FLUX" not in keys:
             return None
@@ -197,6 +200,16 @@ def _table_layout_name(primary: HDU, hdu: HDU, cols: list[Column]) -> str | None
     if "asu.cas.cz" in pub.lower():
         return "ondrejov-ssa"
     return "two-column"
+
+
+def _is_eso_sdp(primary: HDU, hdu: HDU) -> bool:
+    """ESO Phase 3 1-D spectrum: ``VOCLASS = 'SPECTRUM V1.0/V2.0'`` in the table's header or
+    ``PRODCATG = 'SCIENCE.SPECTRUM'`` in the primary, one row of vector columns."""
+    voclass = str(hdu.header.get("VOCLASS", "")).strip().upper()
+    prodcatg = str(primary.header.get("PRODCATG", "")).strip().upper()
+    return hdu.header.get("NAXIS2") == 1 and (
+        voclass.startswith("SPECTRUM") or prodcatg == "SCIENCE.SPECTRUM"
+    )
 
 
 def _unknown(source: str, what: str) -> SpectrumFormatError:
@@ -968,6 +981,64 @@ def read_hst_x1d(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) ->
     return _join(parts, primary, "hst-x1d", source, header_medium(primary.header, "vacuum"))
 
 
+def _utype_column(h: dict[str, Any], cols: list[Column], suffix: str, ns: str | None = None):
+    """Key and namespace of the first column whose ``TUTYPn`` ends with ``suffix`` (case
+    insensitive), in namespace ``ns`` (``spec``, ``Spectrum``, ``eso``...) when given."""
+    for i, c in enumerate(cols, start=1):
+        utype = str(h.get(f"TUTYP{i}", "")).strip()
+        space, _, rest = utype.partition(":") if ":" in utype else utype.partition(".")
+        if rest.lower().endswith(suffix.lower()) and (ns is None or space.lower() == ns.lower()):
+            return c.key, space, i
+    return None, None, None
+
+
+def read_eso_sdp(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
+    """``eso-sdp``: ESO Phase 3 1-D spectrum (IVOA Spectrum DM, ``VOCLASS = 'SPECTRUM V2.0'``):
+    one row of vector columns, found by their utypes -- the spectral axis
+    (``...Data.SpectralAxis.Value``, usually ``WAVE`` in nm), the **default flux**
+    (``spec:Data.FluxAxis.Value``; ``FLUX_REDUCED``, ``FLUX_TELL_CORR``... of other namespaces are
+    not it), its error of the same namespace (``...Accuracy.StatError``) and quality
+    (``...QualityStatus`` or a ``QUAL`` column, non-zero bad). Medium: a header keyword, else the
+    spectral axis's UCD -- ``em.wl;obs.atmos`` is air, bare ``em.wl`` vacuum (the ESO convention).
+    """
+    cols = table_layout(ext, source)
+    h = ext.header
+    keys = {c.key: c for c in cols}
+    wave_key, _, wave_i = _utype_column(h, cols, "Data.SpectralAxis.Value")
+    flux_key, ns, _ = _utype_column(h, cols, "Data.FluxAxis.Value", "spec")
+    if flux_key is None:
+        flux_key, ns, _ = _utype_column(h, cols, "Data.FluxAxis.Value", "Spectrum")
+    wave_key = wave_key or ("WAVE" if "WAVE" in keys else None)
+    flux_key = flux_key or ("FLUX" if "FLUX" in keys else None)
+    if wave_key is None or flux_key is None:
+        raise SpectrumFormatError(
+            source, "ESO spectrum table without a spectral axis (WAVE) or flux (FLUX) column"
+        )
+    err_key = _utype_column(h, cols, "Data.FluxAxis.Accuracy.StatError", ns)[0] if ns else None
+    if err_key is None:
+        err_key = _first(keys, ("ERR", "ERROR", "ERR_FLUX"))
+    qual_key = _utype_column(h, cols, "QualityStatus", ns)[0] if ns else None
+    qual_key = qual_key or ("QUAL" if "QUAL" in keys else None)
+    want = [k for k in (wave_key, flux_key, err_key, qual_key) if k is not None]
+    d = table_columns(buf, ext, want, source)
+    wave, flux = d[wave_key][0], d[flux_key][0]
+    ivar = ivar_from_error(d[err_key][0]) if err_key is not None else None
+    mask = d[qual_key][0] != 0 if qual_key is not None else None
+    ucd = str(h.get(f"TUCD{wave_i}", "")).strip().lower() if wave_i else ""
+    convention = "air" if "obs.atmos" in ucd else "vacuum" if ucd.startswith("em.wl") else None
+    return make_spectrum(
+        wave,
+        spectral_unit(keys[wave_key].unit, source),
+        flux,
+        ivar=ivar,
+        mask=mask,
+        meta=_merge_meta(primary, ext),
+        layout="eso-sdp",
+        source=source,
+        medium=header_medium(h, header_medium(primary.header, convention)),
+    )
+
+
 def read_deep2_spec1d(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
     """``deep2-spec1d``: DEEP2 DEIMOS spec1d: one-row tables per chip half (``Bxspf-B``,
     ``Bxspf-R``; the Horne extractions after them are not read) with SPEC, LAMBDA, IVAR vectors.
@@ -1032,6 +1103,7 @@ def read_fits(
         "sdss-coadd": read_sdss_coadd,
         "hst-x1d": read_hst_x1d,
         "deep2-spec1d": read_deep2_spec1d,
+        "eso-sdp": read_eso_sdp,
         "ondrejov-ssa": read_ondrejov_ssa,
     }
     if layout == "desi-coadd":
