@@ -229,6 +229,7 @@ def test_layouts_tuple():
         "lamost-mrs",
         "sdss-coadd",
         "sdss-spspec",
+        "sdss-spplate",
         "desi-coadd",
         "hst-x1d",
         "eso-sdp",

@@ -68,6 +68,7 @@ FITS_LAYOUTS = (
     "lamost-mrs",
     "sdss-coadd",
     "sdss-spspec",
+    "sdss-spplate",
     "desi-coadd",
     "hst-x1d",
     "eso-sdp",
@@ -127,6 +128,15 @@ def _is_sdss_spspec(hdu: HDU) -> bool:
     return len(hdu.shape) == 2 and (
         _telescope(h).startswith("SDSS") or ("ARRAY1" in h and "ARRAY3" in h)
     )
+
+
+def _is_sdss_spplate(buf: bytes | bytearray, primary: HDU, source: str) -> bool:
+    """SDSS spPlate: an SDSS image of one row per fibre (no spSpec ``ARRAYn`` cards) followed by
+    an image HDU named ``IVAR``."""
+    if "ARRAY1" in primary.header or primary.next_start >= len(buf):
+        return False
+    nxt = read_hdu(buf, primary.next_start, 1, source)
+    return str(nxt.header.get("EXTNAME", "")).strip().upper() == "IVAR"
 
 
 def _is_lamost_dr7(hdu: HDU) -> bool:
@@ -233,6 +243,8 @@ def _locate(buf: bytes | bytearray, source: str) -> tuple[str, HDU, HDU | None]:
         layout = _image_layout(primary)
         if layout is None:
             raise _unknown(source, f"{len(primary.shape)}-D image {_shape_text(primary)}")
+        if layout == "sdss-spspec" and _is_sdss_spplate(buf, primary, source):
+            return "sdss-spplate", primary, None
         return layout, primary, None
     if primary.next_start >= len(buf):
         raise _unknown(source, "empty primary HDU and no extension")
@@ -469,6 +481,80 @@ def read_sdss_spspec(
         source=source,
         medium=header_medium(h, "vacuum"),
     )
+
+
+def _spplate_arrays(buf: bytes | bytearray, primary: HDU, source: str) -> dict[str, Any]:
+    """An spPlate's images (flux, IVAR, ANDMASK: one row per fibre), its PLUGMAP columns and the
+    plate's log-linear wavelengths, parsed once for all its fibres."""
+    hdus = _all_hdus(buf, primary, source)
+    by_name = {str(h.header.get("EXTNAME", "")).strip().upper(): h for h in hdus[1:]}
+    flux = image_raw(buf, primary)
+    if flux.ndim != 2:
+        raise SpectrumFormatError(source, f"spPlate flux image is {flux.ndim}-D, not 2-D")
+    nfib, npix = flux.shape
+    out: dict[str, Any] = {"flux": flux, "wave": _loglinear(primary.header, npix, source)}
+    for name in ("IVAR", "ANDMASK"):
+        if name in by_name:
+            img = image_raw(buf, by_name[name])
+            if img.shape != flux.shape:
+                raise SpectrumFormatError(
+                    source, f"spPlate {name} image {img.shape} does not match flux {flux.shape}"
+                )
+            out[name] = img
+    plug = by_name.get("PLUGMAP")
+    cols = (
+        table_columns(buf, plug, ["FIBERID", "RA", "DEC", "OBJTYPE"], source)
+        if plug is not None and plug.xtension == "BINTABLE"
+        else {}
+    )
+    fib = cols.get("FIBERID")
+    out["FIBERID"] = (
+        np.asarray(fib) if fib is not None and len(fib) == nfib else np.arange(1, nfib + 1)
+    )
+    out["plug"] = cols if fib is not None and len(fib) == nfib else {}
+    return out
+
+
+def _spplate_fibre(primary: HDU, a: dict[str, Any], row: int, source: str) -> Spectrum:
+    """One fibre of an spPlate: its row of each image, native, with the plate's wavelengths."""
+    flux = a["flux"][row]
+    flux = flux.astype(flux.dtype.newbyteorder("="))
+    ivar = a["IVAR"][row].astype(np.float32) if "IVAR" in a else None
+    mask = None
+    if "ANDMASK" in a:
+        mask = (a["ANDMASK"][row].astype(np.int64) & SDSS_BAD_BITS) != 0
+    meta = primary.meta()
+    meta["FIBERID"] = int(a["FIBERID"][row])
+    for key in ("RA", "DEC", "OBJTYPE"):
+        if key in a["plug"]:
+            v = a["plug"][key][row]
+            meta[key] = str(v).strip() if key == "OBJTYPE" else float(v)
+    return make_spectrum(
+        a["wave"],
+        u.AA,
+        flux,
+        ivar=ivar,
+        mask=mask,
+        meta=meta,
+        layout="sdss-spplate",
+        source=source,
+        medium=header_medium(primary.header, "vacuum"),
+    )
+
+
+def read_sdss_spplate(
+    buf: bytes | bytearray, primary: HDU, source: str, select: str | None = None
+) -> Spectrum:
+    """``sdss-spplate``: SDSS spPlate, every fibre of a plate (640 SDSS-I/II, 1000 BOSS) in one
+    file: HDU 0 flux (one row per fibre) with the plate's ``COEFF0``/``COEFF1`` (log10 start and
+    step), ``IVAR``, ``ANDMASK``, ``ORMASK``, ``WAVEDISP``, ``PLUGMAP`` (FIBERID, RA, DEC), ``SKY``.
+
+    ``select`` (``"FIBERID=<n>"`` or a row number) picks the fibre. Bad pixels: ivar 0 or one of
+    :data:`SDSS_BAD_BITS` in ANDMASK. Medium: ``VACUUM``, else vacuum.
+    """
+    a = _spplate_arrays(buf, primary, source)
+    row = _select_row(a["FIBERID"], select, source, "FIBERID")
+    return _spplate_fibre(primary, a, row, source)
 
 
 def _wat(h: dict[str, Any], n: int) -> str:
@@ -898,6 +984,16 @@ def read_fits_many(
     """
     names = names if names is not None else [source] * len(selects)
     layout, primary, ext = _locate(buf, source)
+    if layout == "sdss-spplate":
+        plate = _spplate_arrays(buf, primary, source)
+        many: list[Spectrum | SpectrumFormatError] = []
+        for sel, name in zip(selects, names):
+            try:
+                row = _select_row(plate["FIBERID"], sel, name, "FIBERID")
+                many.append(_spplate_fibre(primary, plate, row, name))
+            except SpectrumFormatError as exc:
+                many.append(exc)
+        return many
     if layout != "desi-coadd" or ext is None:
         out: list[Spectrum | SpectrumFormatError] = []
         for sel, name in zip(selects, names):
@@ -917,19 +1013,19 @@ def read_fits_many(
     return out
 
 
-def _select_row(ids: np.ndarray, select: str | None, source: str) -> int:
+def _select_row(ids: np.ndarray, select: str | None, source: str, name: str = "TARGETID") -> int:
     n = len(ids)
     if select is None or select == "":
         if n == 1:
             return 0
         raise SpectrumFormatError(
             source,
-            f"file holds {n} spectra: address one as <file>#TARGETID=<id> "
-            f"(e.g. #TARGETID={int(ids[0])}) or <file>#<row>",
+            f"file holds {n} spectra: address one as <file>#{name}=<id> "
+            f"(e.g. #{name}={int(ids[0])}) or <file>#<row>",
         )
     key, _, value = str(select).partition("=")
-    if value and key.strip().upper() not in ("TARGETID", "ID"):
-        raise SpectrumFormatError(source, f"cannot select by {key!r} (use TARGETID)")
+    if value and key.strip().upper() not in (name, "ID"):
+        raise SpectrumFormatError(source, f"cannot select by {key!r} (use {name})")
     try:
         number = int(value if value else key)
     except ValueError:
@@ -937,7 +1033,7 @@ def _select_row(ids: np.ndarray, select: str | None, source: str) -> int:
     if value:
         hits = np.flatnonzero(ids == number)
         if hits.size == 0:
-            raise SpectrumFormatError(source, f"no TARGETID {number} in the file")
+            raise SpectrumFormatError(source, f"no {name} {number} in the file")
         return int(hits[0])
     row = number
     if not 0 <= row < n:
@@ -1092,6 +1188,8 @@ def read_fits(
         return read_lamost_dr7(buf, primary, source, ext)
     if layout == "sdss-spspec":
         return read_sdss_spspec(buf, primary, source, ext)
+    if layout == "sdss-spplate":
+        return read_sdss_spplate(buf, primary, source, select)
     if layout == "iraf-multispec":
         return read_iraf_multispec(buf, primary, source, ext)
     if layout == "spex-merged":

@@ -37,6 +37,7 @@ SITES: dict[str, tuple[float, float, float]] = {
 _CORRECTED = {
     "sdss-coadd": "heliocentric (SDSS pipeline)",
     "sdss-spspec": "heliocentric (SDSS pipeline)",
+    "sdss-spplate": "heliocentric (SDSS pipeline)",
     "desi-coadd": "barycentric (DESI pipeline)",
 }
 
