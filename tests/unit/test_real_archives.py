@@ -498,6 +498,15 @@ def test_sdss_spplate_by_fiberid(tmp_path):
     with pytest.raises(SpectrumFormatError, match="no FIBERID 7 in the file"):
         read_spectrum(f"{path}#FIBERID=7")
     assert read_spectrum(f"{path}#FIBERID=132").good().sum() == 0
+    # older spPlates name no HDU: IVAR and ANDMASK are HDUs 1 and 2
+    with _open(path) as hdul:
+        for i in (1, 2):
+            del hdul[i].header["EXTNAME"]
+        hdul.writeto(tmp_path / "old.fits", output_verify="ignore")
+    old = read_spectrum(f"{tmp_path / 'old.fits'}#FIBERID=133")
+    assert old.layout == "sdss-spplate"
+    np.testing.assert_array_equal(old.ivar, s.ivar)
+    np.testing.assert_array_equal(old.mask, s.mask)
 
 
 def test_sdss_spplate_read_once_per_task(tmp_path, monkeypatch):

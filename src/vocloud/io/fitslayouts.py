@@ -131,12 +131,15 @@ def _is_sdss_spspec(hdu: HDU) -> bool:
 
 
 def _is_sdss_spplate(buf: bytes | bytearray, primary: HDU, source: str) -> bool:
-    """SDSS spPlate: an SDSS image of one row per fibre (no spSpec ``ARRAYn`` cards) followed by
-    an image HDU named ``IVAR``."""
-    if "ARRAY1" in primary.header or primary.next_start >= len(buf):
+    """SDSS spPlate: an SDSS image of one row per fibre with ``COEFF0`` (no spSpec ``ARRAYn``
+    cards), followed by an image HDU named ``IVAR`` (idlspec2d's spcoadd) or, unnamed, of the
+    same shape (older files)."""
+    h = primary.header
+    if "ARRAY1" in h or "COEFF0" not in h or primary.next_start >= len(buf):
         return False
     nxt = read_hdu(buf, primary.next_start, 1, source)
-    return str(nxt.header.get("EXTNAME", "")).strip().upper() == "IVAR"
+    name = str(nxt.header.get("EXTNAME", "")).strip().upper()
+    return name == "IVAR" or (not name and nxt.xtension == "IMAGE" and nxt.shape == primary.shape)
 
 
 def _is_lamost_dr7(hdu: HDU) -> bool:
@@ -488,6 +491,9 @@ def _spplate_arrays(buf: bytes | bytearray, primary: HDU, source: str) -> dict[s
     plate's log-linear wavelengths, parsed once for all its fibres."""
     hdus = _all_hdus(buf, primary, source)
     by_name = {str(h.header.get("EXTNAME", "")).strip().upper(): h for h in hdus[1:]}
+    for i, name in ((1, "IVAR"), (2, "ANDMASK")):  # older files: by position, unnamed
+        if name not in by_name and len(hdus) > i and "EXTNAME" not in hdus[i].header:
+            by_name[name] = hdus[i]
     flux = image_raw(buf, primary)
     if flux.ndim != 2:
         raise SpectrumFormatError(source, f"spPlate flux image is {flux.ndim}-D, not 2-D")
