@@ -254,13 +254,16 @@ def test_harps_s1d_unit_in_ctype():
     _check(s, wave, flux)
 
 
-def test_uves_style_ctype_with_unit(tmp_path):
-    with _open("eso/HARPS.2006-09-08T02_12_38.604_s1d_A.fits") as hdul:
-        hdu = fits.PrimaryHDU(hdul[0].data, header=hdul[0].header)
-    hdu.header["CTYPE1"] = "WAVELENGTH [Ang]"  # as UVES products write it
-    hdu.writeto(tmp_path / "uves.fits")
-    s = read_spectrum(tmp_path / "uves.fits")
-    assert abs(s.wavelength_aa[0] - 6400.0) < 1e-9
+def test_uves_unit_in_ctype():
+    name = "eso/UVES.fits"
+    with _open(name) as hdul:
+        h, flux = hdul[0].header, hdul[0].data
+        assert h["CTYPE1"] == "WAVELENGTH [Ang]" and h["INSTRUME"] == "UVES"
+        assert "CUNIT1" not in h
+        wave = h["CRVAL1"] + h["CDELT1"] * (np.arange(len(flux)) + 1 - h["CRPIX1"])
+    s = read_spectrum(REAL / name)
+    assert s.layout == "iraf-linear" and s.medium == "air"
+    _check(s, wave, flux)
 
 
 # ------------------------------------------------------------------------------------ others
