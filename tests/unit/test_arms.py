@@ -146,3 +146,14 @@ def test_desi_cutout_across_two_arms_is_joined_and_one_arm_taken_alone():
     ib2, ir2 = np.searchsorted(wb, grid[ov] - 1e-6), np.searchsorted(wr, grid[ov] - 1e-6)
     mean = (ib[ib2] * fb[ib2] + ir[ir2] * fr[ir2]) / (ib[ib2] + ir[ir2])
     np.testing.assert_allclose(res.features[4, ov], mean, rtol=2e-6, atol=1e-5)
+
+
+def test_segments_that_do_not_fit_fail_the_spectrum_alone():
+    import astropy.units as u
+
+    wl = np.linspace(6300, 6800, 100)
+    bad = Spectrum(wl * u.AA, np.ones(100), segments=((0, 50), (50, 500)))
+    good = Spectrum(wl * u.AA, 1 + (wl > 6560))
+    res = preprocess_block([bad, good], PreprocessParams())
+    assert res.error[0].startswith("bad segments ((0, 50), (50, 500))")
+    assert res.error[1] is None

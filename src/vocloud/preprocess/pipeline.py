@@ -192,7 +192,10 @@ def _prepare(s: Spectrum, params: PreprocessParams, listed: Any = None) -> _Item
     rv = _rv(s, params, listed)
     segments = getattr(s, "segments", None)
     if segments and len(segments) >= 2:
-        s = _parts(s, medium, vb, rv, params)
+        try:
+            s = _parts(s, medium, vb, rv, params)
+        except (IndexError, ValueError) as exc:  # segments that do not fit the arrays
+            raise _Fail(f"bad segments {segments[:3]}...: {type(exc).__name__}: {exc}") from None
     wl = s.wavelength_aa
     flux = np.asarray(s.flux)
     n = wl.shape[0] if wl.ndim == 1 else -1
