@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+import dask.array as da
 import numpy as np
 import pytest
 
 from vocloud.ml.som import SOM
 
 pytestmark = pytest.mark.cluster
-
-da = pytest.importorskip("dask.array")
-zarr = pytest.importorskip("zarr")
 
 
 def _data(n: int = 4000, f: int = 40, seed: int = 0) -> np.ndarray:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import dask.array as da
+import minisom
 import numpy as np
 import pytest
+import xarray as xr
 
 from vocloud.ml.som import SOM, grid_coordinates, neighborhood_matrix
-
-minisom = pytest.importorskip("minisom")
-da = pytest.importorskip("dask.array")
 
 
 def _blobs(n: int = 300, f: int = 6, seed: int = 0) -> np.ndarray:
@@ -135,7 +135,6 @@ def test_numpy_and_dask_identical(init: str) -> None:
 
 
 def test_xarray_input() -> None:
-    xr = pytest.importorskip("xarray")
     X = _blobs(200).astype(np.float32)
     arr = xr.DataArray(X, dims=("spectrum", "wavelength"))
     ds = xr.Dataset({"features": arr.chunk({"spectrum": 50})})
