@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
 from tiers import require
 
 
@@ -168,12 +167,10 @@ class LoopbackServers(contextlib.AbstractContextManager["LoopbackServers"]):
         ``names_user_on_failure``: a refused login is answered "530 Login incorrect for USER",
         as some servers do. Skips the test when pyftpdlib is missing, or fails under CI."""
         require("pyftpdlib", "no loopback FTP server (pyftpdlib is in the test extra)")
-        from pyftpdlib.authorizers import DummyAuthorizer
+        from pyftpdlib.authorizers import AuthenticationFailed, DummyAuthorizer
         from pyftpdlib.handlers import FTPHandler
         from pyftpdlib.ioloop import IOLoop
         from pyftpdlib.servers import FTPServer
-
-        from pyftpdlib.authorizers import AuthenticationFailed
 
         class Authorizer(DummyAuthorizer):
             def validate_authentication(self, username: str, password: str, handler: Any) -> None:
