@@ -37,7 +37,8 @@ def require(module: str, why: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        unavailable(module, f"{module} is not installed ({e}): {why}")
+        missing = e
+    unavailable(module, f"{module} is not installed ({missing}): {why}")
 
 
 def tier_state(state_dir: Path, conf_name: str, tier: str, how: str) -> dict[str, Any]:
