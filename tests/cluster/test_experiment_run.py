@@ -15,7 +15,7 @@ import yaml
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 import vocloud
-import vocloud.cluster
+import vocloud.run.cluster
 from vocloud.demo import DEMO_EXPERIMENT
 from vocloud.experiment import Experiment, summarize
 
@@ -188,7 +188,7 @@ def test_existing_scheduler_address_python_and_cli(
     def no_cluster(*args, **kwargs):
         raise AssertionError("vocloud started a LocalCluster although a scheduler was given")
 
-    monkeypatch.setattr(vocloud.cluster, "LocalCluster", no_cluster)
+    monkeypatch.setattr(vocloud.run.cluster, "LocalCluster", no_cluster)
     f = _write_yaml(tmp_path, info.path)
     exp = Experiment.from_file(f, scheduler=client.scheduler.address)
     exp.run(progress=False, verbose=False)

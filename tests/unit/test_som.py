@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dask.array as da
-import minisom
 import numpy as np
 import pytest
 import xarray as xr
+from tiers import require
 from tolerances import BMU_MARGIN, FLOAT32, assert_bmus_agree, bmu_margin
 
 from vocloud.ml.som import SOM, grid_coordinates, neighborhood_matrix
+
+#: minisom is the reference implementation (test extra), not a vocloud dependency
+MINISOM_WHY = "the reference SOM of these tests (in the test extra)"
 
 
 def _blobs(n: int = 300, f: int = 6, seed: int = 0) -> np.ndarray:
@@ -36,6 +39,7 @@ def _hex_bubble(ms: object):
 @pytest.mark.parametrize("topology", ["rectangular", "hexagonal"])
 @pytest.mark.parametrize("neighborhood", ["gaussian", "bubble"])
 def test_matches_minisom_train_batch_offline(topology: str, neighborhood: str) -> None:
+    minisom = require("minisom", MINISOM_WHY)
     rows, cols, epochs = 5, 4, 6  # odd rows: minisom's hex offset lands on our odd rows (see below)
     sigma0 = 2.0 if neighborhood == "gaussian" else 2.5
     X = _blobs()
@@ -82,6 +86,7 @@ def test_matches_minisom_train_batch_offline(topology: str, neighborhood: str) -
 
 
 def test_hex_coordinates_match_minisom() -> None:
+    minisom = require("minisom", MINISOM_WHY)
     ms = minisom.MiniSom(4, 5, 2, topology="hexagonal")
     theirs = np.stack([ms._xx.T, ms._yy.T], axis=-1).transpose(1, 0, 2).reshape(-1, 2)
     ours = grid_coordinates((5, 4), "hexagonal")
