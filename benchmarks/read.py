@@ -14,6 +14,7 @@ Usage::
 
     python benchmarks/read.py            # synthetic layouts, then the real files
     python benchmarks/read.py --real     # only the real files
+    python benchmarks/read.py --multispec  # echelle files: read, + the order used, + all orders
 """
 
 from __future__ import annotations
@@ -129,9 +130,34 @@ def real_files() -> None:
             fb = best(lambda b, n=name: read_with_specutils(b, n), [raw] * 10, repeat=3)
             ours = best(read_spectrum, [str(REAL / name)] * 100)
             print(f"| specutils fallback, {name} | {fb:.0f} us | vocloud fast path {ours:.0f} us |")
+    multispec_orders()
+
+
+def multispec_orders() -> None:
+    """IRAF multispec echelles: the lazy read, the read plus the one order a cutout uses (what
+    preprocessing makes), and the read plus every order, against the floor in the same run."""
+    print()
+    print(
+        "| echelle file | floor | read | ratio | read + 1 order | ratio | read + all orders | ratio |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name in ("iraf/TRES.fits", "iraf/evega.0039.rs.ec.dispcor.fits"):
+        p = str(REAL / name)
+        k = len(read_spectrum(p).segments) // 2
+        fl = best(lambda q: floor(_raw(q)), [p] * 100)
+        rd = best(read_spectrum, [p] * 100)
+        one = best(lambda q, k=k: read_spectrum(q).take([k]), [p] * 100)
+        full = best(lambda q: read_spectrum(q).wavelength, [p] * 100)
+        print(
+            f"| {name} | {fl:.0f} us | {rd:.0f} us | {rd / fl:.2f} | {one:.0f} us | "
+            f"{one / fl:.2f} | {full:.0f} us | {full / fl:.2f} |"
+        )
 
 
 def main() -> None:
+    if "--multispec" in sys.argv:
+        multispec_orders()
+        return
     if "--real" in sys.argv:
         real_files()
         return

@@ -29,13 +29,21 @@ tier_begin() {
   fi
 }
 
+# tier_in_ci: CI is set to true, 1 or yes, in any case (as tests/tiers.py reads it).
+tier_in_ci() {
+  case "$(printf '%s' "${CI:-}" | tr '[:upper:]' '[:lower:]')" in
+    true | 1 | yes) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
 # tier_skip REASON...: record why the tier cannot run; the tests skip with it (exit 0), except
-# under CI=true, where a skip is a failure (exit 1).
+# under CI (CI=true, 1 or yes), where a skip is a failure (exit 1).
 tier_skip() {
   echo "$*" >"$TIER_STATE/skip-reason"
   rm -f "$TIER_CONF"
-  if [ "${CI:-}" = true ]; then
-    "$TIER_LOG" "FAILED (CI=true, no skipping): $*" >&2
+  if tier_in_ci; then
+    "$TIER_LOG" "FAILED (CI=$CI, no skipping): $*" >&2
     exit 1
   fi
   "$TIER_LOG" "SKIPPING the $TIER_NAME tests: $*"

@@ -30,7 +30,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from tiers import tier_state, unavailable
+from tiers import require, tier_state, unavailable
 
 STATE_DIR = Path(os.environ.get("VOCLOUD_BROWSER_STATE", "/tmp/vocloud-browser"))
 # As scripts/browser/ensure.sh starts it. Without the background-networking flags Chromium keeps
@@ -65,15 +65,12 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def browser(chromium_path):
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as e:
-        unavailable(
-            "Playwright",
-            f"Python Playwright is not installed ({e}): `pip install playwright` (it is in the "
-            "test extra; never `playwright install`: the tier uses Debian's Chromium)",
-        )
-    pw = sync_playwright().start()
+    playwright = require(
+        "playwright.sync_api",
+        "`pip install playwright` (it is in the test extra; never `playwright install`: the "
+        "tier uses Debian's Chromium)",
+    )
+    pw = playwright.sync_playwright().start()
     try:
         # Without user_data_dir, launch() gives Chromium a new temporary --user-data-dir.
         b = pw.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import dask.array as da
 import numpy as np
 import pytest
+from tolerances import BMU_MARGIN, FLOAT32, assert_bmus_agree, bmu_margin
 
 from vocloud.ml.som import SOM
 
 pytestmark = pytest.mark.cluster
-
-da = pytest.importorskip("dask.array")
-zarr = pytest.importorskip("zarr")
 
 
 def _data(n: int = 4000, f: int = 40, seed: int = 0) -> np.ndarray:
@@ -33,9 +32,13 @@ def test_zarr_dask_fit_on_cluster_equals_numpy(client, tmp_path, init: str) -> N
     dist = SOM(**kw).fit(lazy)  # type: ignore[arg-type]
     # float32 products whose SIMD summation order follows the arrays' alignment (Zarr-read chunks
     # vs numpy views): equal to float32 precision, not bit for bit
-    np.testing.assert_allclose(dist.codebook_, ref.codebook_, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(dist.codebook_, ref.codebook_, **FLOAT32)
     np.testing.assert_allclose(dist.quantization_error_, ref.quantization_error_, rtol=1e-6)
-    np.testing.assert_array_equal(dist.topographic_error_, ref.topographic_error_)
-    np.testing.assert_array_equal(dist.hits_, ref.hits_)
-    np.testing.assert_array_equal(dist.predict(lazy).compute(), ref.predict(X))
-    assert dist.topographic_error(lazy) == ref.topographic_error(X)
+    # counts of BMUs: equal but for rows whose two nearest neurons are nearly tied, which
+    # rounding may swap (a row moves one hit; a row's topographic error is 0 or 1 of n)
+    assert_bmus_agree(X, ref.codebook_, dist.predict(lazy).compute(), ref.predict(X))
+    n_tied = int((bmu_margin(X, ref.codebook_)[1] <= BMU_MARGIN).sum())
+    assert np.abs(dist.hits_ - ref.hits_).sum() <= 2 * n_tied
+    n = int((~np.isnan(X).any(axis=1)).sum())
+    np.testing.assert_allclose(dist.topographic_error_, ref.topographic_error_, atol=2 / n)
+    assert dist.topographic_error(lazy) == pytest.approx(ref.topographic_error(X), abs=2 / n)

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-import pandas as pd
+import numpy as np
 import pytest
 import yaml
 
@@ -113,5 +113,20 @@ def test_pca_som_forest_steps(archive, client):
 
     t = parse_single_table(str(exp.directory / "export.vot")).to_table()
     assert len(t) == info.n_spectra and "probability_shell" in t.colnames
-    assert json.loads(json.dumps(info_json, default=str))
-    assert isinstance(pd.read_csv(info.labels_csv), pd.DataFrame)
+    assert list(t["id"]) == df["id"].tolist()
+    np.testing.assert_array_equal(np.asarray(t["som_row"]), df["som_row"].to_numpy())
+    np.testing.assert_allclose(
+        np.asarray(t["outlier_score"], float), df["outlier_score"].to_numpy(float), rtol=1e-6
+    )
+    # the summary counts the store, and is plain JSON (what `vocloud info --json` prints)
+    assert json.loads(json.dumps(info_json)) == info_json
+    assert info_json["n_spectra"] == info.n_spectra
+    assert info_json["n_ok"] == len(ok) and info_json["n_ok"] >= (truth != "outlier").sum()
+    # the forest's "label" column is the labels file's label of each labelled spectrum
+    labels = info.labels().set_index("id")["label"]
+    assert len(labels) >= 0.1 * info.n_spectra
+    given = ok.set_index("id")["label"]
+    labelled = given.index.intersection(labels.index)
+    assert len(labelled) >= 0.9 * len(labels)
+    assert (given[labelled] == labels[labelled]).all()
+    assert (given.drop(labelled) == "").all()

@@ -18,10 +18,11 @@ from vocloud.datasets import make_archive
 from vocloud.run.cluster import get_client
 from vocloud.store import FeatureStore
 
-# The reference: vocloud's own LocalCluster (worker processes with the same malloc settings as
-# the SLURM jobs: in-process threads give float32 results that differ in the last bits, ~1e-7
-# relative, as array alignment changes numpy's SIMD summation order).
+# The reference: vocloud's own LocalCluster. Features are float32 sums whose SIMD order follows
+# the arrays' alignment in each worker process, so other processes (or machines) agree to float32
+# precision, not bit for bit: features scaled to [-1, 1] are compared at 1e-6.
 LOCAL = {"n_workers": 1, "dashboard_address": None}
+FLOAT32 = {"rtol": 1e-6, "atol": 1e-6}
 
 
 def _job_name(batch: dict) -> str:
@@ -38,10 +39,20 @@ def _wait_gone(name: str, seconds: float = 30) -> dict:
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory):
+def archive_info(tmp_path_factory):
     root = tmp_path_factory.mktemp("hpc-archive")
-    make_archive(root / "spectra", 1200, layouts="iraf-linear", seed=7, n_jobs=1)
-    return root / "spectra"
+    return make_archive(root / "spectra", 1200, layouts="iraf-linear", seed=7, n_jobs=1)
+
+
+@pytest.fixture(scope="module")
+def archive(archive_info):
+    return archive_info.path
+
+
+@pytest.fixture(scope="module")
+def n_normal(archive_info) -> int:
+    """The archive's spectra that are not synthetic outliers: these all preprocess."""
+    return int((archive_info.truth()["class"] != "outlier").sum())
 
 
 def test_workers_are_slurm_jobs_on_loopback_and_end_with_the_client(batch) -> None:
@@ -60,7 +71,7 @@ def test_workers_are_slurm_jobs_on_loopback_and_end_with_the_client(batch) -> No
     assert _wait_gone(name) == {}, "the SLURM jobs outlived the client"
 
 
-def test_experiment_on_slurm_jobs_matches_a_local_run(batch, archive, tmp_path) -> None:
+def test_experiment_on_slurm_jobs_matches_a_local_run(batch, archive, n_normal, tmp_path) -> None:
     source = {"directory": str(archive), "pattern": "**/*.fits"}
     steps = [{"method": "pca", "params": {"n_components": 4}}]
     exp = Experiment(
@@ -73,14 +84,14 @@ def test_experiment_on_slurm_jobs_matches_a_local_run(batch, archive, tmp_path) 
     assert exp.last_run["chunks_computed"] == 6
     assert list(ds.id.values) == list(ref.id.values)
     np.testing.assert_array_equal(ds.status.values, ref.status.values)
-    np.testing.assert_array_equal(ds.features.values, ref.features.values)
-    assert int((ds.status == 1).sum()) > 1000
+    np.testing.assert_allclose(ds.features.values, ref.features.values, **FLOAT32)
+    assert int((ds.status == 1).sum()) >= n_normal > 1000
     # the step ran (on the same jobs, before they ended)
     assert [p.name for p in (exp.directory / "steps").iterdir() if p.name.startswith("pca-")]
     assert _wait_gone(_job_name(batch)) == {}
 
 
-def test_cli_runs_an_experiment_file_with_run_batch(batch, archive, tmp_path) -> None:
+def test_cli_runs_an_experiment_file_with_run_batch(batch, archive, n_normal, tmp_path) -> None:
     spec = {
         "name": "hpc-cli",
         "store": str(tmp_path / "experiments"),
@@ -102,6 +113,7 @@ def test_cli_runs_an_experiment_file_with_run_batch(batch, archive, tmp_path) ->
     assert "vocloud: step pca" in r.stdout
     summary = json.loads(r.stdout[r.stdout.index("{\n") :])
     assert summary["n_spectra"] == 1200
+    assert summary["n_ok"] >= n_normal > 1000
     assert summary["n_ok"] + summary["n_failed"] == 1200
     assert _wait_gone(_job_name(batch)) == {}
 
@@ -141,7 +153,7 @@ def test_a_job_cancelled_mid_run_loses_nothing(batch, tmp_path) -> None:
     assert len(ds.id) == 4000 and len(set(ds.id.values)) == 4000
     assert list(ds.id.values) == list(ref.id.values)
     np.testing.assert_array_equal(ds.status.values, ref.status.values)
-    np.testing.assert_array_equal(ds.features.values, ref.features.values)
+    np.testing.assert_allclose(ds.features.values, ref.features.values, **FLOAT32)
 
 
 def test_jobs_that_stay_queued_give_a_clear_error_and_are_cancelled(batch) -> None:

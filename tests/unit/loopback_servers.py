@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
+from tiers import require
 
 
 class LoopbackHTTPServer(http.server.ThreadingHTTPServer):
@@ -109,10 +109,12 @@ class FileHandler(_Replies, http.server.SimpleHTTPRequestHandler):
 
 @dataclass
 class LoopbackFTP:
-    """A pyftpdlib server: its port and the users that logged in (``failed:USER``: refused)."""
+    """A pyftpdlib server: its port, the users that logged in (``failed:USER``: refused) and
+    the commands it received (``MLSD``, ``NLST``, ...), in order."""
 
     port: int
     logins: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
 
 
 S = TypeVar("S", bound=LoopbackHTTPServer)
@@ -151,19 +153,37 @@ class LoopbackServers(contextlib.AbstractContextManager["LoopbackServers"]):
         return srv
 
     def ftp(
-        self, root: str | Path, host: str = "127.0.0.1", users: Mapping[str, str] | None = None
+        self,
+        root: str | Path,
+        host: str = "127.0.0.1",
+        users: Mapping[str, str] | None = None,
+        *,
+        mlsd: bool = True,
+        names_user_on_failure: bool = False,
     ) -> LoopbackFTP:
         """A pyftpdlib FTP server of the folder ``root`` (read only) on ``host``: anonymous and
-        ``users`` (name: password) may log in. Skips the test when pyftpdlib is missing."""
-        pytest.importorskip(
-            "pyftpdlib", reason="pyftpdlib is not installed: no loopback FTP server"
-        )
-        from pyftpdlib.authorizers import DummyAuthorizer
+        ``users`` (name: password) may log in. ``mlsd=False``: it answers MLSD and MLST with
+        "500 not understood", as old servers do (clients fall back to NLST).
+        ``names_user_on_failure``: a refused login is answered "530 Login incorrect for USER",
+        as some servers do. Skips the test when pyftpdlib is missing, or fails under CI."""
+        require("pyftpdlib", "no loopback FTP server (pyftpdlib is in the test extra)")
+        from pyftpdlib.authorizers import AuthenticationFailed, DummyAuthorizer
         from pyftpdlib.handlers import FTPHandler
         from pyftpdlib.ioloop import IOLoop
         from pyftpdlib.servers import FTPServer
 
-        authorizer = DummyAuthorizer()
+        class Authorizer(DummyAuthorizer):
+            def validate_authentication(self, username: str, password: str, handler: Any) -> None:
+                try:
+                    super().validate_authentication(username, password, handler)
+                except AuthenticationFailed:
+                    # recorded before the answer (on_login_failed runs after the client has it)
+                    info.logins.append(f"failed:{username}")
+                    if names_user_on_failure:
+                        raise AuthenticationFailed(f"login incorrect for {username}") from None
+                    raise
+
+        authorizer = Authorizer()
         for user, password in (users or {}).items():
             authorizer.add_user(user, password, str(root), perm="elr")
         authorizer.add_anonymous(str(root), perm="elr")
@@ -172,12 +192,17 @@ class LoopbackServers(contextlib.AbstractContextManager["LoopbackServers"]):
         class Handler(FTPHandler):
             timeout = 5
             auth_failed_timeout = 0.05  # pyftpdlib waits 3 s before answering a bad login
+            if not mlsd:  # an unknown command to this server: "500 Command not understood"
+                proto_cmds = {
+                    k: v for k, v in FTPHandler.proto_cmds.items() if k not in ("MLSD", "MLST")
+                }
+
+            def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
+                info.commands.append(cmd)
+                super().pre_process_command(line, cmd, arg)
 
             def on_login(self, username: str) -> None:
                 info.logins.append(username)
-
-            def on_login_failed(self, username: str, password: str) -> None:
-                info.logins.append(f"failed:{username}")
 
         Handler.authorizer = authorizer
         srv = FTPServer((host, 0), Handler, ioloop=IOLoop())  # one loop per server thread

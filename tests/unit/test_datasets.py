@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -520,11 +521,27 @@ def test_make_broken_files(tmp_path):
     assert make_broken_files(tmp_path) == kinds  # idempotent
 
 
-def test_write_time_is_measured(capsys):
-    t = measure_write_time(200, "lamost-dr7")
-    with capsys.disabled():
-        print(
-            f"\nlamost-dr7 (3909 px): synthesis {t['synth_us']:.0f} us, FITS bytes "
-            f"{t['format_us']:.0f} us, file write {t['write_us']:.0f} us per spectrum"
-        )
+def test_write_time_is_measured(tmp_path, monkeypatch):
+    """Each phase is timed on its own: a phase made slower by a known amount is seen in its own
+    figure (lower bounds only: no machine is faster than a sleep), and nothing is left behind."""
+    import vocloud.datasets.archive as archive
+
+    calls = {"synth": 0, "format": 0}
+
+    def slow(name, fn, seconds):
+        def wrapped(*args, **kwargs):
+            calls[name] += 1
+            time.sleep(seconds)
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(archive, "draw_spectrum", slow("synth", archive.draw_spectrum, 0.002))
+    monkeypatch.setattr(archive, "to_bytes", slow("format", archive.to_bytes, 0.005))
+    t = measure_write_time(20, "lamost-dr7", directory=tmp_path)
+    assert calls == {"synth": 20, "format": 20}
     assert set(t) == {"synth_us", "format_us", "write_us", "file_us"}
+    assert t["synth_us"] >= 2000 and t["format_us"] >= 5000
+    assert t["write_us"] > 0
+    assert t["file_us"] == pytest.approx(t["format_us"] + t["write_us"])
+    assert list(tmp_path.iterdir()) == []  # its files are removed

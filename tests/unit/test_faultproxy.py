@@ -195,16 +195,15 @@ def test_resets_are_retried(upstream) -> None:
 def test_stalls_give_a_timeout_reason(upstream) -> None:
     base, _ = upstream
     opts = FetchOptions(retries=1, backoff=0.01, timeout=0.3)
+    # a stalled answer comes after 5 s: a client that waited for it would get the body from
+    # the first attempt; one that times out asks again
     with FaultProxy(base, stall_first=1, stall_seconds=5) as p:
-        t0 = time.monotonic()
         assert fetch(p.url + "ok/s", opts) == b"spectrum s /ok/s"
-        assert time.monotonic() - t0 < 2
+        assert p.history("/ok/s") == [("GET", 1, "stall"), ("GET", 2, None)]
     with FaultProxy(base, stall_first=5, stall_seconds=5) as p:
-        t0 = time.monotonic()
         with pytest.raises(FetchError) as info:
             fetch(p.url + "ok/s", opts)
-        assert time.monotonic() - t0 < 2
-        assert p.stats().faults["stall"] == 2
+        assert p.history("/ok/s") == [("GET", 1, "stall"), ("GET", 2, "stall")]
     assert info.value.reason == "timeout after 0.3 s (after 2 attempts)"
     assert info.value.transient
 
@@ -272,35 +271,34 @@ def test_fault_settings_are_checked() -> None:
 def test_latency_and_max_inflight(upstream) -> None:
     base, _ = upstream
     urls = [f"ok/l{i}" for i in range(6)]
-    with FaultProxy(base, latency=0.2) as p:
+    # 1 s of latency: time enough for the six requests to be sent together on a loaded machine
+    with FaultProxy(base, latency=1.0) as p:
         t0 = time.monotonic()
-        got = fetch_many([p.url + u for u in urls], FetchOptions(concurrency=6, timeout=5))
+        got = fetch_many([p.url + u for u in urls], FetchOptions(concurrency=6, timeout=10))
         elapsed = time.monotonic() - t0
-        assert all(isinstance(g, bytes) for g in got)
-        assert 0.2 <= elapsed < 0.2 * 6, elapsed
-        assert p.stats().max_inflight == 6
+        assert got == [f"spectrum l{i} /ok/l{i}".encode() for i in range(6)]
+        assert elapsed >= 1.0, elapsed  # the latency is added (a lower bound: no machine is faster)
+        assert p.stats().max_inflight == 6  # the six were in flight together
 
 
 def test_concurrency_is_per_server_for_the_process(upstream) -> None:
     """Two calls of fetch_many at once (two tasks of a threaded run) share one limit."""
     base, _ = upstream
-    opts = FetchOptions(concurrency=3, timeout=5)
-    with FaultProxy(base, latency=0.1) as p:
+    opts = FetchOptions(concurrency=3, timeout=10)
+    with FaultProxy(base, latency=0.5) as p:  # time enough to reach the limit on a loaded machine
         results: list[list[bytes | FetchError]] = []
 
         def task(k: int) -> None:
             results.append(fetch_many([p.url + f"ok/t{k}-{i}" for i in range(6)], opts))
 
         threads = [threading.Thread(target=task, args=(k,)) for k in range(2)]
-        t0 = time.monotonic()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        elapsed = time.monotonic() - t0
         assert all(isinstance(g, bytes) for r in results for g in r)
-        assert p.stats().max_inflight == 3
-        assert elapsed >= 0.1 * 12 / 3, elapsed
+        assert p.stats().requests == 12
+        assert p.stats().max_inflight == 3  # reached, never passed by the two calls together
 
 
 def test_static_server_counts_hits(tmp_path: Path) -> None:

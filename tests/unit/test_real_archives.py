@@ -254,13 +254,16 @@ def test_harps_s1d_unit_in_ctype():
     _check(s, wave, flux)
 
 
-def test_uves_style_ctype_with_unit(tmp_path):
-    with _open("eso/HARPS.2006-09-08T02_12_38.604_s1d_A.fits") as hdul:
-        hdu = fits.PrimaryHDU(hdul[0].data, header=hdul[0].header)
-    hdu.header["CTYPE1"] = "WAVELENGTH [Ang]"  # as UVES products write it
-    hdu.writeto(tmp_path / "uves.fits")
-    s = read_spectrum(tmp_path / "uves.fits")
-    assert abs(s.wavelength_aa[0] - 6400.0) < 1e-9
+def test_uves_unit_in_ctype():
+    name = "eso/UVES.fits"
+    with _open(name) as hdul:
+        h, flux = hdul[0].header, hdul[0].data
+        assert h["CTYPE1"] == "WAVELENGTH [Ang]" and h["INSTRUME"] == "UVES"
+        assert "CUNIT1" not in h
+        wave = h["CRVAL1"] + h["CDELT1"] * (np.arange(len(flux)) + 1 - h["CRPIX1"])
+    s = read_spectrum(REAL / name)
+    assert s.layout == "iraf-linear" and s.medium == "air"
+    _check(s, wave, flux)
 
 
 # ------------------------------------------------------------------------------------ others
@@ -401,3 +404,124 @@ def test_desi_group_with_a_bad_address_spoils_no_other():
     assert isinstance(got[1], ValueError) and str(got[1]) == "no TARGETID 7 in the file"
     assert got[2].meta["TARGETID"] == int(good[4].rpartition("=")[2])
     assert got[2].source == good[4]
+
+
+# ------------------------------------------------------------------------------------ ESO SDP
+def test_eso_sdp_spectrum_v2_xshooter(tmp_path):
+    name = "eso/XQ100_J0003-2603_vis.fits"
+    with _open(name) as hdul:
+        h1 = hdul[1].header
+        assert h1["VOCLASS"] == "SPECTRUM V2.0" and h1["TUNIT1"] == "nm"
+        assert h1["TUCD1"] == "em.wl"  # bare em.wl: vacuum (ESO convention; XQ-100 is vacuum)
+        t = hdul[1].data
+        wave = t["WAVE"][0].astype(np.float64) * 10.0  # nm -> A
+        flux = t["FLUX"][0]  # TUTYP2 spec:Data.FluxAxis.Value: the default flux
+        err = t["ERR_FLUX"][0].astype(np.float64)  # spec:...StatError, same namespace
+        assert h1["TUTYP5"].startswith("eso:")  # FLUX_TELL_CORR is not the default flux
+        ivar = np.where(err > 0, 1 / np.where(err > 0, err, 1) ** 2, 0)
+    s = read_spectrum(REAL / name)
+    assert s.layout == "eso-sdp" and s.medium == "vacuum"
+    _check(s, wave, flux, ivar, rtol_wave=1e-6)
+    assert s.meta["SPECSYS"] == "HELIOCEN" and s.meta["TMID"] > 56219
+    from vocloud.preprocess.frame import barycentric_velocity
+
+    assert barycentric_velocity(s.meta, s.layout) == (0.0, "heliocentric (SPECSYS = HELIOCEN)")
+    # the same file with air wavelengths declared the ESO way
+    with _open(name) as hdul:
+        hdul[1].header["TUCD1"] = "em.wl;obs.atmos"
+        hdul.writeto(tmp_path / "air.fits", output_verify="ignore")
+    assert read_spectrum(tmp_path / "air.fits").medium == "air"
+
+
+# ------------------------------------------------------------------------------------ spPlate
+def _write_spplate(path: Path) -> tuple[np.ndarray, ...]:
+    """No spPlate is in any public repository searched (PROVENANCE.md, "not found"): write one in
+    the spPlate layout of the SDSS data model (HDU 0 flux, one row per fibre, with the plate's
+    COEFF0/COEFF1; IVAR; ANDMASK; ORMASK; WAVEDISP; PLUGMAP; SKY) from the real SDSS-I coadd of
+    plate 1325, fibre 133, whose primary header is that plate's spPlate header. Fibres 132 and 134
+    are left empty (ivar 0), as unplugged fibres are."""
+    with _open("sdss/spec-1325-52762-0133.fits") as hdul:
+        hdr = hdul[0].header.copy()
+        c = hdul["COADD"].data
+        flux, ivar, andm = c["flux"], c["ivar"], c["and_mask"]
+        loglam = c["loglam"].astype(np.float64)
+    c0, c1 = hdr["COEFF0"], hdr["COEFF1"]
+    first = round(float((loglam[0] - c0) / c1))  # the fibre's first pixel on the plate grid
+    npix = first + len(flux) + 5
+    for key in ("FIBERID", "PLUG_RA", "PLUG_DEC", "RA", "DEC"):
+        hdr.remove(key, ignore_missing=True)
+    img = np.zeros((3, npix), np.float32)
+    iv = np.zeros((3, npix), np.float32)
+    am = np.zeros((3, npix), np.int32)
+    img[1, first : first + len(flux)] = flux
+    iv[1, first : first + len(flux)] = ivar
+    am[1, first : first + len(flux)] = andm
+    am[[0, 2]] = 1 << 24  # NODATA
+    plug = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("FIBERID", "J", array=[132, 133, 134]),
+            fits.Column("RA", "D", array=[213.0, 213.35116, 213.7]),
+            fits.Column("DEC", "D", array=[53.0, 53.09084, 53.2]),
+            fits.Column("OBJTYPE", "6A", array=["SKY", "QSO", "SKY"]),
+        ],
+        name="PLUGMAP",
+    )
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(img, header=hdr),
+            fits.ImageHDU(iv, name="IVAR"),
+            fits.ImageHDU(am, name="ANDMASK"),
+            fits.ImageHDU(am, name="ORMASK"),
+            fits.ImageHDU(np.ones_like(img), name="WAVEDISP"),
+            plug,
+            fits.ImageHDU(np.zeros_like(img), name="SKY"),
+        ]
+    ).writeto(path, output_verify="ignore")
+    wave = 10 ** (c0 + c1 * np.arange(npix))
+    return wave, img[1], iv[1], am[1], loglam, first
+
+
+def test_sdss_spplate_by_fiberid(tmp_path):
+    from vocloud.io.read import list_spectra
+
+    path = tmp_path / "spPlate-1325-52762.fits"
+    wave, flux, ivar, andm, loglam, first = _write_spplate(path)
+    assert list_spectra(path) == [f"{path}#FIBERID={f}" for f in (132, 133, 134)]
+    s = read_spectrum(f"{path}#FIBERID=133")
+    assert s.layout == "sdss-spplate" and s.medium == "vacuum"
+    assert s.meta["FIBERID"] == 133 and s.meta["OBJTYPE"] == "QSO" and s.meta["PLATEID"] == 1325
+    bad = (ivar == 0) | ((andm & SDSS_BAD) != 0)
+    _check(s, wave, flux, ivar, (andm & SDSS_BAD) != 0)
+    assert (~s.good() == bad).all()
+    # the plate's wavelengths are the coadd's own (its loglam, float32, from the plate grid)
+    np.testing.assert_allclose(s.wavelength_aa[first : first + len(loglam)], 10**loglam, rtol=3e-7)
+    np.testing.assert_array_equal(read_spectrum(f"{path}#1").flux, s.flux)
+    with pytest.raises(SpectrumFormatError, match="file holds 3 spectra: address one as"):
+        read_spectrum(path)
+    with pytest.raises(SpectrumFormatError, match="no FIBERID 7 in the file"):
+        read_spectrum(f"{path}#FIBERID=7")
+    assert read_spectrum(f"{path}#FIBERID=132").good().sum() == 0
+    # older spPlates name no HDU: IVAR and ANDMASK are HDUs 1 and 2
+    with _open(path) as hdul:
+        for i in (1, 2):
+            del hdul[i].header["EXTNAME"]
+        hdul.writeto(tmp_path / "old.fits", output_verify="ignore")
+    old = read_spectrum(f"{tmp_path / 'old.fits'}#FIBERID=133")
+    assert old.layout == "sdss-spplate"
+    np.testing.assert_array_equal(old.ivar, s.ivar)
+    np.testing.assert_array_equal(old.mask, s.mask)
+
+
+def test_sdss_spplate_read_once_per_task(tmp_path, monkeypatch):
+    from vocloud import chunks
+    from vocloud.io.read import list_spectra
+
+    path = tmp_path / "spPlate-1325-52762.fits"
+    _write_spplate(path)
+    addresses = list_spectra(path)
+    opened = []
+    real_open = chunks._open_ahead
+    monkeypatch.setattr(chunks, "_open_ahead", lambda p: opened.append(p) or real_open(p))
+    got = chunks.read_block(addresses, [None] * 3)
+    assert opened == [str(path)]
+    assert [g.meta["FIBERID"] for g in got] == [132, 133, 134]

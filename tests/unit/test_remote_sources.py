@@ -291,11 +291,33 @@ def test_ftp_fake_server_same_ids(archive: Path, monkeypatch: Any, mlsd: bool) -
     assert fake.logins[-1] == ("dave", "pw2")
 
 
-def test_ftp_real_server(archive: Path, servers: LoopbackServers) -> None:
+@pytest.mark.parametrize("mlsd", [True, False])
+def test_ftp_real_server(archive: Path, servers: LoopbackServers, mlsd: bool) -> None:
+    """pyftpdlib with MLSD, and refusing it as old servers do ("500 not understood"): the
+    same spectra list from the NLST fallback, without sizes."""
     served = archive / "ftproot"
     if not served.exists():
         shutil.copytree(archive / "a", served / "a")
-    port = servers.ftp(served).port
+    ftp = servers.ftp(served, mlsd=mlsd)
     for pattern in PATTERNS:
-        df = FTPSource(f"ftp://127.0.0.1:{port}/a/", pattern, timeout=5).list()
-        assert _ids(df) == _ids(DirectorySource(served / "a", pattern).list())
+        df = FTPSource(f"ftp://127.0.0.1:{ftp.port}/a/", pattern, timeout=5).list()
+        ref = DirectorySource(served / "a", pattern).list()
+        assert _ids(df) == _ids(ref)
+        if mlsd:
+            assert df["size"].tolist() == ref["size"].tolist()
+        else:
+            assert "size" not in df
+    if mlsd:
+        assert "MLSD" in ftp.commands and "NLST" not in ftp.commands
+    else:  # ftplib's MLSD starts with "OPTS MLST", refused (501), then NLST for every folder
+        assert ftp.commands.count("NLST") > len(PATTERNS)
+    url = df["access_url"][df["path"].str.contains("extra")].tolist()
+    assert url == [
+        f"ftp://127.0.0.1:{ftp.port}/a/lamost-dr7/0001%20extra/spec%20%231%20%C3%A9.fits.gz"
+    ]
+    # a login refused by the real server: an error naming the URL, never the password
+    with pytest.raises(RemoteSourceError) as info:
+        FTPSource(f"ftp://dave:pw-q8z@127.0.0.1:{ftp.port}/a/", timeout=5).list()
+    assert f"ftp://127.0.0.1:{ftp.port}/a/" in str(info.value) and "530" in str(info.value)
+    assert "pw-q8z" not in str(info.value)
+    assert ftp.logins[-1] == "failed:dave"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dask.array as da
 import numpy as np
 import pytest
+import xarray as xr
+from tiers import require
+from tolerances import BMU_MARGIN, FLOAT32, assert_bmus_agree, bmu_margin
 
 from vocloud.ml.som import SOM, grid_coordinates, neighborhood_matrix
 
-minisom = pytest.importorskip("minisom")
-da = pytest.importorskip("dask.array")
+#: minisom is the reference implementation (test extra), not a vocloud dependency
+MINISOM_WHY = "the reference SOM of these tests (in the test extra)"
 
 
 def _blobs(n: int = 300, f: int = 6, seed: int = 0) -> np.ndarray:
@@ -35,6 +39,7 @@ def _hex_bubble(ms: object):
 @pytest.mark.parametrize("topology", ["rectangular", "hexagonal"])
 @pytest.mark.parametrize("neighborhood", ["gaussian", "bubble"])
 def test_matches_minisom_train_batch_offline(topology: str, neighborhood: str) -> None:
+    minisom = require("minisom", MINISOM_WHY)
     rows, cols, epochs = 5, 4, 6  # odd rows: minisom's hex offset lands on our odd rows (see below)
     sigma0 = 2.0 if neighborhood == "gaussian" else 2.5
     X = _blobs()
@@ -75,10 +80,13 @@ def test_matches_minisom_train_batch_offline(topology: str, neighborhood: str) -
     assert som.quantization_error_[-1] == pytest.approx(qe_ms, rel=1e-5)
     assert som.quantization_error(X) == pytest.approx(qe_ms, rel=1e-5)
     if neighborhood == "gaussian":
-        assert som.topographic_error(X) == pytest.approx(ms.topographic_error(X), abs=1e-12)
+        # a fraction of rows: float32 (ours) and float64 (minisom) distances may order a near-tie
+        # of second-nearest neurons differently, one row in 300 moving it by 1/300
+        assert som.topographic_error(X) == pytest.approx(ms.topographic_error(X), abs=1.5 / len(X))
 
 
 def test_hex_coordinates_match_minisom() -> None:
+    minisom = require("minisom", MINISOM_WHY)
     ms = minisom.MiniSom(4, 5, 2, topology="hexagonal")
     theirs = np.stack([ms._xx.T, ms._yy.T], axis=-1).transpose(1, 0, 2).reshape(-1, 2)
     ours = grid_coordinates((5, 4), "hexagonal")
@@ -116,12 +124,12 @@ def test_numpy_and_dask_identical(init: str) -> None:
     a = SOM(**kw, chunk_size=150).fit(X)  # type: ignore[arg-type]
     b = SOM(**kw).fit(da.from_array(X, chunks=(150, -1)))  # type: ignore[arg-type]
     # float32 products (alignment decides the SIMD summation order): float32 precision
-    np.testing.assert_allclose(a.codebook_, b.codebook_, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(a.codebook_, b.codebook_, **FLOAT32)
     np.testing.assert_allclose(a.quantization_error_, b.quantization_error_, rtol=1e-6)
     dX = da.from_array(X, chunks=(100, -1))
     pred = b.predict(dX)
     assert isinstance(pred, da.Array)
-    np.testing.assert_array_equal(pred.compute(), a.predict(X))
+    assert_bmus_agree(X, a.codebook_, pred.compute(), a.predict(X))
     t = b.transform(dX)
     assert isinstance(t, da.Array) and t.chunks[0] == dX.chunks[0]
     np.testing.assert_allclose(t.compute(), a.transform(X), rtol=1e-4, atol=1e-4)
@@ -131,11 +139,12 @@ def test_numpy_and_dask_identical(init: str) -> None:
         a.outlier_score(X, method="relative"),
         rtol=1e-6,
     )
-    assert b.hit_map(dX).tolist() == a.hit_map(X).tolist()
+    # a row whose two nearest neurons are nearly tied may move one hit
+    n_tied = int((bmu_margin(X, a.codebook_)[1] <= BMU_MARGIN).sum())
+    assert np.abs(b.hit_map(dX) - a.hit_map(X)).sum() <= 2 * n_tied
 
 
 def test_xarray_input() -> None:
-    xr = pytest.importorskip("xarray")
     X = _blobs(200).astype(np.float32)
     arr = xr.DataArray(X, dims=("spectrum", "wavelength"))
     ds = xr.Dataset({"features": arr.chunk({"spectrum": 50})})

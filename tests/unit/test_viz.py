@@ -46,6 +46,40 @@ def test_map_data_per_neuron_and_per_spectrum(experiment) -> None:
     assert data.describe()["metrics"]["quantization_error"] > 0
 
 
+def test_neurons_are_the_som_steps_best_matching_units(experiment) -> None:
+    """What the map shows per spectrum is what the SOM step stored (read here on its own from
+    the step's Zarr), and those are the nearest neurons of its codebook to the features."""
+    import json
+
+    import xarray as xr
+    from tolerances import assert_bmus_agree
+
+    from vocloud import open_experiment
+
+    data = SomMapData(experiment)
+    steps = json.loads((experiment / "experiment.json").read_text())["steps"]
+    (som_store,) = [s["store"] for rec in steps.values() for s in rec if s["method"] == "som"]
+    som = xr.open_zarr(str(experiment / "steps" / som_store), consolidated=False)
+    rows, cols = data.shape
+    stored = som.som_row.values.astype(int) * cols + som.som_col.values
+    stored[som.som_row.values < 0] = -1
+    feats = open_experiment(experiment)
+    assert data.ids.tolist() == feats.id.values.tolist()
+    np.testing.assert_array_equal(data.neuron_of, stored)
+    np.testing.assert_array_equal(stored == -1, feats.status.values != 1)
+    np.testing.assert_array_equal(data.neurons["hits"], som.som_hits.values.ravel())
+    codebook = som.som_codebook.values
+    assert codebook.shape[:2] == (rows, cols)
+    assert_bmus_agree(feats.features.values, codebook, stored, data.neuron_of)
+    # selecting a neuron in the document lists exactly its spectra
+    doc = Document()
+    som_document(doc, experiment)
+    k = int(np.argmax(data.neurons["hits"]))
+    doc.get_model_by_name("neurons").selected.indices = [k]
+    listed = doc.get_model_by_name("member_table").data["id"]
+    assert sorted(listed) == sorted(data.ids[stored == k].tolist())
+
+
 def test_document_selection_and_colours(experiment) -> None:
     doc = Document()
     data = som_document(doc, experiment, color_by="outlier")

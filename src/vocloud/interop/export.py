@@ -41,7 +41,8 @@ def export_table(experiment: str | os.PathLike[str]) -> pd.DataFrame:
     for rec in folder.recorded_steps(store):
         sds = open_step(folder.step_store(rec["store"]))
         prefix = f"{rec['method']}_{rec['input']}_"
-        for name, var in sds.data_vars.items():
+        # by name: zarr v3 lists a group's arrays in no fixed order, and the columns must not move
+        for name, var in sorted(sds.data_vars.items()):
             if not var.dims or var.dims[0] != "spectrum" or var.sizes["spectrum"] != len(df):
                 continue
             values = np.asarray(var.values)

@@ -38,6 +38,7 @@ from vocloud.io.fitsparse import (
 )
 from vocloud.io.spectralaxis import axis_kind, to_angstrom
 from vocloud.io.spectrum import (
+    LazySegments,
     Spectrum,
     SpectrumFormatError,
     header_medium,
@@ -67,8 +68,10 @@ FITS_LAYOUTS = (
     "lamost-mrs",
     "sdss-coadd",
     "sdss-spspec",
+    "sdss-spplate",
     "desi-coadd",
     "hst-x1d",
+    "eso-sdp",
     "deep2-spec1d",
     "spex-merged",
     "ondrejov-ssa",
@@ -127,6 +130,18 @@ def _is_sdss_spspec(hdu: HDU) -> bool:
     )
 
 
+def _is_sdss_spplate(buf: bytes | bytearray, primary: HDU, source: str) -> bool:
+    """SDSS spPlate: an SDSS image of one row per fibre with ``COEFF0`` (no spSpec ``ARRAYn``
+    cards), followed by an image HDU named ``IVAR`` (idlspec2d's spcoadd) or, unnamed, of the
+    same shape (older files)."""
+    h = primary.header
+    if "ARRAY1" in h or "COEFF0" not in h or primary.next_start >= len(buf):
+        return False
+    nxt = read_hdu(buf, primary.next_start, 1, source)
+    name = str(nxt.header.get("EXTNAME", "")).strip().upper()
+    return name == "IVAR" or (not name and nxt.xtension == "IMAGE" and nxt.shape == primary.shape)
+
+
 def _is_lamost_dr7(hdu: HDU) -> bool:
     h = hdu.header
     shape = hdu.shape
@@ -179,6 +194,8 @@ def _table_layout_name(primary: HDU, hdu: HDU, cols: list[Column]) -> str | None
         return "lamost-mrs"
     if "SPEC" in keys and "LAMBDA" in keys and keys["SPEC"].repeat > 1:
         return "deep2-spec1d"
+    if _is_eso_sdp(primary, hdu):
+        return "eso-sdp"
     if "FLUX" not in keys or _first(keys, WAVE_COLUMNS) is None:
         if "SPECTRAL" in keys and "FLUX" not in keys:
             return None
@@ -196,6 +213,16 @@ def _table_layout_name(primary: HDU, hdu: HDU, cols: list[Column]) -> str | None
     if "asu.cas.cz" in pub.lower():
         return "ondrejov-ssa"
     return "two-column"
+
+
+def _is_eso_sdp(primary: HDU, hdu: HDU) -> bool:
+    """ESO Phase 3 1-D spectrum: ``VOCLASS = 'SPECTRUM V1.0/V2.0'`` in the table's header or
+    ``PRODCATG = 'SCIENCE.SPECTRUM'`` in the primary, one row of vector columns."""
+    voclass = str(hdu.header.get("VOCLASS", "")).strip().upper()
+    prodcatg = str(primary.header.get("PRODCATG", "")).strip().upper()
+    return hdu.header.get("NAXIS2") == 1 and (
+        voclass.startswith("SPECTRUM") or prodcatg == "SCIENCE.SPECTRUM"
+    )
 
 
 def _unknown(source: str, what: str) -> SpectrumFormatError:
@@ -219,6 +246,8 @@ def _locate(buf: bytes | bytearray, source: str) -> tuple[str, HDU, HDU | None]:
         layout = _image_layout(primary)
         if layout is None:
             raise _unknown(source, f"{len(primary.shape)}-D image {_shape_text(primary)}")
+        if layout == "sdss-spspec" and _is_sdss_spplate(buf, primary, source):
+            return "sdss-spplate", primary, None
         return layout, primary, None
     if primary.next_start >= len(buf):
         raise _unknown(source, "empty primary HDU and no extension")
@@ -457,6 +486,83 @@ def read_sdss_spspec(
     )
 
 
+def _spplate_arrays(buf: bytes | bytearray, primary: HDU, source: str) -> dict[str, Any]:
+    """An spPlate's images (flux, IVAR, ANDMASK: one row per fibre), its PLUGMAP columns and the
+    plate's log-linear wavelengths, parsed once for all its fibres."""
+    hdus = _all_hdus(buf, primary, source)
+    by_name = {str(h.header.get("EXTNAME", "")).strip().upper(): h for h in hdus[1:]}
+    for i, name in ((1, "IVAR"), (2, "ANDMASK")):  # older files: by position, unnamed
+        if name not in by_name and len(hdus) > i and "EXTNAME" not in hdus[i].header:
+            by_name[name] = hdus[i]
+    flux = image_raw(buf, primary)
+    if flux.ndim != 2:
+        raise SpectrumFormatError(source, f"spPlate flux image is {flux.ndim}-D, not 2-D")
+    nfib, npix = flux.shape
+    out: dict[str, Any] = {"flux": flux, "wave": _loglinear(primary.header, npix, source)}
+    for name in ("IVAR", "ANDMASK"):
+        if name in by_name:
+            img = image_raw(buf, by_name[name])
+            if img.shape != flux.shape:
+                raise SpectrumFormatError(
+                    source, f"spPlate {name} image {img.shape} does not match flux {flux.shape}"
+                )
+            out[name] = img
+    plug = by_name.get("PLUGMAP")
+    cols = (
+        table_columns(buf, plug, ["FIBERID", "RA", "DEC", "OBJTYPE"], source)
+        if plug is not None and plug.xtension == "BINTABLE"
+        else {}
+    )
+    fib = cols.get("FIBERID")
+    out["FIBERID"] = (
+        np.asarray(fib) if fib is not None and len(fib) == nfib else np.arange(1, nfib + 1)
+    )
+    out["plug"] = cols if fib is not None and len(fib) == nfib else {}
+    return out
+
+
+def _spplate_fibre(primary: HDU, a: dict[str, Any], row: int, source: str) -> Spectrum:
+    """One fibre of an spPlate: its row of each image, native, with the plate's wavelengths."""
+    flux = a["flux"][row]
+    flux = flux.astype(flux.dtype.newbyteorder("="))
+    ivar = a["IVAR"][row].astype(np.float32) if "IVAR" in a else None
+    mask = None
+    if "ANDMASK" in a:
+        mask = (a["ANDMASK"][row].astype(np.int64) & SDSS_BAD_BITS) != 0
+    meta = primary.meta()
+    meta["FIBERID"] = int(a["FIBERID"][row])
+    for key in ("RA", "DEC", "OBJTYPE"):
+        if key in a["plug"]:
+            v = a["plug"][key][row]
+            meta[key] = str(v).strip() if key == "OBJTYPE" else float(v)
+    return make_spectrum(
+        a["wave"],
+        u.AA,
+        flux,
+        ivar=ivar,
+        mask=mask,
+        meta=meta,
+        layout="sdss-spplate",
+        source=source,
+        medium=header_medium(primary.header, "vacuum"),
+    )
+
+
+def read_sdss_spplate(
+    buf: bytes | bytearray, primary: HDU, source: str, select: str | None = None
+) -> Spectrum:
+    """``sdss-spplate``: SDSS spPlate, every fibre of a plate (640 SDSS-I/II, 1000 BOSS) in one
+    file: HDU 0 flux (one row per fibre) with the plate's ``COEFF0``/``COEFF1`` (log10 start and
+    step), ``IVAR``, ``ANDMASK``, ``ORMASK``, ``WAVEDISP``, ``PLUGMAP`` (FIBERID, RA, DEC), ``SKY``.
+
+    ``select`` (``"FIBERID=<n>"`` or a row number) picks the fibre. Bad pixels: ivar 0 or one of
+    :data:`SDSS_BAD_BITS` in ANDMASK. Medium: ``VACUUM``, else vacuum.
+    """
+    a = _spplate_arrays(buf, primary, source)
+    row = _select_row(a["FIBERID"], select, source, "FIBERID")
+    return _spplate_fibre(primary, a, row, source)
+
+
 def _wat(h: dict[str, Any], n: int) -> str:
     """The ``WAT{n}_001...`` strings joined (IRAF splits them at 68 characters, spaces kept)."""
     parts = []
@@ -469,38 +575,70 @@ def _wat(h: dict[str, Any], n: int) -> str:
     return "".join(parts)
 
 
-def _multispec_wave(spec: list[float], npix: int, source: str, ap: int) -> np.ndarray:
-    """Wavelengths of one multispec aperture from its ``specN`` numbers (IRAF ONEDSPEC)."""
+def _multispec_wave(spec: list[float], p: np.ndarray, source: str, ap: int) -> np.ndarray:
+    """Wavelengths of one multispec aperture at pixels ``p`` (1-based) from its ``specN`` numbers
+    (IRAF ONEDSPEC), before the ``1 / (1 + z)`` factor."""
     dtype = int(spec[2])
-    w1, dw, nw, z = spec[3], spec[4], int(spec[5]), spec[6]
-    p = np.arange(1, npix + 1, dtype=np.float64)
+    w1, dw = spec[3], spec[4]
     if dtype == 0:
-        w = w1 + dw * (p - 1)
-    elif dtype == 1:
-        w = 10.0 ** (w1 + dw * (p - 1))
-    elif dtype == 2:
-        w = np.zeros(npix)
-        rest = spec[9:]
-        while rest:
-            wt, w0, ftype = rest[0], rest[1], int(rest[2])
-            if ftype not in (1, 2):
-                kind = {3: "cubic spline", 4: "linear spline", 5: "pixel table", 6: "sampled"}
-                raise SpectrumFormatError(
-                    source,
-                    f"multispec aperture {ap}: dispersion function type {ftype} "
-                    f"({kind.get(ftype, 'unknown')}) is not supported",
-                )
-            order, pmin, pmax = int(rest[3]), rest[4], rest[5]
-            coef = np.asarray(rest[6 : 6 + order], dtype=np.float64)
-            x = (2 * p - (pmax + pmin)) / (pmax - pmin)
-            val = np.polynomial.chebyshev.chebval if ftype == 1 else np.polynomial.legendre.legval
-            w += wt * (w0 + val(x, coef))
-            rest = rest[6 + order :]
-    else:
+        return w1 + dw * (p - 1)
+    if dtype == 1:
+        return 10.0 ** (w1 + dw * (p - 1))
+    if dtype != 2:
         raise SpectrumFormatError(source, f"multispec aperture {ap}: unknown dtype {dtype}")
-    if nw and nw < npix:
-        w[nw:] = np.nan
-    return w / (1.0 + z)
+    w = np.zeros(p.shape)
+    rest = spec[9:]
+    while rest:
+        wt, w0, ftype = rest[0], rest[1], int(rest[2])
+        if ftype not in (1, 2):
+            kind = {3: "cubic spline", 4: "linear spline", 5: "pixel table", 6: "sampled"}
+            raise SpectrumFormatError(
+                source,
+                f"multispec aperture {ap}: dispersion function type {ftype} "
+                f"({kind.get(ftype, 'unknown')}) is not supported",
+            )
+        order, pmin, pmax = int(rest[3]), rest[4], rest[5]
+        coef = np.asarray(rest[6 : 6 + order], dtype=np.float64)
+        x = (2 * p - (pmax + pmin)) / (pmax - pmin)
+        val = np.polynomial.chebyshev.chebval if ftype == 1 else np.polynomial.legendre.legval
+        w += wt * (w0 + val(x, coef))
+        rest = rest[6 + order :]
+    return w
+
+
+def _multispec_ends(
+    flat: np.ndarray,
+    starts: np.ndarray,
+    lens: list[int],
+    rows: np.ndarray,
+    last: np.ndarray,
+    nums: list[list[float]],
+    source: str,
+) -> np.ndarray:
+    """First and last wavelength of the non-linear (dtype 2) orders ``rows``: orders with one
+    Chebyshev or Legendre function of one degree (the usual echelle file) in one vectorised
+    evaluation, any other one by one."""
+    out = np.empty((rows.size, 2))
+    groups: dict[tuple[int, int], list[int]] = {}
+    for j, i in enumerate(rows):
+        a = starts[i] + 9
+        ftype, order = (int(flat[a + 2]), int(flat[a + 3])) if lens[i] >= 15 else (0, -1)
+        if int(flat[starts[i] + 2]) == 2 and ftype in (1, 2) and lens[i] == 15 + order:
+            groups.setdefault((ftype, order), []).append(j)
+        else:
+            out[j] = _multispec_wave(nums[i], np.array([1.0, last[i]]), source, int(i) + 1)
+    for (ftype, order), js in groups.items():
+        a = starts[rows[js]] + 9
+        wt, w0, pmin, pmax = flat[a], flat[a + 1], flat[a + 4], flat[a + 5]
+        coef = flat[a[None, :] + 6 + np.arange(order)[:, None]]  # order x k
+        val = np.polynomial.chebyshev.chebval if ftype == 1 else np.polynomial.legendre.legval
+        for col, p in ((0, np.ones(len(js))), (1, last[rows[js]])):
+            x = (2 * p - (pmax + pmin)) / (pmax - pmin)
+            out[js, col] = wt * (w0 + val(x, coef, tensor=False))
+    return out
+
+
+_SPEC_RE = re.compile(r'spec(\d+)\s*=\s*"([^"]*)"')
 
 
 def read_iraf_multispec(
@@ -509,66 +647,88 @@ def read_iraf_multispec(
     """``iraf-multispec``: echelle orders as image rows, one ``specN`` string per order in
     ``WAT2_nnn`` (dtype 0 linear, 1 log-linear, 2 Chebyshev or Legendre; splines and pixel tables
     are refused). Only the first band (the spectrum; others are sigma, background...) is read.
-    The orders become :attr:`Spectrum.segments`, each sorted by wavelength; preprocessing takes
-    the order covering the cutout. Medium: the header's, else air.
+    The orders become :attr:`Spectrum.segments`, each increasing in wavelength; preprocessing takes
+    the order covering the cutout (docs/layouts.md). Medium: the header's, else air.
+
+    The result is a :class:`~vocloud.io.spectrum.LazySegments`: only each order's two end
+    wavelengths are computed here (every solution is still checked), an order's wavelengths and
+    flux when it is used -- reading 50-110 orders of which a cutout needs one is then near the
+    cost of parsing the header.
     """
     hdu = image if image is not None else primary
     h = hdu.header
-    data = image_data(buf, hdu, source)
-    if data.ndim == 3:
+    shape = hdu.shape
+    if h["BITPIX"] < 0 and h.get("BSCALE", 1) == 1 and h.get("BZERO", 0) == 0:
+        data = image_raw(buf, hdu)  # a view: each order converted when used
+    else:
+        data = image_data(buf, hdu, source)
+    if len(shape) == 3:
         data = data[0]
     norders, npix = data.shape
     wat2 = _wat(h, 2)
-    specs = {
-        int(m.group(1)): [float(x) for x in m.group(2).split()]
-        for m in re.finditer(r'spec(\d+)\s*=\s*"([^"]*)"', wat2)
-    }
-    if len(specs) < norders:
+    specs = {int(k): v for k, v in _SPEC_RE.findall(wat2)}
+    missing = [i for i in range(1, norders + 1) if i not in specs]
+    if missing:
         raise SpectrumFormatError(
-            source, f"multispec image of {norders} orders has {len(specs)} WAT2 specN strings"
+            source,
+            f"multispec image of {norders} orders has no WAT2 spec{missing[0]} string "
+            f"({len(specs)} found)",
         )
-    p = np.arange(npix, dtype=np.float64)
-    waves = np.empty((norders, npix))
-    simple = all(int(specs[i + 1][2]) in (0, 1) for i in range(norders))
-    if simple:  # linear and log-linear orders in one vectorised pass
-        num = np.array([specs[i + 1][:7] for i in range(norders)])
-        waves[:] = num[:, 3:4] + num[:, 4:5] * p
-        log = num[:, 2] == 1
-        if log.any():
-            waves[log] = 10.0 ** waves[log]
-        waves /= 1.0 + num[:, 6:7]
-        short = num[:, 5] < npix
-        for i in np.flatnonzero(short & (num[:, 5] > 0)):
-            waves[i, int(num[i, 5]) :] = np.nan
-    else:
-        for i in range(norders):
-            waves[i] = _multispec_wave(specs[i + 1], npix, source, i + 1)
-    flux = data  # a native copy already (image_data)
-    down = waves[:, 0] > waves[:, -1]  # each order increasing in wavelength
-    if down.any():
-        waves[down] = waves[down, ::-1]
-        flux[down] = flux[down, ::-1]
-    ok = np.isfinite(waves)
-    if ok.all():  # the usual case: no copy to flatten
-        counts = np.full(norders, npix)
-        flat_w, flat_f = waves.reshape(-1), flux.reshape(-1)
-    else:
-        counts = ok.sum(axis=1)
-        flat_w, flat_f = waves[ok], flux[ok]
-    ends = np.cumsum(counts)
-    segments = tuple((int(e - c), int(e)) for c, e in zip(counts, ends))
+    toks = [specs[i].split() for i in range(1, norders + 1)]
+    lens = [len(t) for t in toks]
+    try:
+        flat = np.array([x for t in toks for x in t], dtype=np.float64)
+    except ValueError:
+        raise SpectrumFormatError(source, "multispec specN strings hold non-numbers") from None
+    if min(lens) < 7:
+        i = lens.index(min(lens))
+        raise SpectrumFormatError(source, f"multispec spec{i + 1}: {lens[i]} numbers, needs 7")
+    starts = np.cumsum([0, *lens[:-1]])
+    head = flat[starts[:, None] + np.arange(7)]  # ap beam dtype w1 dw nw z, one row per order
+    nums = [flat[a : a + n].tolist() for a, n in zip(starts, lens)]
+    # pixels per order: NW when shorter than the row (the rest is not data)
+    nw = head[:, 5]
+    counts = np.where((nw > 0) & (nw < npix), nw, npix).astype(int).tolist()
+    # the solution at both ends of every order (raises on what is not supported)
+    kind = head[:, 2]
+    last = np.asarray(counts, dtype=np.float64)
+    ends = np.empty((norders, 2))
+    ends[:, 0] = head[:, 3]
+    ends[:, 1] = head[:, 3] + head[:, 4] * (last - 1)
+    log = kind == 1
+    ends[log] = 10.0 ** ends[log]
+    other = np.flatnonzero((kind != 0) & (kind != 1))
+    if other.size:
+        ends[other] = _multispec_ends(flat, starts, lens, other, last, nums, source)
+    ends /= 1.0 + head[:, 6:7]
+    if not np.isfinite(ends).all():
+        raise SpectrumFormatError(source, "multispec wavelength solution gives non-finite values")
+    down = ends[:, 0] > ends[:, 1]
+    native = data.dtype.newbyteorder("=")
+
+    def load(i: int) -> tuple[np.ndarray, np.ndarray]:
+        n = counts[i]
+        w = _multispec_wave(nums[i], np.arange(1.0, n + 1.0), source, i + 1)
+        w /= 1.0 + nums[i][6]
+        f = data[i, :n].astype(native)
+        if down[i]:  # each order increasing in wavelength
+            return w[::-1].copy(), f[::-1].copy()
+        return w, f
+
+    if np.isnan(data[0, 0]) and np.isnan(data).all():
+        raise SpectrumFormatError(source, "all flux values are NaN")
     unit_text = re.search(r"units=(\S+)", _wat(h, 1))
     unit = spectral_unit(unit_text.group(1) if unit_text else None, source)
     meta = _merge_meta(primary, image) if image is not None else primary.meta()
-    return make_spectrum(
-        flat_w,
+    return LazySegments(
+        load,
+        counts,
+        np.sort(ends, axis=1),
         unit,
-        flat_f,
         meta=meta,
         layout="iraf-multispec",
         source=source,
         medium=header_medium(h, "air"),
-        segments=tuple(segments),
     )
 
 
@@ -830,6 +990,16 @@ def read_fits_many(
     """
     names = names if names is not None else [source] * len(selects)
     layout, primary, ext = _locate(buf, source)
+    if layout == "sdss-spplate":
+        plate = _spplate_arrays(buf, primary, source)
+        many: list[Spectrum | SpectrumFormatError] = []
+        for sel, name in zip(selects, names):
+            try:
+                row = _select_row(plate["FIBERID"], sel, name, "FIBERID")
+                many.append(_spplate_fibre(primary, plate, row, name))
+            except SpectrumFormatError as exc:
+                many.append(exc)
+        return many
     if layout != "desi-coadd" or ext is None:
         out: list[Spectrum | SpectrumFormatError] = []
         for sel, name in zip(selects, names):
@@ -849,19 +1019,19 @@ def read_fits_many(
     return out
 
 
-def _select_row(ids: np.ndarray, select: str | None, source: str) -> int:
+def _select_row(ids: np.ndarray, select: str | None, source: str, name: str = "TARGETID") -> int:
     n = len(ids)
     if select is None or select == "":
         if n == 1:
             return 0
         raise SpectrumFormatError(
             source,
-            f"file holds {n} spectra: address one as <file>#TARGETID=<id> "
-            f"(e.g. #TARGETID={int(ids[0])}) or <file>#<row>",
+            f"file holds {n} spectra: address one as <file>#{name}=<id> "
+            f"(e.g. #{name}={int(ids[0])}) or <file>#<row>",
         )
     key, _, value = str(select).partition("=")
-    if value and key.strip().upper() not in ("TARGETID", "ID"):
-        raise SpectrumFormatError(source, f"cannot select by {key!r} (use TARGETID)")
+    if value and key.strip().upper() not in (name, "ID"):
+        raise SpectrumFormatError(source, f"cannot select by {key!r} (use {name})")
     try:
         number = int(value if value else key)
     except ValueError:
@@ -869,7 +1039,7 @@ def _select_row(ids: np.ndarray, select: str | None, source: str) -> int:
     if value:
         hits = np.flatnonzero(ids == number)
         if hits.size == 0:
-            raise SpectrumFormatError(source, f"no TARGETID {number} in the file")
+            raise SpectrumFormatError(source, f"no {name} {number} in the file")
         return int(hits[0])
     row = number
     if not 0 <= row < n:
@@ -911,6 +1081,64 @@ def read_hst_x1d(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) ->
             )
         )
     return _join(parts, primary, "hst-x1d", source, header_medium(primary.header, "vacuum"))
+
+
+def _utype_column(h: dict[str, Any], cols: list[Column], suffix: str, ns: str | None = None):
+    """Key and namespace of the first column whose ``TUTYPn`` ends with ``suffix`` (case
+    insensitive), in namespace ``ns`` (``spec``, ``Spectrum``, ``eso``...) when given."""
+    for i, c in enumerate(cols, start=1):
+        utype = str(h.get(f"TUTYP{i}", "")).strip()
+        space, _, rest = utype.partition(":") if ":" in utype else utype.partition(".")
+        if rest.lower().endswith(suffix.lower()) and (ns is None or space.lower() == ns.lower()):
+            return c.key, space, i
+    return None, None, None
+
+
+def read_eso_sdp(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
+    """``eso-sdp``: ESO Phase 3 1-D spectrum (IVOA Spectrum DM, ``VOCLASS = 'SPECTRUM V2.0'``):
+    one row of vector columns, found by their utypes -- the spectral axis
+    (``...Data.SpectralAxis.Value``, usually ``WAVE`` in nm), the **default flux**
+    (``spec:Data.FluxAxis.Value``; ``FLUX_REDUCED``, ``FLUX_TELL_CORR``... of other namespaces are
+    not it), its error of the same namespace (``...Accuracy.StatError``) and quality
+    (``...QualityStatus`` or a ``QUAL`` column, non-zero bad). Medium: a header keyword, else the
+    spectral axis's UCD -- ``em.wl;obs.atmos`` is air, bare ``em.wl`` vacuum (the ESO convention).
+    """
+    cols = table_layout(ext, source)
+    h = ext.header
+    keys = {c.key: c for c in cols}
+    wave_key, _, wave_i = _utype_column(h, cols, "Data.SpectralAxis.Value")
+    flux_key, ns, _ = _utype_column(h, cols, "Data.FluxAxis.Value", "spec")
+    if flux_key is None:
+        flux_key, ns, _ = _utype_column(h, cols, "Data.FluxAxis.Value", "Spectrum")
+    wave_key = wave_key or ("WAVE" if "WAVE" in keys else None)
+    flux_key = flux_key or ("FLUX" if "FLUX" in keys else None)
+    if wave_key is None or flux_key is None:
+        raise SpectrumFormatError(
+            source, "ESO spectrum table without a spectral axis (WAVE) or flux (FLUX) column"
+        )
+    err_key = _utype_column(h, cols, "Data.FluxAxis.Accuracy.StatError", ns)[0] if ns else None
+    if err_key is None:
+        err_key = _first(keys, ("ERR", "ERROR", "ERR_FLUX"))
+    qual_key = _utype_column(h, cols, "QualityStatus", ns)[0] if ns else None
+    qual_key = qual_key or ("QUAL" if "QUAL" in keys else None)
+    want = [k for k in (wave_key, flux_key, err_key, qual_key) if k is not None]
+    d = table_columns(buf, ext, want, source)
+    wave, flux = d[wave_key][0], d[flux_key][0]
+    ivar = ivar_from_error(d[err_key][0]) if err_key is not None else None
+    mask = d[qual_key][0] != 0 if qual_key is not None else None
+    ucd = str(h.get(f"TUCD{wave_i}", "")).strip().lower() if wave_i else ""
+    convention = "air" if "obs.atmos" in ucd else "vacuum" if ucd.startswith("em.wl") else None
+    return make_spectrum(
+        wave,
+        spectral_unit(keys[wave_key].unit, source),
+        flux,
+        ivar=ivar,
+        mask=mask,
+        meta=_merge_meta(primary, ext),
+        layout="eso-sdp",
+        source=source,
+        medium=header_medium(h, header_medium(primary.header, convention)),
+    )
 
 
 def read_deep2_spec1d(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
@@ -966,6 +1194,8 @@ def read_fits(
         return read_lamost_dr7(buf, primary, source, ext)
     if layout == "sdss-spspec":
         return read_sdss_spspec(buf, primary, source, ext)
+    if layout == "sdss-spplate":
+        return read_sdss_spplate(buf, primary, source, select)
     if layout == "iraf-multispec":
         return read_iraf_multispec(buf, primary, source, ext)
     if layout == "spex-merged":
@@ -977,6 +1207,7 @@ def read_fits(
         "sdss-coadd": read_sdss_coadd,
         "hst-x1d": read_hst_x1d,
         "deep2-spec1d": read_deep2_spec1d,
+        "eso-sdp": read_eso_sdp,
         "ondrejov-ssa": read_ondrejov_ssa,
     }
     if layout == "desi-coadd":

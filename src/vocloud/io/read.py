@@ -26,6 +26,7 @@ from vocloud.io.fallback import HAS_SPECUTILS, read_with_specutils
 from vocloud.io.fitslayouts import (
     FITS_LAYOUTS,
     _locate,
+    _spplate_arrays,
     read_fits,
     read_fits_many,
     table_columns,
@@ -341,7 +342,10 @@ def list_spectra(path: str | os.PathLike[str]) -> list[str]:
         buf = _gunzip(buf, source)
     if sniff_format(buf) != "fits":
         return [source]
-    layout, _primary, ext = _locate(buf, source)
+    layout, primary, ext = _locate(buf, source)
+    if layout == "sdss-spplate":
+        ids = _spplate_arrays(buf, primary, source)["FIBERID"]
+        return [f"{source}#FIBERID={int(t)}" for t in ids]
     if layout != "desi-coadd" or ext is None:
         return [source]
     ids = table_columns(buf, ext, ["TARGETID"], source)["TARGETID"]

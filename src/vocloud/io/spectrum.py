@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,6 +100,162 @@ class Spectrum:
 
     def __len__(self) -> int:
         return int(self.flux.shape[0])
+
+    def segment_bounds(self) -> np.ndarray:
+        """First and last wavelength (Angstrom) of each part: ``k x 2`` (``1 x 2`` for one part).
+
+        A :class:`LazySegments` spectrum answers from its wavelength solution alone, without
+        computing a single wavelength array.
+
+        Examples
+        --------
+        >>> s = Spectrum(np.array([1.0, 2.0, 3.0, 2.5, 4.0]) * u.AA, np.ones(5),
+        ...              segments=((0, 3), (3, 5)))
+        >>> s.segment_bounds()
+        array([[1. , 3. ],
+               [2.5, 4. ]])
+        """
+        w = self.wavelength_aa
+        parts = self.segments or ((0, w.shape[0]),)
+        return np.array(
+            [[np.nanmin(w[a:b]), np.nanmax(w[a:b])] for a, b in parts], dtype=np.float64
+        )
+
+    def take(self, parts: list[int]) -> Spectrum:
+        """The spectrum made of the parts (segments) ``parts`` only, in that order.
+
+        Examples
+        --------
+        >>> s = Spectrum(np.arange(5.0) * u.AA, np.arange(5.0), segments=((0, 3), (3, 5)))
+        >>> t = s.take([1])
+        >>> t.wavelength_aa, t.segments
+        (array([3., 4.]), ((0, 2),))
+        """
+        segs = self.segments or ((0, len(self)),)
+        idx = np.concatenate([np.arange(*segs[i]) for i in parts])
+        sizes = np.cumsum([0] + [segs[i][1] - segs[i][0] for i in parts])
+        return Spectrum(
+            self.wavelength[idx],
+            self.flux[idx],
+            ivar=None if self.ivar is None else self.ivar[idx],
+            mask=None if self.mask is None else self.mask[idx],
+            meta=self.meta,
+            layout=self.layout,
+            source=self.source,
+            medium=self.medium,
+            segments=tuple((int(a), int(b)) for a, b in itertools.pairwise(sizes)),
+        )
+
+
+class LazySegments(Spectrum):
+    """A spectrum of many parts (echelle orders) whose arrays are made on first use.
+
+    An IRAF multispec file holds 50-110 orders of 2,000-4,000 pixels; preprocessing needs the one
+    or two that cover its cutout. The reader gives each part's pixel count, its wavelength ends
+    and a function that makes one part's ``(wavelength, flux)``; :meth:`take` makes only the
+    parts asked for, and touching :attr:`wavelength` or :attr:`flux` makes them all. Pickling
+    gives a plain :class:`Spectrum` (the function holds the file's bytes).
+
+    Parameters
+    ----------
+    load : callable
+        ``load(i) -> (wavelength, flux)`` of part ``i``: 1-D, increasing, float64 wavelengths in
+        ``unit``, ``counts[i]`` pixels.
+    counts : sequence of int
+        Pixels per part.
+    bounds : numpy.ndarray
+        ``k x 2`` first and last wavelength of each part, in ``unit``.
+    unit : astropy.units.UnitBase
+        The spectral unit of the wavelengths.
+    **kwargs
+        ``meta``, ``layout``, ``source``, ``medium`` as for :class:`Spectrum`.
+
+    Examples
+    --------
+    >>> load = lambda i: (np.arange(3.0) + 10 * i, np.full(3, float(i)))
+    >>> s = LazySegments(load, [3, 3], np.array([[0.0, 2.0], [10.0, 12.0]]), u.AA)
+    >>> s.take([1]).flux, len(s), s.segments
+    (array([1., 1., 1.]), 6, ((0, 3), (3, 6)))
+    """
+
+    def __init__(self, load, counts, bounds, unit, **kwargs: Any) -> None:
+        self._load = load
+        self._unit = unit
+        self._bounds = np.asarray(bounds, dtype=np.float64)
+        self._arrays: tuple[u.Quantity, np.ndarray] | None = None
+        ends = np.cumsum(counts)
+        self.segments = tuple((int(e - c), int(e)) for c, e in zip(counts, ends))
+        self._n = int(ends[-1]) if len(ends) else 0
+        self.ivar = None
+        self.mask = None
+        self.meta = kwargs.get("meta", {})
+        self.layout = kwargs.get("layout", "unknown")
+        self.source = kwargs.get("source", "<bytes>")
+        self.medium = kwargs.get("medium")
+
+    def _all(self) -> tuple[u.Quantity, np.ndarray]:
+        if self._arrays is None:
+            parts = [self._load(i) for i in range(len(self.segments))]
+            wave = np.concatenate([p[0] for p in parts])
+            flux = np.concatenate([p[1] for p in parts])
+            self._arrays = (u.Quantity(wave, self._unit, copy=False), flux)
+        return self._arrays
+
+    @property  # type: ignore[override]
+    def wavelength(self) -> u.Quantity:
+        return self._all()[0]
+
+    @property  # type: ignore[override]
+    def flux(self) -> np.ndarray:
+        return self._all()[1]
+
+    def __len__(self) -> int:
+        return self._n
+
+    def segment_bounds(self) -> np.ndarray:
+        b = self._bounds
+        if self._unit is u.AA or self._unit == u.AA:
+            return b.copy()
+        return np.sort((b * self._unit).to_value(u.AA, equivalencies=u.spectral()), axis=1)
+
+    def take(self, parts: list[int]) -> Spectrum:
+        loaded = [self._load(i) for i in parts]
+        sizes = np.cumsum([0] + [p[0].shape[0] for p in loaded])
+        return Spectrum(
+            u.Quantity(np.concatenate([p[0] for p in loaded]), self._unit, copy=False),
+            np.concatenate([p[1] for p in loaded]),
+            meta=self.meta,
+            layout=self.layout,
+            source=self.source,
+            medium=self.medium,
+            segments=tuple((int(a), int(b)) for a, b in itertools.pairwise(sizes)),
+        )
+
+    def __reduce__(self):
+        return (
+            _plain_spectrum,
+            (
+                self.wavelength,
+                self.flux,
+                self.meta,
+                self.layout,
+                self.source,
+                self.medium,
+                self.segments,
+            ),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"LazySegments({len(self.segments)} parts, {self._n} pixels, layout={self.layout!r}, "
+            f"source={self.source!r})"
+        )
+
+
+def _plain_spectrum(wavelength, flux, meta, layout, source, medium, segments) -> Spectrum:
+    return Spectrum(
+        wavelength, flux, meta=meta, layout=layout, source=source, medium=medium, segments=segments
+    )
 
 
 # --------------------------------------------------------------------------------------------

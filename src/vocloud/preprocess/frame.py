@@ -37,6 +37,7 @@ SITES: dict[str, tuple[float, float, float]] = {
 _CORRECTED = {
     "sdss-coadd": "heliocentric (SDSS pipeline)",
     "sdss-spspec": "heliocentric (SDSS pipeline)",
+    "sdss-spplate": "heliocentric (SDSS pipeline)",
     "desi-coadd": "barycentric (DESI pipeline)",
 }
 
@@ -114,6 +115,10 @@ def barycentric_velocity(meta: dict[str, Any], layout: str) -> tuple[float, str]
         return 0.0, _CORRECTED[layout]
     if "ESO DRS BERV" in meta:
         return 0.0, "barycentric (ESO DRS)"
+    specsys = str(meta.get("SPECSYS", "")).strip().upper()  # FITS WCS Paper III (ESO SDP)
+    if specsys in ("BARYCENT", "HELIOCEN"):
+        frame = "barycentric" if specsys == "BARYCENT" else "heliocentric"
+        return 0.0, f"{frame} (SPECSYS = {specsys})"
     v = _position(meta).radial_velocity_correction(
         "barycentric", obstime=_time(meta), location=_location(meta, layout)
     )

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import astropy.units as u
 import numpy as np
 
+from vocloud.preprocess.arms import choose_parts, join_parts
 from vocloud.preprocess.continuum import fit_continuum
 from vocloud.preprocess.cutout import (
     coverage_errors,
@@ -32,7 +33,8 @@ from vocloud.preprocess.frame import FrameError, barycentric_velocity
 from vocloud.preprocess.medium import convert_medium, spectrum_medium
 from vocloud.preprocess.params import PreprocessParams
 from vocloud.preprocess.resample import fill_bad, resample
-from vocloud.preprocess.scale import CONSTANT_FLUX, rescale
+from vocloud.preprocess.scale import CONSTANT_FLUX, rescale, scale_slope
+from vocloud.preprocess.variance import grid_variance, to_weight
 from vocloud.preprocess.velocity import degradation_sigma, gaussian_degrade, to_rest_frame
 
 if TYPE_CHECKING:
@@ -84,12 +86,19 @@ class BlockResult:
     frame : list of str
         The rest frame of each spectrum's wavelengths and what was applied (``""`` for spectra
         that were not read), see :mod:`vocloud.preprocess.frame`.
+    weight : numpy.ndarray or None
+        ``B x m`` float32 inverse variance of each feature value (in the units of ``features``:
+        the spectrum's ivar divided through the continuum, carried through degradation,
+        resampling and scaling, :mod:`vocloud.preprocess.variance`); 0 where a bad pixel was
+        interpolated over; NaN rows for failed spectra and spectra without ivar; ``None`` when
+        no spectrum of the block has ivar.
     """
 
     features: np.ndarray
     error: list[str | None]
     snr: np.ndarray
     frame: list[str] | None = None
+    weight: np.ndarray | None = None
 
     @property
     def ok(self) -> np.ndarray:
@@ -124,55 +133,28 @@ def _meta_number(meta: dict[str, Any], key: str, what: str) -> float:
     return v
 
 
-def _segment(wl: np.ndarray, segments: Any, lo: float, hi: float) -> slice | None:
-    """The part (arm, order) that covers most of ``[lo, hi]``; ``None`` for the whole spectrum."""
-    if not segments or len(segments) < 2:
-        return None
-    best, best_cover = None, -1.0
-    for a, b in segments:
-        if b - a < 2:
-            continue
-        w0, w1 = float(np.nanmin(wl[a:b])), float(np.nanmax(wl[a:b]))
-        cover = min(hi, w1) - max(lo, w0)
-        if cover > best_cover:
-            best, best_cover = slice(int(a), int(b)), cover
-    return best
+def _parts(s: Spectrum, medium: str, vb: float, rv: float, params: PreprocessParams) -> Spectrum:
+    """The part(s) of a spectrum in parts that the cutout needs, joined when more than one
+    (:mod:`vocloud.preprocess.arms`); chosen on each part's end wavelengths moved to the grid's
+    medium and frame, so only the parts used are read (an echelle file's other orders never)."""
+    bounds = s.segment_bounds()
+    target = params.grid_params.medium
+    if medium != target:
+        bounds = convert_medium(bounds, medium, target)
+    if vb:
+        bounds = bounds * (1.0 + vb / 299792.458)
+    if rv:
+        bounds = to_rest_frame(bounds, rv)
+    g, c = params.grid_params, params.cutout
+    counts = [b - a for a, b in s.segments or ()]
+    idx = choose_parts(bounds, counts, min(c.lo, g.start), max(c.hi, g.stop))
+    part = s.take(idx)
+    return join_parts(part) if len(idx) > 1 else part
 
 
-def _prepare(s: Spectrum, params: PreprocessParams, listed: Any = None) -> _Item:
-    wl = s.wavelength_aa
-    flux = np.asarray(s.flux)
-    n = wl.shape[0] if wl.ndim == 1 else -1
-    if wl.ndim != 1 or flux.shape != wl.shape:
-        raise _Fail(f"flux shape {flux.shape} does not match wavelength shape {wl.shape}")
-    if flux.dtype.kind not in "fc":
-        flux = flux.astype(np.float64)
-    elif flux.dtype.kind == "c":
-        raise _Fail("complex flux")
-    ivar = None if s.ivar is None else np.asarray(s.ivar)
-    for name, a in (("ivar", ivar), ("mask", s.mask)):
-        if a is not None and np.shape(a) != (n,):
-            raise _Fail(f"{name} shape {np.shape(a)} does not match wavelength shape {wl.shape}")
-    # one physical wavelength scale: the grid's medium, before the cutout
-    medium = spectrum_medium(getattr(s, "medium", None), params.spectra_medium)[0]
-    if medium != params.grid_params.medium:
-        wl = convert_medium(wl, medium, params.grid_params.medium)
-    frame = "as read"
-    if params.frame == "barycentric":
-        try:
-            vb, frame = barycentric_velocity(s.meta, s.layout)
-        except FrameError as exc:
-            raise _Fail(str(exc)) from None
-        if vb:
-            wl = wl * (1.0 + vb / 299792.458)
-    good = s.good()
-    part = _segment(wl, getattr(s, "segments", None), params.cutout.lo, params.cutout.hi)
-    if part is not None:
-        wl, flux, good = wl[part], flux[part], good[part]
-        ivar = None if ivar is None else ivar[part]
-        n = wl.shape[0]
-    if n < 4:
-        raise _Fail(f"too few pixels ({n})")
+def _rv(s: Spectrum, params: PreprocessParams, listed: Any) -> float:
+    """The velocity (km/s) to the object's rest frame: a number, a spectra list column or a
+    header keyword (redshift keywords and columns times c)."""
     rv = 0.0
     if isinstance(params.rv, str) and params.rv.startswith("COLUMN:"):
         name = params.rv[7:]
@@ -194,6 +176,46 @@ def _prepare(s: Spectrum, params: PreprocessParams, listed: Any = None) -> _Item
             raise _Fail(f"rv keyword {params.rv} = {rv} km/s is not below c")
     elif params.rv is not None:
         rv = float(params.rv)
+    return rv
+
+
+def _prepare(s: Spectrum, params: PreprocessParams, listed: Any = None) -> _Item:
+    # one physical wavelength scale: the grid's medium and the frame, before the cutout
+    medium = spectrum_medium(getattr(s, "medium", None), params.spectra_medium)[0]
+    frame = "as read"
+    vb = 0.0
+    if params.frame == "barycentric":
+        try:
+            vb, frame = barycentric_velocity(s.meta, s.layout)
+        except FrameError as exc:
+            raise _Fail(str(exc)) from None
+    rv = _rv(s, params, listed)
+    segments = getattr(s, "segments", None)
+    if segments and len(segments) >= 2:
+        try:
+            s = _parts(s, medium, vb, rv, params)
+        except (IndexError, ValueError) as exc:  # segments that do not fit the arrays
+            raise _Fail(f"bad segments {segments[:3]}...: {type(exc).__name__}: {exc}") from None
+    wl = s.wavelength_aa
+    flux = np.asarray(s.flux)
+    n = wl.shape[0] if wl.ndim == 1 else -1
+    if wl.ndim != 1 or flux.shape != wl.shape:
+        raise _Fail(f"flux shape {flux.shape} does not match wavelength shape {wl.shape}")
+    if flux.dtype.kind not in "fc":
+        flux = flux.astype(np.float64)
+    elif flux.dtype.kind == "c":
+        raise _Fail("complex flux")
+    ivar = None if s.ivar is None else np.asarray(s.ivar)
+    for name, a in (("ivar", ivar), ("mask", s.mask)):
+        if a is not None and np.shape(a) != (n,):
+            raise _Fail(f"{name} shape {np.shape(a)} does not match wavelength shape {wl.shape}")
+    if medium != params.grid_params.medium:
+        wl = convert_medium(wl, medium, params.grid_params.medium)
+    if vb:
+        wl = wl * (1.0 + vb / 299792.458)
+    good = s.good()
+    if n < 4:
+        raise _Fail(f"too few pixels ({n})")
     rs = math.inf
     if params.resolution is not None:
         src = params.resolution.source
@@ -219,6 +241,7 @@ class _Cut:
     good: np.ndarray
     valid: np.ndarray
     sigma: np.ndarray
+    var: np.ndarray | None = None  # variance of ``norm`` (inf where ivar is 0)
 
 
 def _sort_rows(
@@ -381,6 +404,7 @@ def _group(
         stop = np.minimum(stop, lens)  # never into the padding
     (wlc, fc, gc, ivc), valid = gather_cutout([wl, flux, good, ivar], start, stop)
     fc = fc.astype(np.float64)
+    cont = None
     if fit is not None:
         ok = _fail_rows(error, rows, fit.error)
         cont = fit.evaluate(wlc)
@@ -398,14 +422,20 @@ def _group(
         sigma = degradation_sigma(c.center, params.resolution.target, rs)
     else:
         sigma = np.zeros(rows.size)
+    var = None
+    if ivc is not None:  # the variance of flux / continuum (the continuum taken as exact)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            c2 = 1.0 if cont is None else cont * cont
+            var = np.where(ivc > 0, 1.0 / (ivc * c2), np.where(np.isnan(ivc), np.nan, np.inf))
     if not ok.all():
         rows, wlc, norm, fc, gc, valid, sigma = (
             a[ok] for a in (rows, wlc, norm, fc, gc, valid, sigma)
         )
         ivc = None if ivc is None else ivc[ok]
+        var = None if var is None else var[ok]
     if rows.size == 0:
         return None
-    return _Cut(rows, wlc, norm, fc, ivc, gc, valid, sigma)
+    return _Cut(rows, wlc, norm, fc, ivc, gc, valid, sigma, var)
 
 
 def _pad_cols(a: np.ndarray, width: int, fill: Any = None) -> np.ndarray:
@@ -421,6 +451,8 @@ def preprocess_block(
     spectra: Sequence[Spectrum | BaseException],
     params: PreprocessParams,
     rv: Sequence[Any] | None = None,
+    *,
+    weights: bool = False,
 ) -> BlockResult:
     """Preprocess a block of spectra (mixed layouts and grids) into features on the grid.
 
@@ -434,6 +466,9 @@ def preprocess_block(
     rv : sequence, optional
         Per spectrum, the value of the spectra list column that ``params.rv = "column:<name>"``
         names (km/s, or a redshift for a column named ``z``/``redshift``).
+    weights : bool, default False
+        Also compute :attr:`BlockResult.weight`, the inverse variance of every feature value
+        (about 180 us per spectrum more, docs/performance.md).
 
     Returns
     -------
@@ -490,6 +525,7 @@ def preprocess_block(
     ]
     if not cuts:
         return BlockResult(features, error, snr, frame)
+    has_var = weights and any(cut.var is not None for cut in cuts)
     width = max(cut.wl.shape[1] for cut in cuts)
     rows = np.concatenate([cut.rows for cut in cuts])
     wl = np.concatenate([_pad_cols(cut.wl, width) for cut in cuts])
@@ -505,6 +541,16 @@ def preprocess_block(
                 _pad_cols(cut.ivar, width)
                 if cut.ivar is not None
                 else np.full((cut.rows.size, width), np.nan, np.float32)
+                for cut in cuts
+            ]
+        )
+    var = None
+    if has_var:
+        var = np.concatenate(
+            [
+                _pad_cols(cut.var, width)
+                if cut.var is not None
+                else np.full((cut.rows.size, width), np.nan)
                 for cut in cuts
             ]
         )
@@ -529,13 +575,27 @@ def preprocess_block(
     fill = np.flatnonzero((valid & ~ok_pix).any(axis=1))  # elsewhere fill_bad changes nothing
     if fill.size:
         norm[fill] = fill_bad(wl[fill], norm[fill], ok_pix[fill])
+    if var is not None:  # bad pixels (filled above) carried apart: weight 0 where they count
+        no_ivar = np.isnan(var).all(axis=1)
+        bad = (~ok_pix | ~(var < np.inf)).astype(np.float64)
+        var = np.where(bad > 0, 0.0, var)
+    sig0 = np.where(np.isfinite(sigma), sigma, 0.0)
     if params.resolution is not None:
-        norm = gaussian_degrade(wl, norm, np.where(np.isfinite(sigma), sigma, 0.0), valid)
+        norm = gaussian_degrade(wl, norm, sig0, valid)
     feats = resample(wl, norm, grid, params.resample)
     scaled, ok_scale = rescale(feats, params.scale)
+    weight = None
+    if var is not None:
+        sg = sig0 if params.resolution is not None else None
+        vg, bg = grid_variance(wl, [var, bad], grid, params.resample, sg, valid)
+        wgt = to_weight(vg, bg, scale_slope(feats, params.scale))
+        wgt[no_ivar] = np.nan  # spectra without ivar
+        weight = np.full((b, grid.size), np.nan, dtype=np.float32)
     finite = np.isfinite(feats).all(axis=1)
     for j in np.flatnonzero(ok & ~(finite & ok_scale)):
         error[rows[j]] = CONSTANT_FLUX if finite[j] else "non-finite values after resampling"
     ok &= finite & ok_scale
     features[rows[ok]] = scaled[ok]
-    return BlockResult(features, error, snr, frame)
+    if weight is not None:
+        weight[rows[ok]] = wgt[ok]
+    return BlockResult(features, error, snr, frame, weight)

@@ -6,7 +6,7 @@ import numpy as np
 
 from vocloud.preprocess.params import SCALE_METHODS
 
-__all__ = ["CONSTANT_FLUX", "rescale"]
+__all__ = ["CONSTANT_FLUX", "rescale", "scale_slope"]
 
 CONSTANT_FLUX = "constant flux after preprocessing"
 _REL_TOL = 1e-6
@@ -48,3 +48,27 @@ def rescale(features: np.ndarray, method: str = "minmax-1-1") -> tuple[np.ndarra
     out = out.astype(np.float32)
     out[~ok] = np.nan
     return out, ok
+
+
+def scale_slope(features: np.ndarray, method: str = "minmax-1-1") -> np.ndarray:
+    """Per row, the factor :func:`rescale` multiplies the features by (``scaled = slope * f +
+    offset``): what an uncertainty on the features is multiplied by.
+
+    Examples
+    --------
+    >>> scale_slope(np.array([[1.0, 2.0, 3.0]]))
+    array([1.])
+    >>> scale_slope(np.array([[1.0, 2.0, 3.0]]), "none")
+    array([1.])
+    """
+    f = np.atleast_2d(np.asarray(features, dtype=np.float64))
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        if method == "minmax-1-1":
+            return 2.0 / np.ptp(f, axis=1)
+        if method == "minmax-0-1":
+            return 1.0 / np.ptp(f, axis=1)
+        if method == "zscore":
+            return 1.0 / f.std(axis=1)
+        if method == "l2":
+            return 1.0 / np.sqrt(np.einsum("ij,ij->i", f, f))
+    return np.ones(f.shape[0])
