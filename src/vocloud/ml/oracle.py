@@ -69,6 +69,7 @@ def run_oracle(
     groups: Any = None,
     outlier_score: Any = None,
     chunk_size: int = 20_000,
+    holdout: Any = None,
 ) -> pd.DataFrame:
     """Run the loop with the oracle answering, and measure each iteration.
 
@@ -86,6 +87,12 @@ def run_oracle(
         As for :class:`vocloud.ml.active.ActiveLearner` and its ``iterate``.
     seed : int or None
         Seed of the initial draw, the model and the random query.
+    holdout : array-like of ids, optional
+        Spectra of the oracle kept out of the loop (never asked, never trained on) to measure
+        every iteration on the same test set: columns ``holdout_accuracy``,
+        ``holdout_f1_macro`` and ``holdout_recall:<class>``. The pool's spectra not yet labelled
+        are the easier the more uncertain ones have been asked: a fixed test set compares
+        strategies and the model trained on all labels fairly.
 
     Returns
     -------
@@ -122,10 +129,13 @@ def run_oracle(
         model_params=model_params,
         chunk_size=chunk_size,
     )
-    labelled = initial_rows(named, truth, start, seed)
-    asked = np.zeros(n, dtype=bool)
+    test = np.zeros(n, dtype=bool)
+    if holdout is not None:
+        test = np.isin(ids, np.asarray(holdout).astype(str)) & (pos >= 0)
+    is_named = (pos >= 0) & ~test
+    labelled = initial_rows(np.flatnonzero(is_named), truth, start, seed)
+    asked = test.copy()
     asked[labelled] = True
-    is_named = pos >= 0
     rows_out = []
     for i in range(int(iterations) + 1):
         it = learner.iterate(
@@ -137,9 +147,12 @@ def run_oracle(
             outlier_score=outlier_score,
             iteration=i,
         )
-        rows_out.append(
-            _measure(i, labelled.size, int(asked.sum()), it, truth, is_named & ~asked, classes)
-        )
+        row = _measure(it, truth, is_named & ~asked, classes)
+        row = {"iteration": i, "n_labels": int(labelled.size), **row}
+        row["n_asked"] = int((asked & ~test).sum())
+        if test.any():
+            row.update({f"holdout_{k}": v for k, v in _measure(it, truth, test, classes).items()})
+        rows_out.append(row)
         if i == int(iterations):
             break
         asked[it.batch] = True
@@ -148,18 +161,11 @@ def run_oracle(
     return pd.DataFrame(rows_out)
 
 
-def _measure(
-    i: int,
-    n_labels: int,
-    n_asked: int,
-    it: Any,
-    truth: np.ndarray,
-    rest: np.ndarray,
-    classes: np.ndarray,
-) -> dict[str, Any]:
+def _measure(it: Any, truth: np.ndarray, rest: np.ndarray, classes: np.ndarray) -> dict[str, Any]:
+    """Accuracy, macro F1 and recall per class of the predictions of rows ``rest``."""
     y = truth[rest].astype(str)
     pred = it.predicted_names()[rest]
-    row: dict[str, Any] = {"iteration": i, "n_labels": int(n_labels)}
+    row: dict[str, Any] = {}
     if y.size == 0:
         row.update({"accuracy": np.nan, "f1_macro": np.nan})
     else:
@@ -167,7 +173,6 @@ def _measure(
         row["f1_macro"] = float(
             f1_score(y, pred, labels=classes, average="macro", zero_division=0.0)
         )
-    row["n_asked"] = n_asked
     if y.size:
         rec = recall_score(y, pred, labels=classes, average=None, zero_division=0.0)
     else:
