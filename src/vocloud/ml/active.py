@@ -43,6 +43,7 @@ Examples
 from __future__ import annotations
 
 import importlib
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -336,6 +337,12 @@ class Iteration:
         1, 2, ... for the rows of ``batch``, 0 for the others.
     n_labels : int
         Labelled rows trained on.
+    class_means : numpy.ndarray of float32, shape (n_classes, n_features)
+        Mean features of the labelled rows of each class (what a class looks like, to show
+        beside a spectrum being labelled).
+    seconds : dict
+        Wall time of the parts: ``fit`` (labelled rows read + model fitted), ``score`` (every
+        row scored), ``select`` (the batch picked).
     """
 
     model: Any
@@ -346,6 +353,8 @@ class Iteration:
     batch: np.ndarray
     rank: np.ndarray
     n_labels: int
+    class_means: np.ndarray
+    seconds: dict[str, float]
 
     def predicted_names(self) -> np.ndarray:
         """Predicted class names, ``""`` for unscored rows."""
@@ -465,8 +474,17 @@ class ActiveLearner:
         """
         rows = np.asarray(rows, dtype=np.int64)
         n = int(X.shape[0])
-        model = self.fit(_take_rows(X, rows), y, iteration=iteration)
+        t0 = time.perf_counter()
+        Xl = _take_rows(X, rows)
+        model = self.fit(Xl, y, iteration=iteration)
+        classes = np.asarray(model.classes_).astype(str)
+        ys = np.asarray(y).astype(str)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns of failed rows
+            means = np.stack([np.nanmean(Xl[ys == c], axis=0) for c in classes])
+        t1 = time.perf_counter()
         proba = _proba_blocks(model, X, self.chunk_size)
+        t2 = time.perf_counter()
         scored = ~np.isnan(proba).any(axis=1)
         predicted = np.where(scored, np.argmax(np.nan_to_num(proba, nan=-1.0), axis=1), -1)
         candidates = scored.copy()
@@ -483,13 +501,15 @@ class ActiveLearner:
         rank[batch] = np.arange(1, batch.size + 1, dtype=np.int32)
         return Iteration(
             model=model,
-            classes=np.asarray(model.classes_).astype(str),
+            classes=classes,
             probability=proba,
             predicted=predicted.astype(np.int64),
             score=score,
             batch=batch,
             rank=rank,
-            n_labels=int(np.sum(np.asarray(y).astype(str) != UNSURE)),
+            n_labels=int(np.sum(ys != UNSURE)),
+            class_means=means.astype(np.float32),
+            seconds={"fit": t1 - t0, "score": t2 - t1, "select": time.perf_counter() - t2},
         )
 
     def _scores(

@@ -35,6 +35,9 @@ from sklearn.metrics import accuracy_score, f1_score, recall_score
 
 from vocloud.ml.active import ActiveLearner
 
+_ACC = "accuracy on the spectra not yet labelled"
+_F1 = "macro F1 on the spectra not yet labelled"
+
 __all__ = ["CURVE_COLUMNS", "initial_rows", "plot_curve", "run_oracle"]
 
 CURVE_COLUMNS = ("iteration", "n_labels", "accuracy", "f1_macro")
@@ -187,6 +190,7 @@ def plot_curve(
     *,
     reference: float | None = None,
     title: str | None = None,
+    columns: tuple[tuple[str, str], ...] = (("accuracy", _ACC), ("f1_macro", _F1)),
 ) -> Path:
     """Draw learning curves (accuracy and macro F1 against labels) into a PNG file.
 
@@ -199,6 +203,8 @@ def plot_curve(
     reference : float, optional
         A horizontal line, e.g. the accuracy of training on all labels.
     title : str, optional
+    columns : pairs of (column, axis label)
+        The two panels (default accuracy and macro F1 on the spectra not yet labelled).
 
     Returns
     -------
@@ -221,14 +227,15 @@ def plot_curve(
     if isinstance(curves, pd.DataFrame):
         curves = {"": curves}
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
+    columns = tuple(columns) or (("accuracy", _ACC), ("f1_macro", _F1))
     for name, c in curves.items():
-        for ax, col in zip(axes, ("accuracy", "f1_macro")):
+        for ax, (col, _) in zip(axes, columns):
             ax.plot(c["n_labels"], c[col], marker="o", ms=3, label=name or None)
-    for ax, col in zip(axes, ("accuracy", "macro F1")):
-        if reference is not None and col == "accuracy":
+    for i, (ax, (_, text)) in enumerate(zip(axes, columns)):
+        if reference is not None and i == 0:
             ax.axhline(reference, color="grey", ls="--", lw=1, label="all labels")
         ax.set_xlabel("labelled spectra")
-        ax.set_ylabel(col + " on the spectra not yet labelled")
+        ax.set_ylabel(text)
         ax.grid(alpha=0.3)
     if len(curves) > 1 or reference is not None:
         axes[0].legend(fontsize=8)

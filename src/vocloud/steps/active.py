@@ -91,7 +91,7 @@ class ActiveLearningMethod(Method):
 
         from vocloud.ml.active import ActiveLearner
         from vocloud.ml.labels import align_labels, load_labels
-        from vocloud.steps.methods import FOREST_ROWS, _coords, _rows_per_task
+        from vocloud.steps.methods import FOREST_ROWS, _coords, _feature_dim, _rows_per_task
 
         path = _labels_path(params, context)
         if not path.exists():
@@ -142,6 +142,7 @@ class ActiveLearningMethod(Method):
                 "query_score": (("spectrum",), score),
                 "query_rank": (("spectrum",), it.rank),
                 "label": (("spectrum",), given.astype(f"<U{width}")),
+                "class_mean": (("class", _feature_dim(inputs)), it.class_means),
             },
             coords={"class": it.classes, **_coords(inputs)},
         )
@@ -193,6 +194,7 @@ class ActiveLearningMethod(Method):
             "query": params["query"],
             "model": str(params["model"]),
             "cv_accuracy": None,
+            "seconds": {k: round(v, 3) for k, v in it.seconds.items()},
         }
         folds = min(int(params["cv_folds"]), int(counts.min()) if counts.size else 0)
         if folds >= 2:
