@@ -46,6 +46,7 @@ import importlib
 import time
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import dask
@@ -337,6 +338,8 @@ class Iteration:
         1, 2, ... for the rows of ``batch``, 0 for the others.
     n_labels : int
         Labelled rows trained on.
+    labelled : numpy.ndarray of float32, shape (len(rows), n_features)
+        The features the model was fitted on (the labelled rows, as given).
     class_means : numpy.ndarray of float32, shape (n_classes, n_features)
         Mean features of the labelled rows of each class (what a class looks like, to show
         beside a spectrum being labelled).
@@ -353,6 +356,7 @@ class Iteration:
     batch: np.ndarray
     rank: np.ndarray
     n_labels: int
+    labelled: np.ndarray
     class_means: np.ndarray
     seconds: dict[str, float]
 
@@ -447,6 +451,7 @@ class ActiveLearner:
         groups: Any = None,
         outlier_score: Any = None,
         iteration: int = 0,
+        take: Any = None,
     ) -> Iteration:
         """One iteration: fit on ``X[rows]`` with labels ``y``, score all of ``X``, pick a batch.
 
@@ -467,6 +472,10 @@ class ActiveLearner:
             Needed by ``outlier`` (SOM outlier score, higher: stranger).
         iteration : int
             Offsets the seed (see ``random_state``).
+        take : callable, optional
+            ``rows -> X[rows]`` as float32 numpy, for the labelled rows and the ``diverse``
+            candidates: a Zarr store read directly reads only the chunks holding them, where a
+            gather from a dask array reads every task's rows whole.
 
         Returns
         -------
@@ -475,7 +484,8 @@ class ActiveLearner:
         rows = np.asarray(rows, dtype=np.int64)
         n = int(X.shape[0])
         t0 = time.perf_counter()
-        Xl = _take_rows(X, rows)
+        self._take = take or partial(_take_rows, X)
+        Xl = np.asarray(self._take(rows), dtype=np.float32)
         model = self.fit(Xl, y, iteration=iteration)
         classes = np.asarray(model.classes_).astype(str)
         ys = np.asarray(y).astype(str)
@@ -508,6 +518,7 @@ class ActiveLearner:
             batch=batch,
             rank=rank,
             n_labels=int(np.sum(ys != UNSURE)),
+            labelled=Xl,
             class_means=means.astype(np.float32),
             seconds={"fit": t1 - t0, "score": t2 - t1, "select": time.perf_counter() - t2},
         )
@@ -550,7 +561,7 @@ class ActiveLearner:
         k = min(self.batch_size, pool.size)
         if k < 2:
             return groups
-        feats = _take_rows(X, pool)
+        feats = self._take(pool)
         km = KMeans(n_clusters=k, n_init=1, random_state=self._seed(iteration)).fit(feats)
         groups[pool] = km.labels_
         # only the pool is grouped: every other row stays a candidate of its own (group -1

@@ -62,6 +62,33 @@ def _write_record(experiment_dir: Path, record: dict[str, Any]) -> Path:
     return path
 
 
+def _store_reader(inputs: xr.DataArray, context: Any) -> Any:
+    """``rows -> features`` read from the feature store by zarr (only the 1,000-row chunks
+    holding them; a gather from the 20,000-row dask tasks reads them all whole), or None for
+    another input (then gathered through dask)."""
+    import zarr
+
+    if inputs.name != "features":
+        return None
+    try:
+        arr = zarr.open_array(str(Path(context.features_store) / "features"), mode="r")
+    except (OSError, KeyError, ValueError):
+        return None
+    if tuple(arr.shape) != tuple(inputs.shape):
+        return None
+
+    def take(rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size == 0:
+            return np.empty((0, arr.shape[1]), dtype=np.float32)
+        order = np.argsort(rows)
+        out = np.empty((rows.size, arr.shape[1]), dtype=np.float32)
+        out[order] = arr.get_orthogonal_selection((rows[order], slice(None)))
+        return out
+
+    return take
+
+
 @register
 class ActiveLearningMethod(Method):
     """Active learning: fit on the labels, classify every spectrum, rank the next batch to label."""
@@ -129,6 +156,7 @@ class ActiveLearningMethod(Method):
             groups=groups,
             outlier_score=outlier,
             iteration=int(rows.size),
+            take=_store_reader(inputs, context),
         )
         names = it.predicted_names()
         given = np.full(len(context.ids), "", dtype=object)
@@ -146,7 +174,7 @@ class ActiveLearningMethod(Method):
             },
             coords={"class": it.classes, **_coords(inputs)},
         )
-        metrics = self._metrics(it, y, params, learner, X, rows)
+        metrics = self._metrics(it, y, params)
         batch = [
             {
                 "rank": int(r + 1),
@@ -174,9 +202,7 @@ class ActiveLearningMethod(Method):
         return StepOutput(ds, metrics, files={"model.joblib": buf.getvalue()})
 
     @staticmethod
-    def _metrics(
-        it: Any, y: np.ndarray, params: dict[str, Any], learner: Any, X: Any, rows: np.ndarray
-    ) -> dict[str, Any]:
+    def _metrics(it: Any, y: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
         from vocloud.ml.active import UNSURE
 
         trained = y[y != UNSURE]
@@ -200,10 +226,7 @@ class ActiveLearningMethod(Method):
         if folds >= 2:
             from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-            from vocloud.ml.active import _take_rows
-
-            keep = y != UNSURE
-            Xl = _take_rows(X, rows[keep])
+            Xl = it.labelled[y != UNSURE]
             ok = ~np.isnan(Xl).any(axis=1)
             cv = StratifiedKFold(folds, shuffle=True, random_state=params["random_state"])
             acc = cross_val_score(it.model, Xl[ok], trained[ok], cv=cv)
