@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import time
 
 for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -49,6 +50,10 @@ def main() -> None:
     how = build(folder, args.rows, 4000, 5000)
     print(f"store {folder / STORE_NAME}: {how} ({time.perf_counter() - t0:.0f} s)\n")
     store = folder / STORE_NAME
+    # results of an earlier run of this script would be cached results now: start afresh
+    for old in (folder / "steps").glob("*-*.zarr*"):
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    shutil.rmtree(folder / "active-learning", ignore_errors=True)
     truth = np.load(folder / "truth.npy")
     ids = np.array([f"spec-{i:07d}" for i in range(truth.size)])
     ok = np.flatnonzero(truth != "")
