@@ -83,13 +83,18 @@ def first_iteration(exp_dir: Path) -> None:
 def server_clicks(exp_dir: Path, clicks: int) -> list[float]:
     from bokeh.document import Document
     from bokeh.events import ButtonClick
+    from bokeh.models import Button
 
     from vocloud.viz import som_document
 
     doc = Document()
     som_document(doc, exp_dir)
-    buttons = doc.select({"name": re.compile("^label_class_(?!unsure)")})
-    button = sorted(buttons, key=lambda b: b.name)[0]
+    buttons = [
+        b
+        for b in doc.select({"type": Button})
+        if (b.name or "").startswith("label_class_") and b.name != "label_class_unsure"
+    ]
+    button = sorted(buttons, key=lambda b: b.label)[0]  # "1: <class>"
     out = []
     for _ in range(clicks):
         t0 = time.perf_counter()
