@@ -42,6 +42,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from vocloud.cluster import get_client
+
     from vocloud.ml.labelfile import experiment_labels
     from vocloud.steps.runner import run_step
 

@@ -141,9 +141,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _learn_parser(sub: argparse._SubParsersAction) -> None:
-    from vocloud.ml.active import QUERY_STRATEGIES
+#: vocloud.ml.active.QUERY_STRATEGIES, without importing scikit-learn for ``vocloud --help``
+#: (tests/unit/test_active.py checks they agree).
+QUERIES = ("uncertainty", "margin", "entropy", "diverse", "outlier", "random")
 
+
+def _learn_parser(sub: argparse._SubParsersAction) -> None:
     a = sub.add_parser(
         "learn", help="active learning with an oracle answering each batch: a learning curve"
     )
@@ -154,7 +157,7 @@ def _learn_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--start", type=int, default=20, help="initial labels (default 20)")
     a.add_argument("--batch", type=int, default=64, help="spectra asked per iteration (64)")
     a.add_argument("--iterations", type=int, default=10, help="iterations (default 10)")
-    a.add_argument("--query", choices=QUERY_STRATEGIES, default="uncertainty")
+    a.add_argument("--query", choices=QUERIES, default="uncertainty")
     a.add_argument("--model", default="random-forest", help="random-forest, gradient-boosting, mlp")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--output", help="learning curve CSV (a PNG of it is written beside)")

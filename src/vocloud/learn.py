@@ -15,6 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vocloud.experiment import Experiment, resolve_store
+from vocloud.ml.labels import load_labels
+from vocloud.ml.oracle import CURVE_COLUMNS, plot_curve, run_oracle
+from vocloud.steps.runner import STEPS_FOLDER, open_step, recorded_steps
+from vocloud.store import open_store
+
 __all__ = ["OracleRun", "learn"]
 
 #: A pool up to this size is read into memory once for all iterations; a larger one is scored
@@ -39,12 +45,9 @@ class OracleRun:
 
 def _experiment(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     """(experiment folder, feature store) of an experiment file, folder or store."""
-    from vocloud.experiment import resolve_store
 
     p = Path(path)
     if p.is_file() and p.suffix.lower() in (".yaml", ".yml", ".json"):
-        from vocloud.experiment import Experiment
-
         exp = Experiment.from_file(p)
         if not exp.is_cached():
             raise FileNotFoundError(f"{p}: run the experiment first (vocloud run {p})")
@@ -72,10 +75,6 @@ def learn(
     pandas.DataFrame
         The full curve (:func:`vocloud.ml.oracle.run_oracle`).
     """
-    from vocloud.ml.labels import load_labels
-    from vocloud.ml.oracle import CURVE_COLUMNS, plot_curve, run_oracle
-    from vocloud.steps.runner import STEPS_FOLDER, open_step, recorded_steps
-    from vocloud.store import open_store
 
     exp_dir, store = _experiment(experiment)
     try:

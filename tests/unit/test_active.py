@@ -150,3 +150,9 @@ def test_labels_file_two_writers_lose_nothing(tmp_path):
     with pytest.raises(ValueError, match="line break"):
         save_labels(path, {"y": "a\nb"})
     pd.read_csv(path)  # still a whole CSV file
+
+
+def test_cli_offers_every_query_strategy():
+    from vocloud.cli import QUERIES
+
+    assert QUERIES == QUERY_STRATEGIES

@@ -53,6 +53,13 @@ import dask
 import dask.array as da
 import numpy as np
 from sklearn.base import clone
+from sklearn.cluster import KMeans
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from vocloud.ml.forest import _blockwise, _NanSafeModel
 
 __all__ = [
     "MODELS",
@@ -132,20 +139,12 @@ def make_classifier(
 
 def _named_model(name: str, params: dict[str, Any]) -> Any:
     if name == "random-forest":
-        from sklearn.ensemble import RandomForestClassifier
-
         kw = {"n_estimators": 200, "class_weight": "balanced", "n_jobs": -1, **params}
         return RandomForestClassifier(**kw)
     if name == "gradient-boosting":
-        from sklearn.ensemble import HistGradientBoostingClassifier
-
         kw = {"max_iter": 100, "min_samples_leaf": 5, "early_stopping": False, **params}
         return HistGradientBoostingClassifier(**kw)
     if name == "mlp":
-        from sklearn.neural_network import MLPClassifier
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
         kw = {"hidden_layer_sizes": (64,), "max_iter": 1000, **params}
         return make_pipeline(StandardScaler(), MLPClassifier(**kw))
     if "." in name:
@@ -289,7 +288,6 @@ def _proba_blocks(model: Any, X: Any, rows: int) -> np.ndarray:
     as one graph key, through the random forest's chunked prediction
     (:mod:`vocloud.ml.forest`); it is computed on the current Dask client, if any.
     """
-    from vocloud.ml.forest import _blockwise, _NanSafeModel
 
     if isinstance(X, da.Array):
         safe = _NanSafeModel(model, n_jobs=1)  # one thread per task, parallel over tasks
@@ -554,7 +552,6 @@ class ActiveLearner:
         self, X: Any, score: np.ndarray, candidates: np.ndarray, iteration: int
     ) -> np.ndarray:
         """k-means groups (``batch_size`` of them) among the most uncertain candidates."""
-        from sklearn.cluster import KMeans
 
         pool = select_batch(score, DIVERSE_POOL * self.batch_size, candidates=candidates)
         groups = np.full(score.shape[0], -1, dtype=np.int64)

@@ -44,7 +44,7 @@ def experiment_labels(experiment_dir: str | os.PathLike[str]) -> Path:
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """An exclusive lock on ``<path>.lock`` (POSIX ``flock``: released if the process dies)."""
-    import fcntl
+    import fcntl  # POSIX only: imported where it is used, so that reading labels works anywhere
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a") as fh:

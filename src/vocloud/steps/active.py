@@ -17,17 +17,24 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
+import joblib
 import numpy as np
 import xarray as xr
+import zarr
+from sklearn.model_selection import StratifiedKFold, cross_val_score
 
+from vocloud.ml.active import UNSURE, ActiveLearner
+from vocloud.ml.labelfile import experiment_labels
+from vocloud.ml.labels import align_labels, load_labels
+from vocloud.steps.methods import FOREST_ROWS, _coords, _feature_dim, _rows_per_task
 from vocloud.steps.registry import Method, StepOutput, register
+from vocloud.steps.runner import STEPS_FOLDER, open_step, recorded_steps
 
 #: Folder of the iteration records, in the experiment folder.
 RECORDS_FOLDER = "active-learning"
 
 
 def _labels_path(params: dict[str, Any], context: Any) -> Path:
-    from vocloud.ml.labelfile import experiment_labels
 
     if params["labels"] is None:
         return experiment_labels(context.experiment_dir)
@@ -36,7 +43,6 @@ def _labels_path(params: dict[str, Any], context: Any) -> Path:
 
 def _latest_som(context: Any) -> tuple[str, Path] | None:
     """Key and store of the latest SOM step of the experiment, if any."""
-    from vocloud.steps.runner import STEPS_FOLDER, recorded_steps
 
     for rec in reversed(recorded_steps(context.experiment_dir, Path(context.features_store))):
         if rec["method"] == "som":
@@ -66,7 +72,6 @@ def _store_reader(inputs: xr.DataArray, context: Any) -> Any:
     """``rows -> features`` read from the feature store by zarr (only the 1,000-row chunks
     holding them; a gather from the 20,000-row dask tasks reads them all whole), or None for
     another input (then gathered through dask)."""
-    import zarr
 
     if inputs.name != "features":
         return None
@@ -114,11 +119,6 @@ class ActiveLearningMethod(Method):
         return {"labels": digest, "som": som[0] if som else None}
 
     def run(self, inputs: xr.DataArray, context: Any, **params: Any) -> StepOutput:
-        import joblib
-
-        from vocloud.ml.active import ActiveLearner
-        from vocloud.ml.labels import align_labels, load_labels
-        from vocloud.steps.methods import FOREST_ROWS, _coords, _feature_dim, _rows_per_task
 
         path = _labels_path(params, context)
         if not path.exists():
@@ -142,8 +142,6 @@ class ActiveLearningMethod(Method):
         groups = outlier = None
         som = _latest_som(context) if params["query"] in ("diverse", "outlier") else None
         if som is not None:
-            from vocloud.steps.runner import open_step
-
             sds = open_step(som[1])
             groups, outlier = sds["som_neuron"].values, sds["outlier_score"].values
         elif params["query"] == "outlier":
@@ -203,7 +201,6 @@ class ActiveLearningMethod(Method):
 
     @staticmethod
     def _metrics(it: Any, y: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
-        from vocloud.ml.active import UNSURE
 
         trained = y[y != UNSURE]
         classes, counts = np.unique(trained, return_counts=True)
@@ -224,8 +221,6 @@ class ActiveLearningMethod(Method):
         }
         folds = min(int(params["cv_folds"]), int(counts.min()) if counts.size else 0)
         if folds >= 2:
-            from sklearn.model_selection import StratifiedKFold, cross_val_score
-
             Xl = it.labelled[y != UNSURE]
             ok = ~np.isnan(Xl).any(axis=1)
             cv = StratifiedKFold(folds, shuffle=True, random_state=params["random_state"])
