@@ -1,12 +1,16 @@
 """Labelling in the dashboard, in a real headless Chromium: the Label tab's batch labelled with
 clicks and keys, saved in the experiment's labels file, the next iteration run from the page;
-the spectra of a SOM neuron labelled at once."""
+the spectra of a SOM neuron labelled at once, and sent to a SAMP client."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+import threading
+import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -45,13 +49,44 @@ def experiment(tmp_path_factory):
 
 
 @pytest.fixture
-def dashboard(experiment):
-    """`vocloud dashboard --port 0` in a subprocess (one per test: a fresh state); its URL."""
+def samp_hub(tmp_path):
+    """A SAMP hub on loopback (its lockfile in tmp_path) and a TOPCAT-like client of it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # astropy.samp is deprecated in astropy 8
+        from astropy.samp import SAMPHubServer, SAMPIntegratedClient
+    from astropy.table import Table
+
+    lock = tmp_path / "samp.lock"
+    hub = SAMPHubServer(web_profile=False, lockfile=str(lock), addr="127.0.0.1")
+    hub.start()
+    got, mutex = [], threading.Lock()
+
+    def on_table(private_key, sender_id, mtype, params, extra):
+        t = Table.read(params["url"], format="votable")
+        with mutex:
+            got.append((params, t))
+
+    client = SAMPIntegratedClient(name="TOPCAT-like", addr="127.0.0.1")
+    client.connect(hub=hub)
+    client.bind_receive_notification("table.load.votable", on_table)
+    try:
+        yield lock, got
+    finally:
+        client.disconnect()
+        hub.stop()
+
+
+@pytest.fixture
+def dashboard(experiment, samp_hub):
+    """`vocloud dashboard --port 0` in a subprocess (one per test: a fresh state), its SAMP hub
+    that of ``samp_hub``; its URL."""
+    env = {**os.environ, "SAMP_HUB": f"std-lockurl:{samp_hub[0].as_uri()}"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "vocloud.cli", "dashboard", str(experiment), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=env,
     )
     try:
         line = proc.stdout.readline()
@@ -149,4 +184,30 @@ def test_label_the_spectra_of_a_neuron(page, dashboard, experiment):
     )
     labels, _ = _labels(experiment)
     assert {i for i, v in labels.items() if v == "neuron-class"} == members
+    assert page.console_errors == []
+
+
+def test_send_the_spectra_of_a_neuron_to_samp(page, dashboard, experiment, samp_hub):
+    _, got = samp_hub
+    data = SomMapData(experiment)
+    neuron = int(np.argmax(data.neurons["hits"]))
+    members = data.ids[data.members(neuron)].tolist()
+    _open(page, dashboard)
+    page.mouse.click(*page.evaluate(NEURON_XY, neuron))
+    page.wait_for_function(
+        f"() => ({MODEL})('som_label').label === 'label the {len(members)} selected'",
+        timeout=15000,
+    )
+    page.get_by_role("button", name="send to SAMP").first.click()
+    page.wait_for_function(
+        f"() => ({MODEL})('som_label_info').text.includes('sent to 1 SAMP client')",
+        timeout=15000,
+    )
+    deadline = time.monotonic() + 10
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.05)
+    params, table = got[0]
+    assert params["name"] == "vocloud som selection"
+    assert sorted(str(i) for i in table["id"]) == sorted(members)
+    assert {"outlier_score", "neuron"} <= set(table.colnames)
     assert page.console_errors == []

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from bokeh.layouts import column, row
 from bokeh.models import (
     Button,
@@ -51,7 +52,6 @@ NEXT_KEYS, PREV_KEYS, UNSURE_KEYS = ("j", "ArrowDown"), ("k", "ArrowUp"), ("0", 
 
 
 def _latest_step(root: Path, store: Path) -> dict[str, Any] | None:
-
     recs = [r for r in recorded_steps(root, store) if r["method"] == METHOD]
     return recs[-1] if recs else None
 
@@ -364,7 +364,6 @@ def _palette(classes: list[str]) -> dict[str, str]:
 
 
 def _class_button(i: int, name: str, give: Callable[[str], None]) -> Any:
-
     b = Button(
         label=_button_label(i, name) if i >= 0 else "0: unsure",
         name=f"label_class_{name}",
@@ -401,15 +400,25 @@ document.addEventListener('keydown', (e) => {
 
 
 class SelectionLabeller:
-    """A class menu, a field for a new class and a button labelling every selected spectrum.
+    """A class menu, a field for a new class and a button labelling every selected spectrum;
+    a button sending the selection to SAMP clients (TOPCAT, SPLAT) as a table.
 
-    The view sets :attr:`rows` (store rows of its selection); a click saves the chosen class for
-    their ids at once and calls ``on_saved``.
+    The view calls :meth:`set_rows` with the store rows of its selection; a click saves the
+    chosen class for their ids at once. ``table_rows`` (rows -> columns) gives the table sent
+    (default: the ids); it goes to the SAMP hub of the standard lockfile (``SAMP_HUB`` or
+    ``~/.samp``), to every client that takes tables.
     """
 
-    def __init__(self, batch: LabelBatch, ids: np.ndarray, name: str) -> None:
-
+    def __init__(
+        self,
+        batch: LabelBatch,
+        ids: np.ndarray,
+        name: str,
+        table_rows: Callable[[np.ndarray], dict[str, Any]] | None = None,
+    ) -> None:
         self.batch, self.ids, self.rows = batch, ids, np.empty(0, dtype=np.int64)
+        self.name = name
+        self._table_rows = table_rows or (lambda rows: {"id": [str(i) for i in ids[rows]]})
         self.select = Select(
             title="class", options=[*batch.classes, UNSURE], name=f"{name}_class", width=170
         )
@@ -417,8 +426,10 @@ class SelectionLabeller:
         self.new = TextInput(title="or a new class", name=f"{name}_new_class", width=160)
         self.button = Button(label="label the selection", name=f"{name}_label", width=190)
         self.info = Div(name=f"{name}_label_info", width=300)
+        self.samp = Button(label="send to SAMP", name=f"{name}_samp", width=130)
         self.button.on_click(self.apply)
-        self.layout = row(self.select, self.new, self.button, self.info)
+        self.samp.on_click(self.send)
+        self.layout = row(self.select, self.new, self.button, self.samp, self.info)
 
     def set_rows(self, rows: np.ndarray) -> None:
         """The store rows now selected in the view."""
@@ -436,7 +447,17 @@ class SelectionLabeller:
         self.new.value = ""
         self.info.text = f"{n:,} spectra labelled {label}"
 
+    def send(self) -> None:
+        """Send the selection as a table to the SAMP clients (``table.load.votable``)."""
+        from vocloud.interop.samp import send_table  # astropy.samp warns on import
 
-def experiment_store(data: Any) -> tuple[Path, Path]:
-    """(experiment folder, feature store) of a :class:`vocloud.viz.SomMapData`."""
-    return Path(data._root), Path(data._features_store)
+        if not self.rows.size:
+            self.info.text = "select spectra first"
+            return
+        frame = pd.DataFrame(self._table_rows(self.rows))
+        try:
+            sent = send_table(frame, name=f"vocloud {self.name} selection")
+        except Exception as exc:  # no hub, no client: said on the page
+            self.info.text = f"SAMP: {type(exc).__name__}: {exc}"
+            return
+        self.info.text = f"{len(frame):,} spectra sent to {len(sent)} SAMP client(s)"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -461,7 +462,7 @@ def _som_panel(data: SomMapData, figure: Any, color_by: str, max_lines: int, bat
     _rescale(mapper, source)
     m, tiles = _map_figure(data, figure, source, mapper)
     select, legend = _color_menu(data, source, mapper, m, tiles, choices, label, palette)
-    labeller = SelectionLabeller(batch, data.ids, "som")
+    labeller = SelectionLabeller(batch, data.ids, "som", partial(_table_rows, data))
     return row(column(select, m, legend), _member_view(data, figure, source, max_lines, labeller))
 
 
@@ -576,7 +577,7 @@ def _pca_panel(data: SomMapData, figure: Any, max_lines: int, batch: Any) -> Any
     none = np.empty(0, dtype=np.int64)
     table, members = _spectra_table(data, none, "pca_members", "pca_table", 240)
 
-    labeller = SelectionLabeller(batch, data.ids, "pca")
+    labeller = SelectionLabeller(batch, data.ids, "pca", partial(_table_rows, data))
 
     def picked(attr: str, old: list[int], new: list[int]) -> None:
         rows = shown[np.asarray(new, dtype=np.int64)] if len(new) else none
