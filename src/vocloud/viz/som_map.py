@@ -46,6 +46,7 @@ from bokeh.palettes import Category10, Category20, Viridis256
 from bokeh.plotting import figure
 
 from vocloud.viz.data import SomMapData
+from vocloud.viz.forest import forest_panel
 from vocloud.viz.label import LabelBatch, SelectionLabeller, key_bindings, label_panel
 
 #: Quantities the map can be coloured by (label shown in the menu -> column).
@@ -266,6 +267,9 @@ def som_document(
     ]
     if data.pca_scores is not None:
         tabs.append(TabPanel(child=_pca_panel(data, figure, max_lines, batch), title="PCA"))
+    forest = forest_panel(data, figure, max_lines)
+    if forest is not None:
+        tabs.append(TabPanel(child=forest, title="Forest"))
     labelling, keys = label_panel(batch, figure, data.wavelength, data.wavelength_unit, doc)
     tabs.append(TabPanel(child=labelling, title="Label"))
     widget = Tabs(tabs=tabs, name="tabs")
