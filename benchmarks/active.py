@@ -8,7 +8,7 @@ chunks, ``rows x 1161`` float32, ~1 % failed rows, ``truth.npy``), under
 drawn at random among the ok rows (every class, ``double-peak`` included) are written as the
 experiment's labels file, then for each query strategy one iteration is run as a user runs it:
 ``run_step(folder, store, "active-learning", {...})`` on vocloud's own LocalCluster
-(:func:`vocloud.cluster.get_client`, 2 workers x 1 thread here) -- the labels file hashed, the
+(:func:`vocloud.run.cluster.get_client`, 2 workers x 1 thread here) -- the labels file hashed, the
 labelled rows read from the store, the model fitted, every stored spectrum scored (one task per
 20,000 rows), the batch picked, the step store written (predicted class, probabilities, query
 score and rank of every spectrum) and the iteration recorded. Each run uses new labels (one more
@@ -41,9 +41,8 @@ def main() -> None:
     ap.add_argument("--no-baseline", action="store_true")
     args = ap.parse_args()
 
-    from vocloud.cluster import get_client
-
     from vocloud.ml.labelfile import experiment_labels
+    from vocloud.run.cluster import get_client
     from vocloud.steps.runner import run_step
 
     folder = DATA / f"forest-{args.rows}"
