@@ -192,7 +192,14 @@ def _probe(model: _NanSafeModel, X: da.Array, method: str) -> None:
     got = _dask_ml_blockwise(model, da.from_array(dummy, chunks=(1, -1)), method)
     got = got.compute(scheduler="sync")
     want = getattr(model, method)(dummy)
-    if got.shape != want.shape or not np.array_equal(got, want, equal_nan=method != "predict"):
+    # probabilities of models that work in float32 (an MLP fitted on float32 spectra) move in
+    # the last bits with the batch size (BLAS blocking): compare at float32 precision
+    same = (
+        np.array_equal(got, want)
+        if method == "predict"
+        else np.allclose(got, want, rtol=1e-5, atol=1e-7, equal_nan=True)
+    )
+    if got.shape != want.shape or not same:
         raise RuntimeError(f"dask-ml {method} disagrees with the model on a probe")
 
 
