@@ -1,5 +1,6 @@
 """The ``vocloud`` command: ``run`` an experiment file, ``info`` about an experiment, the analysis
-``methods``, ``export`` its results, serve its ``dashboard``, or run the ``demo``."""
+``methods``, ``export`` its results, serve its ``dashboard``, ``learn`` with an oracle, or run
+the ``demo``."""
 
 from __future__ import annotations
 
@@ -119,11 +120,57 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_learn(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vocloud.learn import OracleRun, learn
+
+    run = OracleRun(
+        oracle=Path(args.oracle),
+        label_column=args.label_column,
+        id_column=args.id_column,
+        start=args.start,
+        batch=args.batch,
+        iterations=args.iterations,
+        query=args.query,
+        seed=args.seed,
+        model=args.model,
+    )
+    curve = learn(args.experiment, run, args.output)
+    print(curve[["iteration", "n_labels", "accuracy", "f1_macro"]].to_string(index=False))
+    if args.output:
+        print(f"vocloud: wrote {args.output} and {Path(args.output).with_suffix('.png')}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from vocloud.demo import run_demo
 
     run_demo(args.folder, n_spectra=args.n, scheduler=args.scheduler)
     return 0
+
+
+#: vocloud.ml.active.QUERY_STRATEGIES, without importing scikit-learn for ``vocloud --help``
+#: (tests/unit/test_active.py checks they agree).
+QUERIES = ("uncertainty", "margin", "entropy", "diverse", "outlier", "random")
+
+
+def _learn_parser(sub: argparse._SubParsersAction) -> None:
+    a = sub.add_parser(
+        "learn", help="active learning with an oracle answering each batch: a learning curve"
+    )
+    a.add_argument("experiment", help="experiment file (run), experiment folder or store")
+    a.add_argument("--oracle", required=True, help="CSV or VOTable of known labels")
+    a.add_argument("--label-column", required=True, help="the oracle's label column")
+    a.add_argument("--id-column", default="id", help="the oracle's id column (default id)")
+    a.add_argument("--start", type=int, default=20, help="initial labels (default 20)")
+    a.add_argument("--batch", type=int, default=64, help="spectra asked per iteration (64)")
+    a.add_argument("--iterations", type=int, default=10, help="iterations (default 10)")
+    a.add_argument("--query", choices=QUERIES, default="uncertainty")
+    a.add_argument("--model", default="random-forest", help="random-forest, gradient-boosting, mlp")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--output", help="learning curve CSV (a PNG of it is written beside)")
+    a.set_defaults(func=_cmd_learn)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--show", action="store_true", help="open it in the web browser")
     b.set_defaults(func=_cmd_dashboard)
+    _learn_parser(sub)
     d = sub.add_parser("demo", help="make a synthetic archive and run the demo experiment on it")
     d.add_argument("--folder", default="demo", help="working folder (default ./demo)")
     d.add_argument("-n", type=int, default=5000, help="spectra in the synthetic archive")

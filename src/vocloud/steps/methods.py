@@ -223,12 +223,17 @@ class RandomForestMethod(Method):
         predicted = idx.map_blocks(_names, dtype=f"<U{width}")
         given = np.full(len(context.ids), "", dtype=f"<U{max(width, 1)}")
         given[rows] = y.astype(str)
+        # the cross-validated class of each labelled spectrum: what a confusion-matrix cell lists
+        cv_pred = np.full(len(context.ids), "", dtype=f"<U{max(width, 1)}")
+        if model.cv_predictions_ is not None and model.cv_predictions_.size == rows.size:
+            cv_pred[rows[order]] = np.asarray(model.cv_predictions_).astype(str)
         dim = _feature_dim(inputs)
         ds = xr.Dataset(
             {
                 "predicted_class": (("spectrum",), predicted),
                 "probability": (("spectrum", "class"), proba.astype(np.float32)),
                 "label": (("spectrum",), given),
+                "cv_predicted_class": (("spectrum",), cv_pred),
                 "importance": ((dim,), np.asarray(model.feature_importances_)),
             },
             coords={"class": classes, **_coords(inputs)},

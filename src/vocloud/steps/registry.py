@@ -96,6 +96,16 @@ class Method:
                 out[k] = v
         return out
 
+    @classmethod
+    def fingerprint(cls, params: dict[str, Any], context: Any) -> Any:
+        """What the result depends on besides the input and ``params`` (JSON-able), or None.
+
+        It goes into the step's cache key: e.g. the content of a labels file that is edited in
+        place between runs. ``context`` gives ``experiment_dir``, ``features_store`` and
+        ``resolve(path)``.
+        """
+        return None
+
     def run(self, inputs: xr.DataArray, context: Any, **params: Any) -> StepOutput:
         """Run on ``inputs`` (dims ``spectrum`` x ``feature``, dask-backed, NaN rows for failed
         spectra) and return the outputs. ``context`` gives the experiment's store and ids."""
@@ -129,7 +139,7 @@ def list_methods() -> list[dict[str, Any]]:
 
 
 def _load_builtin() -> None:
-    from vocloud.steps import methods  # noqa: F401  (registers the built-in methods)
+    from vocloud.steps import active, methods  # noqa: F401  (registers the built-in methods)
 
 
 def brief_metrics(metrics: dict[str, Any]) -> str:

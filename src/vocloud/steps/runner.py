@@ -159,11 +159,12 @@ def run_step(
     cls = get_method(method)
     full = cls.params(params)
     data, input_key = _input(exp_dir, fstore, input)
-    key = hashlib.sha256(
-        _json(
-            {"input": input_key, "method": method, "params": full, "version": cls.version}
-        ).encode()
-    ).hexdigest()[:16]
+    base = Path(base_dir) if base_dir is not None else exp_dir
+    depends = cls.fingerprint(full, StepContext(exp_dir, fstore, base, np.empty(0), np.empty(0)))
+    keyed = {"input": input_key, "method": method, "params": full, "version": cls.version}
+    if depends is not None:
+        keyed["depends"] = depends
+    key = hashlib.sha256(_json(keyed).encode()).hexdigest()[:16]
     folder = ExperimentFolder(exp_dir)
     store = folder.step_path(method, key)
     if (store / "zarr.json").exists():
@@ -176,7 +177,7 @@ def run_step(
     ctx = StepContext(
         experiment_dir=exp_dir,
         features_store=fstore,
-        base_dir=Path(base_dir) if base_dir is not None else exp_dir,
+        base_dir=base,
         ids=np.asarray(feats.id.values, dtype=object),
         ok=np.asarray(feats.status.values == 1),
     )

@@ -112,6 +112,7 @@ class SomMapData:
     def __post_init__(self) -> None:
         folder, self._features_store = ExperimentFolder.of(self.experiment_dir)
         self._folder = folder
+        self._root = folder.directory  # the experiment folder (also for the other views)
         self.name = folder.directory.name
         steps = folder.recorded_steps(self._features_store)
         soms = [s for s in steps if s["method"] == "som"]
