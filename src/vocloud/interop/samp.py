@@ -9,10 +9,16 @@ else to the hub of the standard lockfile) and disconnected afterwards.
 
 Examples
 --------
+To a running TOPCAT through the hub of the standard lockfile (needs TOPCAT, a desktop
+application):
+
 >>> from vocloud.interop.samp import send_table
 >>> import pandas as pd
 >>> send_table(pd.DataFrame({"id": ["a", "b"]}), recipient="topcat")  # doctest: +SKIP
 ['cli#2']
+
+:func:`send_table` and :func:`send_spectrum` show the same against a hub and a receiving
+client started in-process.
 """
 
 from __future__ import annotations
@@ -375,13 +381,36 @@ def send_spectrum(
 
     Examples
     --------
+    A hub and a SPLAT-like client on loopback, in this process (a real SPLAT replies the same
+    way once it has loaded the spectrum):
+
+    >>> import contextlib, io, tempfile, warnings
     >>> import numpy as np, astropy.units as u
     >>> from vocloud.io import Spectrum
+    >>> with warnings.catch_warnings():  # astropy.samp is deprecated in astropy 8
+    ...     warnings.simplefilter("ignore")
+    ...     from astropy.samp import SAMPHubServer, SAMPIntegratedClient
+    >>> hub = SAMPHubServer(web_profile=False, addr="127.0.0.1",
+    ...                     lockfile=f"{tempfile.mkdtemp()}/samp.lock")
+    >>> quiet = contextlib.redirect_stdout(io.StringIO())  # the hub logs to stdout
+    >>> with quiet:
+    ...     hub.start()
+    >>> splat = SAMPIntegratedClient(name="SPLAT-VO", addr="127.0.0.1")
+    >>> splat.connect(hub=hub)
+    >>> got = []
+    >>> def load(private_key, sender_id, msg_id, mtype, params, extra):
+    ...     got.append(params["name"])
+    ...     splat.ereply(msg_id, "samp.ok", result={})
+    >>> splat.bind_receive_call("spectrum.load.ssa-generic", load)
     >>> s = Spectrum(np.linspace(4000, 5000, 100) * u.AA, np.ones(100), source="x.fits")
-    >>> send_spectrum(s, recipient="splat")  # doctest: +SKIP
-    ['cli#3']
-    >>> send_spectrum("https://example.org/spec/1.fits")  # doctest: +SKIP
-    ['cli#3']
+    >>> send_spectrum(s, recipient="splat", hub=hub) == [splat.get_public_id()]
+    True
+    >>> _ = send_spectrum("https://example.org/spec/1.fits", hub=hub)  # to every taker
+    >>> got
+    ['x.fits', '1.fits']
+    >>> splat.disconnect()
+    >>> with quiet:
+    ...     hub.stop()
     """
     if isinstance(spectrum_or_url, Spectrum):
         source = spectrum_or_url.source
@@ -567,10 +596,39 @@ def send_table(
 
     Examples
     --------
-    >>> import vocloud.store
-    >>> ds = vocloud.store.open_store("run/features.zarr")  # doctest: +SKIP
-    >>> send_table(ds.isel(spectrum=slice(0, 100)), recipient="topcat")  # doctest: +SKIP
-    ['cli#2']
+    A hub and a TOPCAT-like client on loopback, in this process; a feature store selection
+    (``vocloud.store.open_store(path).isel(spectrum=slice(0, 100))``) is sent the same way:
+
+    >>> import contextlib, io, tempfile, warnings
+    >>> import pandas as pd
+    >>> from astropy.table import Table
+    >>> with warnings.catch_warnings():  # astropy.samp is deprecated in astropy 8
+    ...     warnings.simplefilter("ignore")
+    ...     from astropy.samp import SAMPHubServer, SAMPIntegratedClient
+    >>> hub = SAMPHubServer(web_profile=False, addr="127.0.0.1",
+    ...                     lockfile=f"{tempfile.mkdtemp()}/samp.lock")
+    >>> quiet = contextlib.redirect_stdout(io.StringIO())  # the hub logs to stdout
+    >>> with quiet:
+    ...     hub.start()
+    >>> topcat = SAMPIntegratedClient(name="TOPCAT", addr="127.0.0.1")
+    >>> topcat.connect(hub=hub)
+    >>> tables = []
+    >>> def load(private_key, sender_id, msg_id, mtype, params, extra):
+    ...     tables.append(Table.read(params["url"], format="votable"))
+    ...     topcat.ereply(msg_id, "samp.ok", result={})
+    >>> topcat.bind_receive_call("table.load.votable", load)
+    >>> spectra = pd.DataFrame({"id": ["a", "b"], "snr": [12.5, 3.0]})
+    >>> send_table(spectra, recipient="topcat", hub=hub) == [topcat.get_public_id()]
+    True
+    >>> tables[0]["id"].tolist(), tables[0]["snr"].tolist()  # loaded before send_table returned
+    (['a', 'b'], [12.5, 3.0])
+    >>> send_table(spectra, recipient="aladin", hub=hub)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    vocloud.interop.samp.SAMPRecipientError: no SAMP client named like 'aladin' ... TOPCAT (cli#1))
+    >>> topcat.disconnect()
+    >>> with quiet:
+    ...     hub.stop()
     """
     astropy_table = to_table(table, features=features)
     astropy_table.meta.clear()
