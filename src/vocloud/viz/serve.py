@@ -46,8 +46,30 @@ def make_server(
 
     Examples
     --------
-    >>> server = make_server("experiments/halpha", port=0)  # doctest: +SKIP
-    >>> server.start(); server.io_loop.start()  # doctest: +SKIP
+    A tiny experiment with a SOM step, its dashboard served on a free loopback port while
+    this thread asks for the page (``vocloud dashboard`` runs the loop in the main thread and
+    a browser shows the page):
+
+    >>> import tempfile, threading, urllib.request
+    >>> from vocloud import Experiment
+    >>> from vocloud.datasets import make_archive
+    >>> tmp = tempfile.mkdtemp()
+    >>> _ = make_archive(f"{tmp}/spectra", 40, layouts="iraf-linear", n_jobs=1)
+    >>> exp = Experiment({"directory": f"{tmp}/spectra", "pattern": "**/*.fits"},
+    ...                  name="map", store=f"{tmp}/experiments", block_size=20,
+    ...                  steps=[{"method": "som", "params": {"shape": [3, 3], "epochs": 2}}])
+    >>> _ = exp.run(cluster_kwargs={"n_workers": 1, "processes": False,
+    ...             "dashboard_address": None}, progress=False, verbose=False)
+    >>> server = make_server(exp.directory, port=0)
+    >>> server.start()
+    >>> loop = threading.Thread(target=server.io_loop.start)
+    >>> loop.start()
+    >>> page = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/som", timeout=60)
+    >>> page.status, b"bokeh" in page.read().lower()
+    (200, True)
+    >>> server.io_loop.add_callback(server.io_loop.stop)
+    >>> loop.join(30)
+    >>> server.stop()
     """
 
     # Loaded now (a missing SOM step is an error here, not in the browser) and shared by the
