@@ -26,6 +26,7 @@ def make_server(
     step: str | None = None,
     color_by: str = "hits",
     allow_websocket_origin: list[str] | None = None,
+    scheduler: str | None = None,
 ) -> Any:
     """A Bokeh server (not yet started) with the experiment's SOM dashboard at ``/som``.
 
@@ -43,6 +44,9 @@ def make_server(
         As for :func:`vocloud.viz.som_document`.
     allow_websocket_origin : list of str, optional
         Hosts (``host:port``) whose pages may connect; default this address and localhost.
+    scheduler : str, optional
+        A Dask scheduler address: the Label tab's "Run the next iteration" scores the stored
+        spectra there (default: in the dashboard's own process).
 
     Examples
     --------
@@ -83,7 +87,9 @@ def make_server(
     def app(doc: Any) -> None:
         if step is None and not shared[0].is_current():
             shared[0] = SomMapData(experiment_dir, step)
-        som_document(doc, experiment_dir, step=step, color_by=color_by, data=shared[0])
+        som_document(
+            doc, experiment_dir, step=step, color_by=color_by, data=shared[0], scheduler=scheduler
+        )
 
     if port == 0:
         port = _free_port(address)

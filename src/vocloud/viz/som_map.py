@@ -207,6 +207,7 @@ def som_document(
     color_by: str = "hits",
     max_lines: int = MAX_LINES,
     data: SomMapData | None = None,
+    scheduler: str | None = None,
 ) -> SomMapData:
     """Fill the Bokeh document ``doc`` with the SOM dashboard of an experiment.
 
@@ -260,6 +261,7 @@ def som_document(
         data.spectra,
         data.ids,
         extra_classes=() if data.predicted is None else set(data.predicted),
+        scheduler=scheduler,
     )
     tabs = [
         TabPanel(child=_som_panel(data, figure, color_by, max_lines, batch), title="SOM map"),
