@@ -1,11 +1,22 @@
-"""vocloud: data mining of big astronomical spectra archives with Virtual Observatory standards, on Dask.
+r"""vocloud: data mining of big astronomical spectra archives with Virtual Observatory standards, on Dask.
 
 Examples
 --------
+>>> import tempfile
+>>> from pathlib import Path
 >>> import vocloud
->>> exp = vocloud.Experiment.from_file("halpha.yaml")  # doctest: +SKIP
->>> ds = exp.run()                                      # doctest: +SKIP
->>> ds = vocloud.open_experiment("experiments/halpha")  # doctest: +SKIP
+>>> from vocloud.datasets import make_archive
+>>> tmp = Path(tempfile.mkdtemp())
+>>> _ = make_archive(tmp / "archive", 40, layouts="iraf-linear", n_jobs=1)
+>>> _ = (tmp / "halpha.yaml").write_text(
+...     "name: halpha\nstore: ./experiments\nrun: {block_size: 20}\n"
+...     "source: {directory: ./archive, pattern: '**/*.fits'}\n")
+>>> exp = vocloud.Experiment.from_file(tmp / "halpha.yaml")
+>>> ds = exp.run(cluster_kwargs={"n_workers": 1, "processes": False,
+...              "dashboard_address": None}, progress=False, verbose=False)
+>>> ds = vocloud.open_experiment(exp.directory)
+>>> int(ds.sizes["spectrum"]), vocloud.summarize(exp.directory)["n_ok"]
+(40, 40)
 """
 
 from __future__ import annotations

@@ -116,6 +116,7 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
         show=args.show,
         step=args.step,
         color_by=args.color_by,
+        scheduler=args.scheduler,
     )
     return 0
 
@@ -218,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="hits",
         choices=list(COLOR_KEYS),
         help="the first colouring of the map (majority and purity need a random-forest step)",
+    )
+    b.add_argument(
+        "--scheduler",
+        help="Dask scheduler (tcp://host:port) that runs the Label tab's next iteration",
     )
     b.add_argument("--show", action="store_true", help="open it in the web browser")
     b.set_defaults(func=_cmd_dashboard)

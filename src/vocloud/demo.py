@@ -62,7 +62,20 @@ def run_demo(
 
     Examples
     --------
-    >>> run_demo("/tmp/vocloud-demo", n_spectra=200)  # doctest: +SKIP
+    A small archive on an in-process cluster (what it prints is kept aside here):
+
+    >>> import contextlib, io, tempfile
+    >>> from dask.distributed import Client
+    >>> client = Client(processes=False, n_workers=1, dashboard_address=None)
+    >>> with contextlib.redirect_stdout(io.StringIO()) as printed:
+    ...     summary = run_demo(tempfile.mkdtemp(), n_spectra=40, scheduler=client)
+    >>> client.close()
+    >>> summary["n_spectra"], summary["n_ok"], summary["n_failed"]  # the broken files, recorded
+    (52, 41, 11)
+    >>> [step["method"] for step in summary["steps"]]
+    ['pca', 'som', 'random-forest']
+    >>> "vocloud demo: som on features" in printed.getvalue()
+    True
     """
 
     folder = Path(folder)

@@ -9,10 +9,13 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from distributed import get_task_stream
 from viz_experiment import som_experiment
 
 from vocloud.ml.labelfile import experiment_labels, save_labels
 from vocloud.steps.active import iteration_records
+from vocloud.viz import SomMapData
+from vocloud.viz.label import LabelBatch
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +125,29 @@ def test_vocloud_learn_writes_curve_and_png(experiment, tmp_path):
         [*cmd[:7], "--label-column", "nope"], capture_output=True, text=True, check=False
     )
     assert bad.returncode != 0 and "no label column 'nope'" in bad.stderr
+
+
+def test_dashboard_next_iteration_runs_on_the_given_scheduler(experiment, client):
+    """`vocloud dashboard --scheduler`: the Label tab's next iteration is scored on that cluster."""
+    root, exp = experiment
+    exp.run_step("som", shape=[6, 7], topology="hexagonal", epochs=5)
+    truth = pd.read_csv(root / "spectra" / "truth.csv").set_index("id")["class"]
+    save_labels(experiment_labels(exp.directory), truth.groupby(truth).head(5).to_dict())
+    exp.run_step("active-learning", query="uncertainty", batch_size=8)
+    data = SomMapData(exp.directory)
+    batch = LabelBatch(
+        data._root, data._features_store, data.spectra, data.ids, scheduler=client.scheduler.address
+    )
+    before = len(iteration_records(exp.directory))
+    asked = list(batch.ids)
+    batch.label(asked, "unsure")  # the astronomer answers the batch
+    with get_task_stream(client) as ts:
+        res = batch.run_next()
+    assert not res.cached
+    assert len(iteration_records(exp.directory)) == before + 1
+    # the scoring ran as tasks on the given cluster's workers, not in this process
+    workers = set(client.scheduler_info()["workers"])
+    ran = [t for t in ts.data if t.get("worker") in workers]
+    assert ran, "no task of the next iteration ran on the given scheduler"
+    batch.reload()
+    assert not set(batch.ids) & set(asked)

@@ -18,6 +18,7 @@ import pytest
 import xarray as xr
 
 from vocloud.interop.samp import (
+    SAMPDeliveryError,
     SAMPRecipientError,
     send_spectrum,
     send_table,
@@ -55,7 +56,7 @@ def _path(url: str) -> str:
 
 
 class Receiver:
-    """A TOPCAT-like client reading every table and spectrum it is sent."""
+    """A TOPCAT-like client reading every table and spectrum it is sent, replying to calls."""
 
     def __init__(self, name: str) -> None:
         self.client = SAMPIntegratedClient(name=name, addr=ADDR)
@@ -64,28 +65,42 @@ class Receiver:
         self.spectra: list[tuple[dict[str, Any], Spectrum]] = []
         self.errors: list[BaseException] = []
 
-    def on_table(self, private_key, sender_id, mtype, params, extra) -> None:
+    def _reply(self, msg_id: str | None, exc: BaseException | None) -> None:
+        if msg_id is None:  # a notification
+            return
+        if exc is None:
+            self.client.ereply(msg_id, "samp.ok", result={})
+        else:  # as TOPCAT does when it cannot load the file
+            self.client.ereply(msg_id, "samp.error", error={"samp.errortxt": str(exc)})
+
+    def on_table(self, private_key, sender_id, msg_id, mtype, params, extra) -> None:
+        err = None
         try:
             t = Table.read(params["url"], format="votable")
             with self.lock:
                 self.tables.append((params, t))
         except BaseException as exc:  # surfaced by the test, not lost in the hub thread
+            err = exc
             with self.lock:
                 self.errors.append(exc)
+        self._reply(msg_id, err)
 
-    def on_spectrum(self, private_key, sender_id, mtype, params, extra) -> None:
+    def on_spectrum(self, private_key, sender_id, msg_id, mtype, params, extra) -> None:
+        err = None
         try:
             s = read_spectrum(_path(params["url"]))
             with self.lock:
                 self.spectra.append((params, s))
         except BaseException as exc:
+            err = exc
             with self.lock:
                 self.errors.append(exc)
+        self._reply(msg_id, err)
 
     def connect(self, hub: SAMPHubServer) -> None:
         self.client.connect(hub=hub)
-        self.client.bind_receive_notification("table.load.votable", self.on_table)
-        self.client.bind_receive_notification("spectrum.load.ssa-generic", self.on_spectrum)
+        self.client.bind_receive_message("table.load.votable", self.on_table)
+        self.client.bind_receive_message("spectrum.load.ssa-generic", self.on_spectrum)
 
     @property
     def id(self) -> str:
@@ -223,13 +238,14 @@ def test_send_spectrum_nm_converted_to_angstrom(hub, receiver, sender):
 def test_send_spectrum_url_as_is(hub, tmp_path, sender):
     seen: list[dict[str, Any]] = []
 
-    def on_spectrum(private_key, sender_id, mtype, params, extra) -> None:
+    def on_spectrum(private_key, sender_id, msg_id, mtype, params, extra) -> None:
         seen.append(params)
+        r.ereply(msg_id, "samp.ok", result={})
 
     r = SAMPIntegratedClient(name="SPLAT-VO", addr=ADDR)
     try:
         r.connect(hub=hub)
-        r.bind_receive_notification("spectrum.load.ssa-generic", on_spectrum)
+        r.bind_receive_call("spectrum.load.ssa-generic", on_spectrum)
         ids = send_spectrum("https://example.org/s/1.fits.gz", client=sender, recipient="splat")
         assert ids == [r.get_public_id()]
         f = tmp_path / "local.vot"
@@ -263,3 +279,62 @@ def test_to_table_nullable_and_index():
     t = to_table(df)
     assert t.colnames == ["k", "n"]
     assert list(np.ma.getmaskarray(t["n"])) == [False, True, False]
+
+
+def _delay_hub_delivery(hub: SAMPHubServer, monkeypatch: pytest.MonkeyPatch, delay: float) -> None:
+    """Start every delivery thread of the real hub ``delay`` s late, as on a loaded machine."""
+    launch = hub._launch_thread
+
+    def late_launch(group=None, target=None, name=None, args=None):
+        def late(*a: Any) -> None:
+            time.sleep(delay)
+            target(*a)
+
+        launch(group=group, target=late, name=name, args=args)
+
+    monkeypatch.setattr(hub, "_launch_thread", late_launch)
+
+
+def test_own_client_waits_for_a_late_hub_delivery(hub, receiver, monkeypatch):
+    _delay_hub_delivery(hub, monkeypatch, 0.3)
+    t0 = time.monotonic()
+    ids = send_table(_spectra_list(), name="late", hub=hub, recipient="topcat")
+    assert time.monotonic() - t0 >= 0.3  # returned only once the receiver had it
+    assert ids == [receiver.id]
+    assert receiver.got("tables")  # at once: send_table waited for the reply
+    assert not receiver.errors
+    assert receiver.tables[0][0]["name"] == "late"
+
+    s = Spectrum(np.array([4000.0, 4001.0]) * u.AA, np.array([1.0, 2.0]), source="/d/late.fits")
+    assert send_spectrum(s, hub=hub) == [receiver.id]  # broadcast, own client too
+    assert receiver.got("spectra")
+    assert receiver.spectra[0][0]["name"] == "late.fits"
+
+
+def test_no_reply_in_time_names_the_recipient(hub, receiver):
+    mute = SAMPIntegratedClient(name="Aladin-mute", addr=ADDR)
+    try:
+        mute.connect(hub=hub)
+        # subscribed, takes the call, never replies
+        mute.bind_receive_call("table.load.votable", lambda *a: None)
+        t0 = time.monotonic()
+        with pytest.raises(
+            SAMPDeliveryError, match=r"Aladin-mute \(cli#\d+\): no reply within 1 s"
+        ) as info:
+            send_table(_spectra_list(), hub=hub, timeout=0.5)  # broadcast: both clients
+        assert time.monotonic() - t0 >= 1.0  # SAMP counts whole seconds
+        assert info.value.delivered == [receiver.id]  # the other recipient still got it
+        assert list(info.value.failures) == [mute.get_public_id()]
+        assert receiver.got("tables")
+    finally:
+        mute.disconnect()
+
+
+def test_error_reply_names_the_recipient_and_its_reason(hub, receiver):
+    # the receiver reads only file:// URLs, and replies samp.error as TOPCAT does
+    with pytest.raises(
+        SAMPDeliveryError, match=r"TOPCAT-like \(cli#\d+\): it replied with an error"
+    ):
+        send_spectrum("https://example.org/s/1.fits", hub=hub, recipient="topcat")
+    with pytest.raises(ValueError, match="timeout must be > 0"):
+        send_spectrum("https://example.org/s/1.fits", hub=hub, timeout=0)

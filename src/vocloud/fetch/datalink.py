@@ -214,6 +214,18 @@ def resolve_datalinks(
     --------
     >>> resolve_datalinks([])
     []
+
+    A failure is a reason per URL, never an exception (nothing listens on loopback port 9):
+
+    >>> for r in resolve_datalinks(["http://127.0.0.1:9/dl?ID=ivo://x/1", "http://h/dl"],
+    ...                            FetchOptions(retries=0)):
+    ...     print(r)
+    http://127.0.0.1:9/dl: DataLink: connection refused
+    http://h/dl: a DataLink URL needs exactly one ID parameter
+
+    A spectra list's DataLink column, resolved against its archive's service (a DataLink
+    service is needed: the VO tier's DaCHS, or the loopback one of tests/unit/test_datalink.py):
+
     >>> links = resolve_datalinks(spectra["datalink_url"], band=(6400, 6700))  # doctest: +SKIP
     """
     groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[str]] = {}

@@ -70,7 +70,21 @@ def fetch(
     Traceback (most recent call last):
     ...
     vocloud.fetch.errors.FetchError: file:///etc/hostname: unsupported URL scheme 'file'
-    >>> data = fetch("https://example.org/spec/1.fits", FetchOptions(retries=1))  # doctest: +SKIP
+
+    From an HTTP server on loopback (vocloud.testing.StaticServer):
+
+    >>> import tempfile, pathlib
+    >>> from vocloud.testing import StaticServer
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "1.fits").write_bytes(b"SIMPLE  =                    T")
+    >>> server = StaticServer(folder).start()
+    >>> fetch(server.url + "1.fits", FetchOptions(retries=1))[:6]
+    b'SIMPLE'
+    >>> fetch(server.url + "2.fits", FetchOptions(retries=1))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    vocloud.fetch.errors.FetchError: http://127.0.0.1:.../2.fits: HTTP 404 ...
+    >>> server.close()
     """
     shown = redact(url)
     try:

@@ -32,8 +32,21 @@ def export_table(experiment: str | os.PathLike[str]) -> pd.DataFrame:
 
     Examples
     --------
-    >>> export_table("experiments/halpha").columns[:3].tolist()  # doctest: +SKIP
-    ['id', 'status', 'error']
+    >>> import tempfile
+    >>> from vocloud import Experiment
+    >>> from vocloud.datasets import make_archive
+    >>> tmp = tempfile.mkdtemp()
+    >>> _ = make_archive(f"{tmp}/spectra", 40, layouts="iraf-linear", n_jobs=1)
+    >>> exp = Experiment({"directory": f"{tmp}/spectra", "pattern": "**/*.fits"},
+    ...                  name="halpha", store=f"{tmp}/experiments", block_size=20,
+    ...                  steps=[{"method": "pca", "params": {"n_components": 2}}])
+    >>> _ = exp.run(cluster_kwargs={"n_workers": 1, "processes": False,
+    ...             "dashboard_address": None}, progress=False, verbose=False)
+    >>> df = export_table(exp.directory)
+    >>> df.columns[:3].tolist(), len(df)
+    (['id', 'status', 'error'], 40)
+    >>> sorted(c for c in df.columns if c.startswith("pca_"))
+    ['pca_score_0', 'pca_score_1']
     """
     folder, store = ExperimentFolder.of(experiment)
     ds = open_store(store)

@@ -9,22 +9,30 @@ else to the hub of the standard lockfile) and disconnected afterwards.
 
 Examples
 --------
+To a running TOPCAT through the hub of the standard lockfile (needs TOPCAT, a desktop
+application):
+
 >>> from vocloud.interop.samp import send_table
 >>> import pandas as pd
 >>> send_table(pd.DataFrame({"id": ["a", "b"]}), recipient="topcat")  # doctest: +SKIP
 ['cli#2']
+
+:func:`send_table` and :func:`send_spectrum` show the same against a hub and a receiving
+client started in-process.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import math
 import os
 import shutil
 import tempfile
 import threading
 import uuid
 import warnings
+import xmlrpc.client
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +50,7 @@ if TYPE_CHECKING:  # astropy.samp warns (deprecated in astropy 8) on import: imp
     from astropy.samp import SAMPHubServer, SAMPIntegratedClient
 
 __all__ = [
+    "SAMPDeliveryError",
     "SAMPRecipientError",
     "send_spectrum",
     "send_table",
@@ -52,6 +61,8 @@ __all__ = [
 SPECTRUM_MTYPE = "spectrum.load.ssa-generic"
 TABLE_MTYPE = "table.load.votable"
 VOTABLE_FORMAT = "application/x-votable+xml"
+#: Seconds each recipient has to load the file and reply (a big table takes TOPCAT a while).
+DEFAULT_TIMEOUT = 30.0
 
 #: Access.Format by (lower-case) file suffix, ``.gz`` stripped first.
 _FORMATS = {
@@ -68,6 +79,23 @@ _FORMATS = {
 
 class SAMPRecipientError(LookupError):
     """No registered SAMP client matches the requested recipient (or none can take the MType)."""
+
+
+class SAMPDeliveryError(RuntimeError):
+    """A recipient did not take the message: no reply in time, an error reply, or it went away.
+
+    Attributes
+    ----------
+    delivered : list of str
+        The ids of the recipients that did take it (a broadcast goes on past a failure).
+    failures : dict of str to str
+        The reason, by recipient id.
+    """
+
+    def __init__(self, message: str, delivered: list[str], failures: dict[str, str]) -> None:
+        super().__init__(message)
+        self.delivered = delivered
+        self.failures = failures
 
 
 # ---------------------------------------------------------------------------- temporary files
@@ -128,7 +156,7 @@ def _connected(
     own = samp.SAMPIntegratedClient(
         name="vocloud",
         description="vocloud: mining astronomical spectra archives",
-        callable=False,  # sends notifications only: no XML-RPC server of its own
+        callable=False,  # callAndWait is answered through the hub: no XML-RPC server of its own
     )
     if hub is None:
         own.connect()
@@ -190,24 +218,62 @@ def _resolve(client: SAMPIntegratedClient, mtype: str, recipient: str) -> list[s
     return able
 
 
+def _call(client: SAMPIntegratedClient, cid: str, message: dict[str, Any], timeout: float) -> str:
+    """Call ``cid`` and wait for its reply: ``""`` when it took the message, else the reason."""
+    # The SAMP timeout is whole seconds, and "0" means "wait for ever" to the hub.
+    seconds = str(max(1, math.ceil(timeout)))
+    try:
+        response = client.call_and_wait(cid, message, seconds)
+    except xmlrpc.client.Fault as exc:
+        text = str(exc.faultString)
+        if "timeout" in text.lower():
+            return f"no reply within {seconds} s"
+        return f"the hub refused the call: {text}"
+    except OSError as exc:  # the hub went away while waiting
+        return f"the hub cannot be reached: {exc}"
+    status = response.get("samp.status") if isinstance(response, dict) else None
+    if status == "samp.error":
+        error = response.get("samp.error") or {}
+        return f"it replied with an error: {error.get('samp.errortxt', '(no text)')}"
+    if status not in ("samp.ok", "samp.warning"):
+        return "no reply (the hub stopped waiting)"
+    if status == "samp.warning":
+        error = response.get("samp.error") or {}
+        warnings.warn(
+            f"SAMP client {cid} took {message['samp.mtype']} with a warning: "
+            f"{error.get('samp.errortxt', '(no text)')}",
+            stacklevel=4,
+        )
+    return ""
+
+
 def _send(
     message: dict[str, Any],
     recipient: str | None,
     hub: SAMPHubServer | str | os.PathLike[str] | None,
     client: SAMPIntegratedClient | None,
+    timeout: float,
 ) -> list[str]:
+    if not timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
     with _connected(hub, client) as c:
         mtype = message["samp.mtype"]
         if recipient is None:
-            if not c.get_subscribed_clients(mtype):
+            me = c.get_public_id()
+            ids = [str(k) for k in c.get_subscribed_clients(mtype) if k != me]
+            if not ids:
                 raise SAMPRecipientError(f"no SAMP client registered with the hub accepts {mtype}")
-            ids = c.notify_all(message)
-            if not isinstance(ids, list):  # hubs other than astropy's may answer nothing
-                ids = [k for k in c.get_subscribed_clients(mtype) if k != c.get_public_id()]
-            return [str(i) for i in ids]
-        ids = _resolve(c, mtype, recipient)
-        for cid in ids:
-            c.notify(cid, message)
+        else:
+            ids = _resolve(c, mtype, recipient)
+        # One recipient after the other: a hub proxy is one XML-RPC connection, not thread-safe.
+        failures = {cid: reason for cid in ids if (reason := _call(c, cid, message, timeout))}
+        if failures:
+            names = {cid: _client_name(c, cid) for cid in failures}
+            said = "; ".join(f"{names[cid] or '?'} ({cid}): {r}" for cid, r in failures.items())
+            delivered = [cid for cid in ids if cid not in failures]
+            raise SAMPDeliveryError(
+                f"SAMP client(s) did not take {mtype}: {said}", delivered, failures
+            )
         return ids
 
 
@@ -271,6 +337,7 @@ def send_spectrum(
     recipient: str | None = None,
     hub: SAMPHubServer | str | os.PathLike[str] | None = None,
     client: SAMPIntegratedClient | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> list[str]:
     """Send one spectrum to SPLAT (or any client taking ``spectrum.load.ssa-generic``).
 
@@ -294,28 +361,56 @@ def send_spectrum(
     client : astropy.samp.SAMPIntegratedClient, optional
         An already connected client to send with (left connected). Without it a client is
         connected for the call and disconnected afterwards.
+    timeout : float, default 30
+        Seconds each recipient has to reply (rounded up to whole seconds, as SAMP counts).
 
     Returns
     -------
     list of str
-        The ids of the clients notified.
+        The ids of the clients that took the spectrum (replied ``samp.ok`` or ``samp.warning``).
 
     Raises
     ------
     SAMPRecipientError
         No registered client matches ``recipient`` or accepts the MType.
+    SAMPDeliveryError
+        A recipient did not reply within ``timeout``, replied with an error or went away; the
+        message names each one and its reason.
     astropy.samp.SAMPHubError
         No hub is running (when ``client`` is not given).
 
     Examples
     --------
+    A hub and a SPLAT-like client on loopback, in this process (a real SPLAT replies the same
+    way once it has loaded the spectrum):
+
+    >>> import contextlib, io, tempfile, warnings
     >>> import numpy as np, astropy.units as u
     >>> from vocloud.io import Spectrum
+    >>> with warnings.catch_warnings():  # astropy.samp is deprecated in astropy 8
+    ...     warnings.simplefilter("ignore")
+    ...     from astropy.samp import SAMPHubServer, SAMPIntegratedClient
+    >>> hub = SAMPHubServer(web_profile=False, addr="127.0.0.1",
+    ...                     lockfile=f"{tempfile.mkdtemp()}/samp.lock")
+    >>> quiet = contextlib.redirect_stdout(io.StringIO())  # the hub logs to stdout
+    >>> with quiet:
+    ...     hub.start()
+    >>> splat = SAMPIntegratedClient(name="SPLAT-VO", addr="127.0.0.1")
+    >>> splat.connect(hub=hub)
+    >>> got = []
+    >>> def load(private_key, sender_id, msg_id, mtype, params, extra):
+    ...     got.append(params["name"])
+    ...     splat.ereply(msg_id, "samp.ok", result={})
+    >>> splat.bind_receive_call("spectrum.load.ssa-generic", load)
     >>> s = Spectrum(np.linspace(4000, 5000, 100) * u.AA, np.ones(100), source="x.fits")
-    >>> send_spectrum(s, recipient="splat")  # doctest: +SKIP
-    ['cli#3']
-    >>> send_spectrum("https://example.org/spec/1.fits")  # doctest: +SKIP
-    ['cli#3']
+    >>> send_spectrum(s, recipient="splat", hub=hub) == [splat.get_public_id()]
+    True
+    >>> _ = send_spectrum("https://example.org/spec/1.fits", hub=hub)  # to every taker
+    >>> got
+    ['x.fits', '1.fits']
+    >>> splat.disconnect()
+    >>> with quiet:
+    ...     hub.stop()
     """
     if isinstance(spectrum_or_url, Spectrum):
         source = spectrum_or_url.source
@@ -331,7 +426,8 @@ def send_spectrum(
     if fmt is not None:
         meta["Access.Format"] = fmt
     params = {"url": url, "meta": meta, "spectrum-id": url, "name": label}
-    return _send({"samp.mtype": SPECTRUM_MTYPE, "samp.params": params}, recipient, hub, client)
+    message = {"samp.mtype": SPECTRUM_MTYPE, "samp.params": params}
+    return _send(message, recipient, hub, client, timeout)
 
 
 # ---------------------------------------------------------------------------- tables
@@ -455,6 +551,7 @@ def send_table(
     client: SAMPIntegratedClient | None = None,
     features: bool = False,
     table_id: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> list[str]:
     """Send a spectra list or a feature store selection to TOPCAT (``table.load.votable``).
 
@@ -481,23 +578,57 @@ def send_table(
         For a Dataset, add the features matrix as columns ``f_<wavelength>``.
     table_id : str, optional
         The ``table-id`` parameter; defaults to a fresh ``vocloud-<hex>`` id.
+    timeout : float, default 30
+        Seconds each recipient has to load the table and reply (rounded up to whole seconds).
 
     Returns
     -------
     list of str
-        The ids of the clients notified.
+        The ids of the clients that took the table (replied ``samp.ok`` or ``samp.warning``).
 
     Raises
     ------
     SAMPRecipientError
         No registered client matches ``recipient`` or accepts the MType.
+    SAMPDeliveryError
+        A recipient did not reply within ``timeout``, replied with an error or went away; the
+        message names each one and its reason.
 
     Examples
     --------
-    >>> import vocloud.store
-    >>> ds = vocloud.store.open_store("run/features.zarr")  # doctest: +SKIP
-    >>> send_table(ds.isel(spectrum=slice(0, 100)), recipient="topcat")  # doctest: +SKIP
-    ['cli#2']
+    A hub and a TOPCAT-like client on loopback, in this process; a feature store selection
+    (``vocloud.store.open_store(path).isel(spectrum=slice(0, 100))``) is sent the same way:
+
+    >>> import contextlib, io, tempfile, warnings
+    >>> import pandas as pd
+    >>> from astropy.table import Table
+    >>> with warnings.catch_warnings():  # astropy.samp is deprecated in astropy 8
+    ...     warnings.simplefilter("ignore")
+    ...     from astropy.samp import SAMPHubServer, SAMPIntegratedClient
+    >>> hub = SAMPHubServer(web_profile=False, addr="127.0.0.1",
+    ...                     lockfile=f"{tempfile.mkdtemp()}/samp.lock")
+    >>> quiet = contextlib.redirect_stdout(io.StringIO())  # the hub logs to stdout
+    >>> with quiet:
+    ...     hub.start()
+    >>> topcat = SAMPIntegratedClient(name="TOPCAT", addr="127.0.0.1")
+    >>> topcat.connect(hub=hub)
+    >>> tables = []
+    >>> def load(private_key, sender_id, msg_id, mtype, params, extra):
+    ...     tables.append(Table.read(params["url"], format="votable"))
+    ...     topcat.ereply(msg_id, "samp.ok", result={})
+    >>> topcat.bind_receive_call("table.load.votable", load)
+    >>> spectra = pd.DataFrame({"id": ["a", "b"], "snr": [12.5, 3.0]})
+    >>> send_table(spectra, recipient="topcat", hub=hub) == [topcat.get_public_id()]
+    True
+    >>> tables[0]["id"].tolist(), tables[0]["snr"].tolist()  # loaded before send_table returned
+    (['a', 'b'], [12.5, 3.0])
+    >>> send_table(spectra, recipient="aladin", hub=hub)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    vocloud.interop.samp.SAMPRecipientError: no SAMP client named like 'aladin' ... TOPCAT (cli#1))
+    >>> topcat.disconnect()
+    >>> with quiet:
+    ...     hub.stop()
     """
     astropy_table = to_table(table, features=features)
     astropy_table.meta.clear()
@@ -507,4 +638,6 @@ def send_table(
         astropy_table.write(str(path), format="votable", tabledata_format="binary2", overwrite=True)
     tid = table_id or f"vocloud-{uuid.uuid4().hex[:12]}"
     params = {"url": path.as_uri(), "name": name, "table-id": tid}
-    return _send({"samp.mtype": TABLE_MTYPE, "samp.params": params}, recipient, hub, client)
+    return _send(
+        {"samp.mtype": TABLE_MTYPE, "samp.params": params}, recipient, hub, client, timeout
+    )

@@ -265,7 +265,20 @@ class HTTPIndexSource(_RemoteListing):
     >>> src = HTTPIndexSource("https://example.org/spectra", pattern="**/*.fits")
     >>> src.describe()["http"]
     'https://example.org/spectra/'
-    >>> src.list()  # doctest: +SKIP
+
+    An index served on loopback (vocloud.testing.StaticServer, folder listings as
+    :mod:`http.server` makes them):
+
+    >>> import tempfile, pathlib
+    >>> from vocloud.testing import StaticServer
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> (folder / "night1").mkdir()
+    >>> for name in ("night1/a.fits", "night1/b.fits", "notes.txt"):
+    ...     _ = (folder / name).write_bytes(b"x")
+    >>> with StaticServer(folder) as server:
+    ...     spectra = HTTPIndexSource(server.url, pattern="**/*.fits").list()
+    >>> spectra["id"].tolist()
+    ['night1/a.fits', 'night1/b.fits']
     """
 
     _auth: tuple[str, str] | None = None  # the login list() sends

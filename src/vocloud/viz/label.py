@@ -40,6 +40,7 @@ from bokeh.palettes import Category10, Category20
 
 from vocloud.ml.active import UNSURE
 from vocloud.ml.labelfile import experiment_labels, read_label_table, save_labels
+from vocloud.run.cluster import get_client
 from vocloud.steps.active import RECORDS_FOLDER, iteration_records
 from vocloud.steps.runner import open_step, recorded_steps, run_step
 from vocloud.store import ExperimentFolder, read_array
@@ -71,6 +72,9 @@ class LabelBatch:
         The id of every stored spectrum.
     extra_classes : iterable of str
         Classes offered besides those of the step and of the labels file (e.g. a forest's).
+    scheduler : str, optional
+        A Dask scheduler address where :meth:`run_next` scores the stored spectra (default:
+        the dashboard's own process).
 
     Attributes
     ----------
@@ -97,8 +101,10 @@ class LabelBatch:
         spectra: Callable[[np.ndarray], np.ndarray],
         ids: np.ndarray,
         extra_classes: Any = (),
+        scheduler: str | None = None,
     ) -> None:
         self.root, self.store, self._spectra = Path(root), Path(store), spectra
+        self.scheduler = scheduler
         self._all_ids = ids
         self._extra = sorted({str(c) for c in extra_classes if c})
         self.reload()
@@ -160,7 +166,11 @@ class LabelBatch:
 
         params = dict((self.record or {}).get("params") or {})
         params["labels"] = str(self.labels_path)
-        return run_step(self.root, self.store, METHOD, params)
+        if not self.scheduler:
+            return run_step(self.root, self.store, METHOD, params)
+        # the experiment's cluster does the scoring, not the dashboard's process
+        with get_client(self.scheduler, quiet=True) as client, client.as_current():
+            return run_step(self.root, self.store, METHOD, params)
 
 
 def _record_labels_file(root: Path, record: dict[str, Any]) -> Path | None:

@@ -26,6 +26,7 @@ def make_server(
     step: str | None = None,
     color_by: str = "hits",
     allow_websocket_origin: list[str] | None = None,
+    scheduler: str | None = None,
 ) -> Any:
     """A Bokeh server (not yet started) with the experiment's SOM dashboard at ``/som``.
 
@@ -43,11 +44,36 @@ def make_server(
         As for :func:`vocloud.viz.som_document`.
     allow_websocket_origin : list of str, optional
         Hosts (``host:port``) whose pages may connect; default this address and localhost.
+    scheduler : str, optional
+        A Dask scheduler address: the Label tab's "Run the next iteration" scores the stored
+        spectra there (default: in the dashboard's own process).
 
     Examples
     --------
-    >>> server = make_server("experiments/halpha", port=0)  # doctest: +SKIP
-    >>> server.start(); server.io_loop.start()  # doctest: +SKIP
+    A tiny experiment with a SOM step, its dashboard served on a free loopback port while
+    this thread asks for the page (``vocloud dashboard`` runs the loop in the main thread and
+    a browser shows the page):
+
+    >>> import tempfile, threading, urllib.request
+    >>> from vocloud import Experiment
+    >>> from vocloud.datasets import make_archive
+    >>> tmp = tempfile.mkdtemp()
+    >>> _ = make_archive(f"{tmp}/spectra", 40, layouts="iraf-linear", n_jobs=1)
+    >>> exp = Experiment({"directory": f"{tmp}/spectra", "pattern": "**/*.fits"},
+    ...                  name="map", store=f"{tmp}/experiments", block_size=20,
+    ...                  steps=[{"method": "som", "params": {"shape": [3, 3], "epochs": 2}}])
+    >>> _ = exp.run(cluster_kwargs={"n_workers": 1, "processes": False,
+    ...             "dashboard_address": None}, progress=False, verbose=False)
+    >>> server = make_server(exp.directory, port=0)
+    >>> server.start()
+    >>> loop = threading.Thread(target=server.io_loop.start)
+    >>> loop.start()
+    >>> page = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/som", timeout=60)
+    >>> page.status, b"bokeh" in page.read().lower()
+    (200, True)
+    >>> server.io_loop.add_callback(server.io_loop.stop)
+    >>> loop.join(30)
+    >>> server.stop()
     """
 
     # Loaded now (a missing SOM step is an error here, not in the browser) and shared by the
@@ -61,7 +87,9 @@ def make_server(
     def app(doc: Any) -> None:
         if step is None and not shared[0].is_current():
             shared[0] = SomMapData(experiment_dir, step)
-        som_document(doc, experiment_dir, step=step, color_by=color_by, data=shared[0])
+        som_document(
+            doc, experiment_dir, step=step, color_by=color_by, data=shared[0], scheduler=scheduler
+        )
 
     if port == 0:
         port = _free_port(address)

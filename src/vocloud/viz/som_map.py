@@ -207,6 +207,7 @@ def som_document(
     color_by: str = "hits",
     max_lines: int = MAX_LINES,
     data: SomMapData | None = None,
+    scheduler: str | None = None,
 ) -> SomMapData:
     """Fill the Bokeh document ``doc`` with the SOM dashboard of an experiment.
 
@@ -260,6 +261,7 @@ def som_document(
         data.spectra,
         data.ids,
         extra_classes=() if data.predicted is None else set(data.predicted),
+        scheduler=scheduler,
     )
     tabs = [
         TabPanel(child=_som_panel(data, figure, color_by, max_lines, batch), title="SOM map"),
@@ -602,9 +604,28 @@ def som_app(experiment_dir: str | os.PathLike[str], **kwargs: Any) -> Callable[[
 
     Examples
     --------
+    >>> import tempfile
+    >>> from bokeh.document import Document
+    >>> from vocloud import Experiment
+    >>> from vocloud.datasets import make_archive
+    >>> tmp = tempfile.mkdtemp()
+    >>> _ = make_archive(f"{tmp}/spectra", 40, layouts="iraf-linear", n_jobs=1)
+    >>> exp = Experiment({"directory": f"{tmp}/spectra", "pattern": "**/*.fits"},
+    ...                  name="map", store=f"{tmp}/experiments", block_size=20,
+    ...                  steps=[{"method": "som", "params": {"shape": [3, 3], "epochs": 2}}])
+    >>> _ = exp.run(cluster_kwargs={"n_workers": 1, "processes": False,
+    ...             "dashboard_address": None}, progress=False, verbose=False)
+    >>> app = som_app(exp.directory)
+    >>> doc = Document()
+    >>> app(doc)  # what Bokeh does for each browser session
+    >>> doc.get_model_by_name("neurons") is not None
+    True
+
+    In Jupyter (a notebook and a browser are needed to see it):
+
     >>> from bokeh.io import output_notebook, show
     >>> output_notebook()  # doctest: +SKIP
-    >>> show(som_app("experiments/halpha"))  # doctest: +SKIP
+    >>> show(app)  # doctest: +SKIP
     """
 
     def app(doc: Any) -> None:
