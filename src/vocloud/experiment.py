@@ -644,6 +644,10 @@ class _TaskInputs:
         return (paths, skip, self.params, self.fetch, links, rv, self.max_size)
 
 
+#: Seconds a chunk computed alone waits for a cluster with no running worker before it fails.
+NO_WORKERS_TIMEOUT = 300.0
+
+
 class _ChunkRun:
     """The chunk tasks of one run on a cluster, and the search for the spectra that kill workers.
 
@@ -725,6 +729,26 @@ class _ChunkRun:
             )
         return self.results
 
+    def _result(self, fut: Any, i: int) -> Any:
+        """``fut.result()``, but an error instead of a wait for ever when the cluster has had no
+        worker that takes tasks (none, or all paused) for :data:`NO_WORKERS_TIMEOUT` seconds."""
+        idle_since: float | None = None
+        while True:
+            try:
+                return fut.result(timeout=5)
+            except TimeoutError:
+                workers = self.client.scheduler_info().get("workers", {}).values()
+                running = [w for w in workers if w.get("status", "running") == "running"]
+                if running:
+                    idle_since = None
+                    continue
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since > NO_WORKERS_TIMEOUT:
+                    raise RuntimeError(
+                        f"chunk {i}: the cluster has had no running worker for "
+                        f"{NO_WORKERS_TIMEOUT:.0f} s while a part of it was computed alone"
+                    ) from None
+
     def _alone(self, i: int, rows: np.ndarray) -> None:
         """Compute chunk ``i`` (``rows``) again, one task at a time, halving what kills."""
         self.say(f"vocloud: chunk {i} ({rows.size} spectra) killed its workers; computing it alone")
@@ -739,7 +763,7 @@ class _ChunkRun:
                 key=f"vocloud-part-{self.key[:12]}-{i}-{uuid.uuid4().hex[:8]}",
             )
             try:
-                parts.append((part, fut.result()))
+                parts.append((part, self._result(fut, i)))
                 fut.release()
             except KilledWorker as exc:
                 if part.size > 1:

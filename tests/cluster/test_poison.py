@@ -163,3 +163,27 @@ def test_a_gzip_bomb_and_a_worker_killer_fail_alone(tmp_path, small_workers):
     assert res.returncode == 0, res.stderr
     assert "gzip expands past N MB, e.g. gzip expands past 64 MB (the per-file" in res.stdout
     assert "its worker died reading it, e.g. its worker died reading it (" in res.stdout
+
+
+def test_worker_killer_on_vocloud_own_cluster(tmp_path):
+    """The same search on the LocalCluster vocloud starts itself (its own scheduler and worker
+    settings, not the fixture's): the run completes and records the killer."""
+    make_archive(tmp_path / "spectra", 23, layouts="iraf-linear", seed=5, n_jobs=1)
+    (tmp_path / "spectra" / "poison").mkdir()
+    write_killer(tmp_path / "spectra" / "poison" / "killer.fits")
+    exp = Experiment(
+        {"directory": str(tmp_path / "spectra"), "pattern": "**/*.fits"},
+        HALPHA,
+        name="own",
+        store=tmp_path / "experiments",
+        block_size=8,
+        cluster_kwargs={"n_workers": 2, "memory_limit": "700MB", "dashboard_address": None},
+    )
+    ds = exp.run(progress=False, verbose=False)
+    paths = ds.path.values.tolist()
+    k = next(i for i, p in enumerate(paths) if p.endswith("killer.fits"))
+    assert ds.status.values[k] == 2
+    assert str(ds.error.values[k]).startswith("its worker died reading it (")
+    # the killer shares its chunk with good spectra, all stored
+    same_chunk = [i for i in range(len(paths)) if i // 8 == k // 8 and i != k]
+    assert same_chunk and all(ds.status.values[i] == 1 for i in same_chunk)

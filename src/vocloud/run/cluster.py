@@ -14,7 +14,7 @@ import psutil
 from distributed import Client, LocalCluster
 
 from vocloud.run.batch import BatchSpec, batch_cluster, wait_for_first_worker
-from vocloud.run.workers import WORKER_MALLOC_ENV
+from vocloud.run.workers import LOCAL_CLUSTER_CONFIG, WORKER_MALLOC_ENV
 
 __all__ = ["WORKER_MALLOC_ENV", "default_cluster_kwargs", "get_client"]
 
@@ -96,7 +96,7 @@ def get_client(
             kwargs.pop("memory_limit", None)
             kwargs.pop("host", None)
         env = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC_ENV.items()}
-        with dask.config.set(env):
+        with dask.config.set({**env, **LOCAL_CLUSTER_CONFIG}):
             cluster = LocalCluster(**kwargs)
         client = Client(cluster)
     try:

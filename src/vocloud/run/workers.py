@@ -3,7 +3,7 @@ batch jobs (:mod:`vocloud.run.batch`) alike."""
 
 from __future__ import annotations
 
-__all__ = ["WORKER_MALLOC_ENV"]
+__all__ = ["LOCAL_CLUSTER_CONFIG", "WORKER_MALLOC_ENV"]
 
 #: glibc malloc settings for every worker vocloud starts: distributed's default
 #: ``MALLOC_TRIM_THRESHOLD_=65536`` turns off glibc's adaptive mmap threshold, so each block-sized
@@ -12,4 +12,15 @@ __all__ = ["WORKER_MALLOC_ENV"]
 WORKER_MALLOC_ENV = {
     "MALLOC_TRIM_THRESHOLD_": str(256 * 2**20),
     "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
+}
+
+#: Dask settings of vocloud's LocalCluster. A preprocessing task keeps nothing in memory after
+#: it: a worker that survived a memory spike (a file far larger than the others) but did not return
+#: the memory to the OS would otherwise stay *paused* above 80 % of its limit and take no task.
+#: A chunk task whose worker dies fails at once (``allowed-failures`` 0): the run computes it
+#: again alone and bisects it to the spectrum that kills (:mod:`vocloud.experiment`); dask's
+#: default of 3 more deaths per task made the nannies' rapid restarts stall here (2026-12).
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.memory.pause": False,
+    "distributed.scheduler.allowed-failures": 0,
 }
