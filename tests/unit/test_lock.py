@@ -146,3 +146,22 @@ def test_pointer_updates_from_many_processes_are_all_kept(tmp_path):
         f"m{i}-{k}" for i in range(8) for k in range(5)
     )
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_iterations_recorded_by_many_processes_get_distinct_numbers(tmp_path):
+    """Six processes recording active-learning iterations at once: 1..30, each recorded once."""
+    code = (
+        "import sys\nfrom vocloud.store import ExperimentFolder\n"
+        "f = ExperimentFolder(sys.argv[1])\n"
+        "for k in range(5):\n"
+        "    f.record_iteration({'who': f'{sys.argv[2]}-{k}'})\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(i)]) for i in range(6)
+    ]
+    assert [p.wait(120) for p in procs] == [0] * 6
+    records = ExperimentFolder(tmp_path).iteration_records()
+    assert [r["iteration"] for r in records] == list(range(1, 31))
+    assert sorted(r["who"] for r in records) == sorted(
+        f"{i}-{k}" for i in range(6) for k in range(5)
+    )

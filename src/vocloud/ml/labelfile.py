@@ -28,17 +28,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from vocloud.store.folder import LABELS_FILE, ExperimentFolder
+
 __all__ = ["LABELS_FILE", "experiment_labels", "read_label_table", "save_labels"]
 
-LABELS_FILE = "labels.csv"
-"""Name of the labels file in the experiment folder (the ``active-learning`` step's default)."""
 
 COLUMNS = ("id", "label", "time")
 
 
 def experiment_labels(experiment_dir: str | os.PathLike[str]) -> Path:
     """The labels file of an experiment folder (it may not exist yet)."""
-    return Path(experiment_dir) / LABELS_FILE
+    return ExperimentFolder(experiment_dir).labels_path
 
 
 @contextlib.contextmanager

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import io
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,9 +29,6 @@ from vocloud.steps.methods import FOREST_ROWS, _coords, _feature_dim, _rows_per_
 from vocloud.steps.registry import Method, StepOutput, register
 from vocloud.steps.runner import open_step, recorded_steps
 from vocloud.store import ExperimentFolder
-
-#: Folder of the iteration records, in the experiment folder.
-RECORDS_FOLDER = "active-learning"
 
 
 def _labels_path(params: dict[str, Any], context: Any) -> Path:
@@ -53,20 +49,7 @@ def _latest_som(context: Any) -> tuple[str, Path] | None:
 
 def iteration_records(experiment_dir: str | Path) -> list[dict[str, Any]]:
     """The recorded iterations of an experiment's loop, oldest first."""
-    folder = Path(experiment_dir) / RECORDS_FOLDER
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("iteration-*.json"))]
-
-
-def _write_record(experiment_dir: Path, record: dict[str, Any]) -> Path:
-    folder = experiment_dir / RECORDS_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    n = len(list(folder.glob("iteration-*.json"))) + 1
-    record = {"iteration": n, **record}
-    path = folder / f"iteration-{n:04d}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1, default=str))
-    tmp.replace(path)
-    return path
+    return ExperimentFolder(experiment_dir).iteration_records()
 
 
 def _store_reader(inputs: xr.DataArray, context: Any) -> Any:
@@ -184,8 +167,7 @@ class ActiveLearningMethod(Method):
             }
             for r, i in enumerate(it.batch)
         ]
-        _write_record(
-            Path(context.experiment_dir),
+        ExperimentFolder(context.experiment_dir).record_iteration(
             {
                 "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
                 "labels_file": str(path),

@@ -29,6 +29,8 @@ from vocloud.store.features import (
     replace_folder,
 )
 from vocloud.store.folder import (
+    ITERATIONS_FOLDER,
+    LABELS_FILE,
     POINTER_FILE,
     STEPS_FOLDER,
     ExperimentFolder,
@@ -41,6 +43,8 @@ __all__ = [
     "CHUNK_VARIABLES",
     "FEATURE_CODEC",
     "FILL_VALUES",
+    "ITERATIONS_FOLDER",
+    "LABELS_FILE",
     "PARTIAL_SUFFIX",
     "POINTER_FILE",
     "STATUS_FAILED",

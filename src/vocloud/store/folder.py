@@ -8,6 +8,8 @@ Layout of ``<store>/<name>/``::
     features-<key16>.zarr.partial    the same while it is written (or retried); resumed by a rerun
     features-<key16>.zarr.lock       the run lock of that store (:mod:`vocloud.store.lock`)
     steps/<method>-<key16>.zarr      step results (:mod:`vocloud.steps.runner`)
+    labels.csv                       labels given by eye (id, label, time; :mod:`vocloud.ml.labelfile`)
+    active-learning/iteration-NNNN.json   one record per iteration of the active-learning loop
 
 Nothing else in vocloud spells these names: it asks an :class:`ExperimentFolder`.
 """
@@ -39,6 +41,8 @@ from vocloud.store.lock import StoreLock
 POINTER_FILE = "experiment.json"
 STEPS_FOLDER = "steps"
 LOCK_SUFFIX = ".lock"
+LABELS_FILE = "labels.csv"
+ITERATIONS_FOLDER = "active-learning"
 
 
 def _json_default(o: Any) -> Any:
@@ -121,6 +125,35 @@ class ExperimentFolder:
     def step_store(self, name: str) -> Path:
         """A step result store by its folder name (as recorded in the pointer file)."""
         return self.steps_dir / name
+
+    # -- labels and the active-learning loop ------------------------------------------------
+    @property
+    def labels_path(self) -> Path:
+        """The experiment's labels file (it may not exist yet)."""
+        return self.directory / LABELS_FILE
+
+    @property
+    def iterations_dir(self) -> Path:
+        """The folder of the active-learning loop's iteration records."""
+        return self.directory / ITERATIONS_FOLDER
+
+    def iteration_records(self) -> list[dict[str, Any]]:
+        """The recorded iterations of the active-learning loop, oldest first."""
+        paths = sorted(self.iterations_dir.glob("iteration-*.json"))
+        return [json.loads(p.read_text()) for p in paths]
+
+    def record_iteration(self, record: dict[str, Any]) -> Path:
+        """Record the next iteration (numbered here, under a short lock, so that two runs at
+        once never take the same number); the file is written whole (temporary + rename)."""
+        folder = self.iterations_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        with StoreLock(folder.with_name(ITERATIONS_FOLDER + LOCK_SUFFIX), holder="iterations"):
+            n = len(list(folder.glob("iteration-*.json"))) + 1
+            path = folder / f"iteration-{n:04d}.json"
+            tmp = folder / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+            tmp.write_text(json.dumps({"iteration": n, **record}, indent=1, default=str))
+            os.replace(tmp, path)
+        return path
 
     # -- the feature store of a run ---------------------------------------------------------
     def open_partial(

@@ -15,7 +15,6 @@ only writes the labels file and redraws from memory (docs/performance.md).
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -41,7 +40,7 @@ from bokeh.palettes import Category10, Category20
 from vocloud.ml.active import UNSURE
 from vocloud.ml.labelfile import experiment_labels, read_label_table, save_labels
 from vocloud.run.cluster import get_client
-from vocloud.steps.active import RECORDS_FOLDER, iteration_records
+from vocloud.steps.active import iteration_records
 from vocloud.steps.runner import open_step, recorded_steps, run_step
 from vocloud.store import ExperimentFolder, read_array
 
@@ -176,8 +175,7 @@ class LabelBatch:
 def _record_labels_file(root: Path, record: dict[str, Any]) -> Path | None:
     """The labels file of the iteration that made ``record`` (absolute, as the step read it)."""
 
-    for p in sorted((root / RECORDS_FOLDER).glob("iteration-*.json"), reverse=True):
-        rec = json.loads(p.read_text())
+    for rec in reversed(iteration_records(root)):
         if rec.get("params", {}) == record.get("params"):
             return Path(rec["labels_file"])
     return None
