@@ -61,14 +61,16 @@ def samp_hub(tmp_path):
     hub.start()
     got, mutex = [], threading.Lock()
 
-    def on_table(private_key, sender_id, mtype, params, extra):
+    def on_table(private_key, sender_id, msg_id, mtype, params, extra):
         t = Table.read(params["url"], format="votable")
         with mutex:
             got.append((params, t))
+        if msg_id is not None:  # a call: reply once loaded, as TOPCAT does
+            client.ereply(msg_id, "samp.ok", result={})
 
     client = SAMPIntegratedClient(name="TOPCAT-like", addr="127.0.0.1")
     client.connect(hub=hub)
-    client.bind_receive_notification("table.load.votable", on_table)
+    client.bind_receive_message("table.load.votable", on_table)
     try:
         yield lock, got
     finally:
