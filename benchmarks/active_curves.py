@@ -28,7 +28,7 @@ QUERIES = ("uncertainty", "margin", "entropy", "diverse", "outlier", "random")
 def build() -> Path:
     from vocloud.datasets import make_archive
     from vocloud.demo import DEMO_EXPERIMENT
-    from vocloud.experiment import Experiment
+    from vocloud.run.experiment import Experiment
 
     weights = {
         "absorption": 1,
@@ -89,10 +89,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default=str(Path(__file__).parents[1] / "docs" / "img"))
     args = ap.parse_args()
-    from vocloud.experiment import open_experiment
     from vocloud.ml.active import make_classifier
     from vocloud.ml.labels import load_labels
     from vocloud.ml.oracle import run_oracle
+    from vocloud.run.experiment import open_experiment
     from vocloud.steps.runner import STEPS_FOLDER, open_step
 
     exp_dir = build()

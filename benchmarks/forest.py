@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python benchmarks/forest.py [--rows 1000000] [--baseline-src DIR]``.
 
 Store. Builds once (reused when its shape matches) an experiment feature store under
-``benchmarks/data/forest-<rows>/`` (gitignored) exactly as :class:`vocloud.experiment.Experiment`
+``benchmarks/data/forest-<rows>/`` (gitignored) exactly as :class:`vocloud.run.experiment.Experiment`
 writes one: :class:`vocloud.store.FeatureStore`, 1,000-spectrum chunks (the default
 ``block_size``), ``rows x 1161`` float32 features compressed with ``FEATURE_CODEC``, ids, status
 and error per spectrum. The features are those of ``--base`` synthetic LAMOST DR7 spectra

@@ -73,7 +73,7 @@ def reset_labels(exp_dir: Path, pad: int) -> None:
 
 
 def first_iteration(exp_dir: Path) -> None:
-    from vocloud.experiment import resolve_store
+    from vocloud.run.experiment import resolve_store
     from vocloud.steps.runner import run_step
 
     reset_labels(exp_dir, 0)

@@ -83,8 +83,8 @@ def _raw(path: str) -> bytes:
 
 def real_files() -> None:
     """Each real file of tests/data/real read 100 times: vocloud vs the floor vs astropy."""
-    from vocloud.chunks import read_block
     from vocloud.io.read import list_spectra
+    from vocloud.run.tasks import read_block
 
     print()
     print(

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from vocloud._version import __version__
 
 if TYPE_CHECKING:
-    from vocloud.experiment import Experiment, open_experiment, summarize
+    from vocloud.run.experiment import Experiment, open_experiment, summarize
 
 __all__ = ["Experiment", "__version__", "open_experiment", "summarize"]
 
@@ -34,7 +34,7 @@ __all__ = ["Experiment", "__version__", "open_experiment", "summarize"]
 def __getattr__(name: str) -> Any:
     # Import the heavy parts (dask, distributed, xarray) only when they are used.
     if name in {"Experiment", "open_experiment", "summarize"}:
-        from vocloud import experiment
+        from vocloud.run import experiment
 
         return getattr(experiment, name)
     raise AttributeError(f"module 'vocloud' has no attribute {name!r}")

@@ -17,7 +17,7 @@ COLOR_KEYS = ("hits", "umatrix", "outlier", "majority", "purity")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from vocloud.experiment import Experiment, summarize
+    from vocloud.run.experiment import Experiment, summarize
     from vocloud.store import StoreLocked
 
     exp = Experiment.from_file(args.file, scheduler=args.scheduler)
@@ -77,7 +77,7 @@ def _format_info(info: dict) -> str:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from vocloud.experiment import summarize
+    from vocloud.run.experiment import summarize
 
     info = summarize(args.path)
     print(json.dumps(info, indent=2, default=str) if args.json else _format_info(info))

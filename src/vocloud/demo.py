@@ -11,7 +11,7 @@ from pathlib import Path
 from distributed import Client
 
 from vocloud.datasets import make_archive, make_broken_files
-from vocloud.experiment import Experiment, summarize
+from vocloud.run.experiment import Experiment, summarize
 from vocloud.steps.registry import brief_metrics
 
 #: The embedded default experiment, written beside the archive as ``halpha.yaml``.

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vocloud.experiment import Experiment, resolve_store
 from vocloud.ml.labels import load_labels
 from vocloud.ml.oracle import CURVE_COLUMNS, plot_curve, run_oracle
+from vocloud.run.experiment import Experiment, resolve_store
 from vocloud.steps.runner import STEPS_FOLDER, open_step, recorded_steps
 from vocloud.store import open_store
 

@@ -17,10 +17,10 @@ import pytest
 import yaml
 
 from vocloud.demo import DEMO_EXPERIMENT
-from vocloud.experiment import Experiment, open_experiment
 from vocloud.ml.active import make_classifier
 from vocloud.ml.labels import load_labels
 from vocloud.ml.oracle import run_oracle
+from vocloud.run.experiment import Experiment, open_experiment
 from vocloud.steps.runner import STEPS_FOLDER, open_step
 
 N, HOLDOUT, RARE = 4000, 1000, "double-peak"

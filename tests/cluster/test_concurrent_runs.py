@@ -18,7 +18,7 @@ import yaml
 
 from vocloud.datasets import make_archive
 from vocloud.demo import DEMO_EXPERIMENT
-from vocloud.experiment import Experiment
+from vocloud.run.experiment import Experiment
 from vocloud.store import FeatureStore, open_store
 
 HALPHA = yaml.safe_load(DEMO_EXPERIMENT)["preprocess"]
@@ -167,7 +167,7 @@ def hook(event, args):
         os.kill(os.getpid(), signal.SIGKILL)
 
 sys.addaudithook(hook)
-from vocloud.experiment import Experiment
+from vocloud.run.experiment import Experiment
 Experiment.from_file(sys.argv[1]).run(
     cluster_kwargs={"n_workers": 1, "threads_per_worker": 2, "processes": False,
                     "dashboard_address": None},

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from vocloud import open_experiment
-from vocloud.experiment import summarize
+from vocloud.run.experiment import summarize
 from vocloud.steps.registry import brief_metrics
 
 pytestmark = pytest.mark.cluster

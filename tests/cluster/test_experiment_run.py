@@ -17,7 +17,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 import vocloud
 import vocloud.run.cluster
 from vocloud.demo import DEMO_EXPERIMENT
-from vocloud.experiment import Experiment, summarize
+from vocloud.run.experiment import Experiment, summarize
 
 HALPHA = yaml.safe_load(DEMO_EXPERIMENT)["preprocess"]
 

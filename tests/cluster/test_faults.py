@@ -17,9 +17,9 @@ import pytest
 import yaml
 from astropy.table import Table
 
-from vocloud.chunks import retry_rows
 from vocloud.demo import DEMO_EXPERIMENT
-from vocloud.experiment import Experiment
+from vocloud.run.experiment import Experiment
+from vocloud.run.tasks import retry_rows
 from vocloud.sources.directory import DirectorySource
 from vocloud.store import FeatureStore, open_store
 from vocloud.testing import FaultProxy, Faults, StaticServer

@@ -17,7 +17,7 @@ import yaml
 from vocloud.datasets import make_archive
 from vocloud.datasets.fitswrite import format_card, header_bytes
 from vocloud.demo import DEMO_EXPERIMENT
-from vocloud.experiment import Experiment
+from vocloud.run.experiment import Experiment
 from vocloud.store import open_store
 
 HALPHA = yaml.safe_load(DEMO_EXPERIMENT)["preprocess"]

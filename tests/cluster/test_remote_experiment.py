@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from vocloud.demo import DEMO_EXPERIMENT
-from vocloud.experiment import Experiment
+from vocloud.run.experiment import Experiment
 
 HALPHA = yaml.safe_load(DEMO_EXPERIMENT)["preprocess"]
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from vocloud.demo import DEMO_EXPERIMENT
-from vocloud.experiment import Experiment, summarize
+from vocloud.run.experiment import Experiment, summarize
 
 HALPHA = yaml.safe_load(DEMO_EXPERIMENT)["preprocess"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import vocloud.chunks as chunks
+import vocloud.run.tasks as chunks
 from vocloud.datasets import make_archive, make_broken_files
 from vocloud.io import Spectrum
 from vocloud.preprocess import PreprocessParams

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from vocloud.experiment import Experiment
 from vocloud.run.config import ExperimentFileError, load_experiment_file
+from vocloud.run.experiment import Experiment
 
 ISSUE_YAML = """\
 name: halpha

@@ -462,7 +462,7 @@ def test_experiment_store_holds_no_password(
     serve: Callable[..., _Server], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from vocloud.datasets import make_archive
-    from vocloud.experiment import Experiment
+    from vocloud.run.experiment import Experiment
 
     caplog.set_level(logging.DEBUG)
     make_archive(tmp_path / "spectra", 6, layouts="iraf-linear", n_jobs=1)
@@ -508,8 +508,8 @@ def test_experiment_store_holds_no_password(
 
 
 def test_experiment_file_credentials(tmp_path: Path) -> None:
-    from vocloud.experiment import Experiment
     from vocloud.run.config import load_experiment_file
+    from vocloud.run.experiment import Experiment
 
     f = tmp_path / "e.yaml"
     f.write_text(

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from vocloud.chunks import compute_chunk
 from vocloud.io import read_spectrum
 from vocloud.preprocess import PreprocessParams, preprocess_block
 from vocloud.preprocess.medium import air_to_vac, spectrum_medium, vac_to_air
+from vocloud.run.tasks import compute_chunk
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 
@@ -184,7 +184,7 @@ def test_experiment_store_states_the_grid_medium_and_each_spectrum(tmp_path):
     """A run over real files: the store's wavelength medium is the grid's, not always air."""
     import shutil
 
-    from vocloud.experiment import Experiment
+    from vocloud.run.experiment import Experiment
 
     folder = tmp_path / "spectra"
     folder.mkdir()
@@ -222,7 +222,7 @@ def test_rest_frame_from_a_spectra_list_column(tmp_path):
     gives it), here the SDSS pipeline's for two real quasar spectra, none for a third."""
     from astropy.table import Table
 
-    from vocloud.experiment import Experiment
+    from vocloud.run.experiment import Experiment
 
     files = [REAL / "sdss/spec-1325-52762-0133.fits", REAL / "sdss/spec-6717-56397-0534.fits"]
     zs = []

@@ -337,8 +337,8 @@ def test_radio_velocity_axis_converted_with_rest_frequency(tmp_path):
 
 
 def test_desi_file_listed_by_target_and_read_once_per_task(monkeypatch):
-    from vocloud import chunks
     from vocloud.io.read import list_spectra
+    from vocloud.run import tasks as chunks
 
     name = REAL / "desi/coadd-5-169-thru20210419.fits"
     with _open("desi/coadd-5-169-thru20210419.fits") as hdul:
@@ -393,8 +393,8 @@ def test_unknown_or_unsupported_file_gets_both_reasons():
 
 
 def test_desi_group_with_a_bad_address_spoils_no_other():
-    from vocloud import chunks
     from vocloud.io.read import list_spectra
+    from vocloud.run import tasks as chunks
 
     name = REAL / "desi/coadd-5-169-thru20210419.fits"
     good = list_spectra(name)
@@ -513,8 +513,8 @@ def test_sdss_spplate_by_fiberid(tmp_path):
 
 
 def test_sdss_spplate_read_once_per_task(tmp_path, monkeypatch):
-    from vocloud import chunks
     from vocloud.io.read import list_spectra
+    from vocloud.run import tasks as chunks
 
     path = tmp_path / "spPlate-1325-52762.fits"
     _write_spplate(path)

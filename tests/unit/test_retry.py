@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vocloud.chunks import DownloadFailed, compute_chunk, retry_rows
+from vocloud.run.tasks import DownloadFailed, compute_chunk, retry_rows
 from vocloud.store import STATUS_FAILED, STATUS_OK, ChunkData, FeatureStore, open_store
 from vocloud.testing import StaticServer
 

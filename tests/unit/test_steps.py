@@ -12,8 +12,8 @@ import xarray as xr
 from astropy.io.votable import parse_single_table
 
 from vocloud.cli import main
-from vocloud.experiment import summarize
 from vocloud.interop.export import export, export_table
+from vocloud.run.experiment import summarize
 from vocloud.steps import Method, StepOutput, get_method, list_methods, register, run_step
 from vocloud.store import STATUS_FAILED, STATUS_OK, ChunkData, FeatureStore
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from astropy.io.votable.tree import Field, Resource, TableElement, VOTableFile
 
-from vocloud.chunks import read_block
+from vocloud.run.tasks import read_block
 from vocloud.sources import VOTableSource, source_from_config
 
 

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vocloud.chunks import compute_chunk
-from vocloud.experiment import Experiment
 from vocloud.io import read_spectrum
 from vocloud.preprocess import PreprocessParams
+from vocloud.run.experiment import Experiment
+from vocloud.run.tasks import compute_chunk
 from vocloud.sources import (
     ObsCoreSource,
     SSAPSource,

@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pytest
 
-from vocloud.experiment import Experiment
+from vocloud.run.experiment import Experiment
 from vocloud.testing import FaultProxy, Faults
 
 pytestmark = pytest.mark.filterwarnings("ignore:The unit 'Angstrom' has been deprecated")

@@ -23,11 +23,11 @@ from dask.utils import parse_bytes
 from distributed import Client, KilledWorker, as_completed
 
 from vocloud._version import __version__
-from vocloud.chunks import compute_chunk, retry_rows, run_chunk
 from vocloud.io.read import MAX_FILE_SIZE
 from vocloud.preprocess import PreprocessParams
 from vocloud.run.cluster import get_client
 from vocloud.run.config import load_experiment_file
+from vocloud.run.tasks import compute_chunk, retry_rows, run_chunk
 from vocloud.sources import Source, source_from_config
 from vocloud.spectralist import duplicate_reasons, list_hash
 from vocloud.steps.registry import brief_metrics
@@ -629,7 +629,7 @@ class _TaskInputs:
     max_size: int
 
     def args(self, rows: np.ndarray) -> tuple[Any, ...]:
-        """The arguments of :func:`vocloud.chunks.compute_chunk` for global ``rows``."""
+        """The arguments of :func:`vocloud.run.tasks.compute_chunk` for global ``rows``."""
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and rows[-1] - rows[0] + 1 == rows.size:  # a range: slices are faster
             sel = slice(int(rows[0]), int(rows[-1]) + 1)
