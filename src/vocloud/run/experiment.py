@@ -4,60 +4,41 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import dask
-import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
 from dask.utils import parse_bytes
-from distributed import Client, KilledWorker, as_completed
+from distributed import Client
 
 from vocloud._version import __version__
 from vocloud.io.read import MAX_FILE_SIZE
 from vocloud.preprocess import PreprocessParams
+from vocloud.run.cachekey import FEATURE_VERSION, json_default
+from vocloud.run.cachekey import cache_key as key_of
 from vocloud.run.cluster import get_client
 from vocloud.run.config import load_experiment_file
-from vocloud.run.tasks import compute_chunk, retry_rows, run_chunk
+from vocloud.run.execute import ChunkRun
+from vocloud.run.graph import lazy_features
+from vocloud.run.inputs import TaskInputs
 from vocloud.sources import Source, source_from_config
-from vocloud.spectralist import duplicate_reasons, list_hash
 from vocloud.steps.registry import brief_metrics
 from vocloud.steps.runner import StepResult
 from vocloud.steps.runner import run_step as run_step_on
 from vocloud.store import (
-    CHUNK_VARIABLES,
-    STATUS_FAILED,
-    STATUS_OK,
-    ChunkData,
     ExperimentFolder,
     FeatureStore,
     StoreLock,
     is_complete,
-    memory_dtype,
-    new_chunk,
     open_store,
     resolve_store,
 )
-
-#: Bumped when the meaning of stored features changes, so old caches are not reused.
-FEATURE_VERSION = 2
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 class Experiment:
@@ -248,22 +229,13 @@ class Experiment:
     @property
     def cache_key(self) -> str:
         """Hash of the spectra list and of the preprocessing parameters (and feature version)."""
-        parts: dict[str, Any] = {
-            "list": list_hash(self.spectra),
-            "preprocess": self.params.to_dict(),
-            "feature_version": FEATURE_VERSION,
-        }
-        if "datalink_url" in self.spectra.columns:
-            # a server cutout gives the continuum fit less of the spectrum: other features
-            parts["cutout"] = self.fetch_options().get("cutout", "server")
-        if self.max_file_size != MAX_FILE_SIZE:  # which files are refused: other stores
-            parts["max_file_size"] = self.max_file_size
-        payload = json.dumps(
-            parts,
-            sort_keys=True,
-            default=_json_default,
+        # a server cutout gives the continuum fit less of the spectrum: other features
+        cutout = (
+            self.fetch_options().get("cutout", "server")
+            if "datalink_url" in self.spectra.columns
+            else None
         )
-        return hashlib.sha256(payload.encode()).hexdigest()
+        return key_of(self.spectra, self.params, cutout, self.max_file_size)
 
     @property
     def store_path(self) -> Path:
@@ -275,18 +247,9 @@ class Experiment:
         return is_complete(self.store_path)
 
     # -- the lazy graph ---------------------------------------------------------------------
-    def _task_inputs(self) -> _TaskInputs:
+    def _task_inputs(self) -> TaskInputs:
         """What the chunk tasks are given, from the spectra list (once per run)."""
-        spectra = self.spectra
-        return _TaskInputs(
-            paths=spectra["access_url"].astype(str).tolist(),
-            skip=duplicate_reasons(spectra).tolist(),
-            datalinks=_datalink_column(spectra),
-            rv=_rv_column(spectra, self.params),  # issue #8: rest frame from the spectra list
-            params=self.params.to_dict(),
-            fetch=self.fetch_options(),
-            max_size=self.max_file_size,
-        )
+        return TaskInputs.of(self.spectra, self.params, self.fetch_options(), self.max_file_size)
 
     def features(self) -> xr.Dataset:
         """The features as a lazy xarray Dataset backed by dask (nothing is computed here).
@@ -296,38 +259,8 @@ class Experiment:
         key = self.cache_key  # hashing the list costs ~70 ms per 100,000 spectra: once
         if is_complete(self.folder.store_path(key)):
             return open_store(self.folder.store_path(key))
-        spectra = self.spectra
-        grid = self.params.grid()
-        m = len(grid)
-        task = self._task_inputs()
-        parts: dict[str, list[Any]] = {"features": []}
-        parts.update({n: [] for n in CHUNK_VARIABLES})
-        for start in range(0, len(spectra), self.block_size):
-            rows = np.arange(start, min(start + self.block_size, len(spectra)))
-            d = dask.delayed(compute_chunk, pure=True)(*task.args(rows))
-            parts["features"].append(da.from_delayed(d.features, shape=(rows.size, m), dtype="f4"))
-            for name in CHUNK_VARIABLES:
-                parts[name].append(
-                    da.from_delayed(d.columns[name], shape=(rows.size,), dtype=memory_dtype(name))
-                )
-        if not len(spectra):
-            parts = {"features": [da.zeros((0, m), dtype="f4")]}
-            parts.update({n: [da.zeros((0,), dtype=memory_dtype(n))] for n in CHUNK_VARIABLES})
-        coords = {
-            "wavelength": (
-                "wavelength",
-                grid,
-                {"units": "Angstrom", "medium": self.params.grid_params.medium},
-            ),
-            "id": ("spectrum", spectra["id"].to_numpy(dtype=object)),
-            "path": ("spectrum", spectra.get("path", spectra["access_url"]).to_numpy(dtype=object)),
-        }
-        for name in CHUNK_VARIABLES:
-            coords[name] = ("spectrum", da.concatenate(parts[name]))
-        return xr.Dataset(
-            {"features": (("spectrum", "wavelength"), da.concatenate(parts["features"]))},
-            coords=coords,
-            attrs=self._provenance(key),
+        return lazy_features(
+            self.spectra, self.params, self._task_inputs(), self.block_size, self._provenance(key)
         )
 
     def _provenance(self, key: str) -> dict[str, Any]:
@@ -335,8 +268,8 @@ class Experiment:
             "vocloud_version": __version__,
             "experiment": self.name,
             "cache_key": key,
-            "parameters": json.dumps(self.params.to_dict(), default=_json_default),
-            "source": json.dumps(self.source.describe(), default=_json_default),
+            "parameters": json.dumps(self.params.to_dict(), default=json_default),
+            "source": json.dumps(self.source.describe(), default=json_default),
             "feature_version": FEATURE_VERSION,
         }
 
@@ -506,7 +439,7 @@ class Experiment:
                 say(
                     f"vocloud: preprocessing {len(spectra)} spectra in {len(plan)} tasks -> {final}"
                 )
-            results = _ChunkRun(
+            results = ChunkRun(
                 connect(), st, key, self._task_inputs(), len(self.params.grid()), say
             ).run(plan, retrying, progress)
         st = st.finish(final, {"retried" if retrying else "finished": _now()})
@@ -614,225 +547,6 @@ class Experiment:
     def _record(self, final: Path) -> None:
         """Make ``final`` the experiment's current store in its pointer file."""
         self.folder.record_store(self.name, final, self.params.to_dict(), _now())
-
-
-@dataclass(frozen=True)
-class _TaskInputs:
-    """The per-spectrum lists and the parameters the chunk tasks are given."""
-
-    paths: list[str]
-    skip: list[str | None]
-    datalinks: list[str | None] | None
-    rv: list[Any] | None
-    params: dict[str, Any]
-    fetch: dict[str, Any]
-    max_size: int
-
-    def args(self, rows: np.ndarray) -> tuple[Any, ...]:
-        """The arguments of :func:`vocloud.run.tasks.compute_chunk` for global ``rows``."""
-        rows = np.asarray(rows, dtype=np.int64)
-        if rows.size and rows[-1] - rows[0] + 1 == rows.size:  # a range: slices are faster
-            sel = slice(int(rows[0]), int(rows[-1]) + 1)
-            paths, skip = self.paths[sel], self.skip[sel]
-            links = None if self.datalinks is None else self.datalinks[sel]
-            rv = None if self.rv is None else self.rv[sel]
-        else:
-            paths = [self.paths[r] for r in rows]
-            skip = [self.skip[r] for r in rows]
-            links = None if self.datalinks is None else [self.datalinks[r] for r in rows]
-            rv = None if self.rv is None else [self.rv[r] for r in rows]
-        return (paths, skip, self.params, self.fetch, links, rv, self.max_size)
-
-
-#: Seconds a chunk computed alone waits for a cluster with no running worker before it fails.
-NO_WORKERS_TIMEOUT = 300.0
-
-
-class _ChunkRun:
-    """The chunk tasks of one run on a cluster, and the search for the spectra that kill workers.
-
-    A chunk task whose workers die (:class:`distributed.KilledWorker`: a file that takes more
-    memory than a worker has, a crash in a library) is computed again once every other task
-    is done, alone on the cluster (a task that merely ran beside the culprit on a dying worker
-    is blamed too, and succeeds alone), and when it dies again in halves, one at a time, and so
-    on, until a task of one spectrum kills its worker twice: that spectrum is recorded failed
-    ("its worker died reading it ...") and the rest of the chunk is written (by the client).
-    """
-
-    def __init__(
-        self,
-        client: Client,
-        st: FeatureStore,
-        key: str,
-        task: _TaskInputs,
-        n_wavelengths: int,
-        say: Callable[..., None],
-    ) -> None:
-        self.client, self.st, self.key, self.task = client, st, key, task
-        self.m, self.say = n_wavelengths, say
-        self.results: list[dict[str, int]] = []
-        self.errors: list[str] = []
-
-    def run(
-        self, plan: dict[int, np.ndarray], retrying: bool, progress: bool
-    ) -> list[dict[str, int]]:
-        path = str(self.st.path)
-        futures = []
-        chunk_of: dict[str, int] = {}
-        for i, rows in plan.items():
-            if retrying:
-                fut = self.client.submit(
-                    retry_rows,
-                    path,
-                    i,
-                    rows.tolist(),
-                    *self.task.args(rows),
-                    pure=False,
-                    key=f"vocloud-retry-{self.key[:12]}-{i}-{uuid.uuid4().hex[:8]}",
-                )
-            else:
-                fut = self.client.submit(
-                    run_chunk,
-                    path,
-                    i,
-                    int(rows[0]),
-                    *self.task.args(rows),
-                    pure=False,
-                    key=f"vocloud-chunk-{self.key[:12]}-{i}",
-                )
-            chunk_of[fut.key] = i
-            futures.append(fut)
-        if progress:
-            from distributed import progress as _progress
-
-            _progress(futures)
-        killed: list[int] = []
-        pending = as_completed(futures)
-        del futures
-        for fut in pending:
-            i = chunk_of[fut.key]
-            if fut.status == "finished":
-                self.results.append(fut.result())
-            elif isinstance(fut.exception(), KilledWorker):
-                killed.append(i)
-            else:
-                self.errors.append(f"chunk task {fut.key}: {fut.exception()!r}")
-            # forgotten by the scheduler at once: a result held by a worker that dies later
-            # would be computed again (and its chunk written again)
-            fut.release()
-        for i in sorted(killed):
-            self._alone(i, plan[i])
-        if self.errors:
-            raise RuntimeError(
-                f"{len(self.errors)} chunk tasks failed; finished chunks are kept in "
-                f"{self.st.path} and a rerun resumes from them. First: {self.errors[0]}"
-            )
-        return self.results
-
-    def _result(self, fut: Any, i: int) -> Any:
-        """``fut.result()``, but an error instead of a wait for ever when the cluster has had no
-        worker that takes tasks (none, or all paused) for :data:`NO_WORKERS_TIMEOUT` seconds."""
-        idle_since: float | None = None
-        while True:
-            try:
-                return fut.result(timeout=5)
-            except TimeoutError:
-                workers = self.client.scheduler_info().get("workers", {}).values()
-                running = [w for w in workers if w.get("status", "running") == "running"]
-                if running:
-                    idle_since = None
-                    continue
-                idle_since = idle_since or time.monotonic()
-                if time.monotonic() - idle_since > NO_WORKERS_TIMEOUT:
-                    raise RuntimeError(
-                        f"chunk {i}: the cluster has had no running worker for "
-                        f"{NO_WORKERS_TIMEOUT:.0f} s while a part of it was computed alone"
-                    ) from None
-
-    def _alone(self, i: int, rows: np.ndarray) -> None:
-        """Compute chunk ``i`` (``rows``) again, one task at a time, halving what kills."""
-        self.say(f"vocloud: chunk {i} ({rows.size} spectra) killed its workers; computing it alone")
-        parts: list[tuple[np.ndarray, ChunkData]] = []
-        todo: list[tuple[np.ndarray, bool]] = [(rows, False)]  # (rows, blamed once already)
-        while todo:
-            part, blamed = todo.pop()
-            fut = self.client.submit(
-                compute_chunk,
-                *self.task.args(part),
-                pure=False,
-                key=f"vocloud-part-{self.key[:12]}-{i}-{uuid.uuid4().hex[:8]}",
-            )
-            try:
-                parts.append((part, self._result(fut, i)))
-                fut.release()
-            except KilledWorker as exc:
-                if part.size > 1:
-                    halves = np.array_split(part, 2)
-                    todo.extend((h, False) for h in reversed(halves))  # first half first
-                    continue
-                if not blamed:
-                    # once more before it is recorded: a task given to a worker that was
-                    # already dying is blamed without having run
-                    todo.append((part, True))
-                    continue
-                reason = str(exc).split(". ")[0]
-                data = new_chunk(1, self.m)
-                data.columns["status"][:] = STATUS_FAILED
-                data.columns["error"][:] = f"its worker died reading it ({reason})"
-                self.say(f"vocloud: {self.task.paths[int(part[0])]}: its worker died reading it")
-                parts.append((part, data))
-            except Exception as exc:
-                self.errors.append(f"chunk task {fut.key}: {exc!r}")
-                return
-        every = np.concatenate([r for r, _ in parts])
-        order = np.argsort(every, kind="stable")
-        whole = ChunkData(
-            features=np.concatenate([d.features for _, d in parts])[order],
-            columns={
-                name: np.concatenate([d.columns[name] for _, d in parts])[order]
-                for name in CHUNK_VARIABLES
-            },
-        )
-        FeatureStore.write_rows(self.st.path, i, every[order], whole)
-        ok = int((whole.columns["status"] == STATUS_OK).sum())
-        self.results.append(
-            {
-                "chunk": i,
-                "n": int(every.size),
-                "n_ok": ok,
-                "n_failed": int(every.size) - ok,
-                "n_transient": int(whole.columns["transient"].sum()),
-            }
-        )
-
-
-def _rv_column(spectra: pd.DataFrame, params: PreprocessParams) -> list[Any] | None:
-    """The spectra list column ``preprocess.rv = "column:<name>"`` names (any case), or None.
-
-    Raises
-    ------
-    ValueError
-        When the spectra list has no such column.
-    """
-    rv = params.rv
-    if not (isinstance(rv, str) and rv.startswith("COLUMN:")):
-        return None
-    name = rv[7:]
-    match = [c for c in spectra.columns if str(c).upper() == name]
-    if not match:
-        raise ValueError(
-            f"rv: the spectra list has no column {name.lower()!r} "
-            f"(columns: {', '.join(map(str, spectra.columns))})"
-        )
-    return spectra[match[0]].tolist()
-
-
-def _datalink_column(spectra: pd.DataFrame) -> list[str | None] | None:
-    """The ``datalink_url`` column as a list (None for empty cells), or None without one."""
-    if "datalink_url" not in spectra.columns:
-        return None
-    col = spectra["datalink_url"]
-    return [v if isinstance(v, str) and v else None for v in col.tolist()]
 
 
 def _now() -> str:

@@ -1,0 +1,89 @@
+"""What the chunk tasks are given: per-spectrum lists from the spectra list and the parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vocloud.preprocess import PreprocessParams
+from vocloud.spectralist import duplicate_reasons
+
+
+@dataclass(frozen=True)
+class TaskInputs:
+    """The per-spectrum lists and the parameters the chunk tasks are given."""
+
+    paths: list[str]
+    skip: list[str | None]
+    datalinks: list[str | None] | None
+    rv: list[Any] | None
+    params: dict[str, Any]
+    fetch: dict[str, Any]
+    max_size: int
+
+    @classmethod
+    def of(
+        cls,
+        spectra: pd.DataFrame,
+        params: PreprocessParams,
+        fetch_options: dict[str, Any],
+        max_size: int,
+    ) -> TaskInputs:
+        """The task inputs of a spectra list: the one place both the lazy graph
+        (:func:`vocloud.run.graph.lazy_features`) and a run take them from."""
+        return cls(
+            paths=spectra["access_url"].astype(str).tolist(),
+            skip=duplicate_reasons(spectra).tolist(),
+            datalinks=_datalink_column(spectra),
+            rv=_rv_column(spectra, params),  # issue #8: rest frame from the spectra list
+            params=params.to_dict(),
+            fetch=fetch_options,
+            max_size=max_size,
+        )
+
+    def args(self, rows: np.ndarray) -> tuple[Any, ...]:
+        """The arguments of :func:`vocloud.run.tasks.compute_chunk` for global ``rows``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and rows[-1] - rows[0] + 1 == rows.size:  # a range: slices are faster
+            sel = slice(int(rows[0]), int(rows[-1]) + 1)
+            paths, skip = self.paths[sel], self.skip[sel]
+            links = None if self.datalinks is None else self.datalinks[sel]
+            rv = None if self.rv is None else self.rv[sel]
+        else:
+            paths = [self.paths[r] for r in rows]
+            skip = [self.skip[r] for r in rows]
+            links = None if self.datalinks is None else [self.datalinks[r] for r in rows]
+            rv = None if self.rv is None else [self.rv[r] for r in rows]
+        return (paths, skip, self.params, self.fetch, links, rv, self.max_size)
+
+
+def _rv_column(spectra: pd.DataFrame, params: PreprocessParams) -> list[Any] | None:
+    """The spectra list column ``preprocess.rv = "column:<name>"`` names (any case), or None.
+
+    Raises
+    ------
+    ValueError
+        When the spectra list has no such column.
+    """
+    rv = params.rv
+    if not (isinstance(rv, str) and rv.startswith("COLUMN:")):
+        return None
+    name = rv[7:]
+    match = [c for c in spectra.columns if str(c).upper() == name]
+    if not match:
+        raise ValueError(
+            f"rv: the spectra list has no column {name.lower()!r} "
+            f"(columns: {', '.join(map(str, spectra.columns))})"
+        )
+    return spectra[match[0]].tolist()
+
+
+def _datalink_column(spectra: pd.DataFrame) -> list[str | None] | None:
+    """The ``datalink_url`` column as a list (None for empty cells), or None without one."""
+    if "datalink_url" not in spectra.columns:
+        return None
+    col = spectra["datalink_url"]
+    return [v if isinstance(v, str) and v else None for v in col.tolist()]
