@@ -247,7 +247,7 @@ def test_a_retry_cut_short_resumes(archive_list, tmp_path, client2x2):
         rows = clone.rows_to_retry(0)
         retry_rows(
             str(partial), 0, rows.tolist(), [proxy.url + quote(p) for p in df.path[rows]],
-            [None] * rows.size, exp.params.to_dict(), exp.fetch_options(),
+            [None] * rows.size, exp.params.to_dict(), exp.fetch_options,
         )  # fmt: skip
         # ... and the run stopped here: the complete store is still the result
         assert (open_store(exp.store_path).status.values == 2).all()

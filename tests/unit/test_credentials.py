@@ -485,7 +485,7 @@ def test_experiment_store_holds_no_password(
         block_size=3,
         fetch={"retries": 0, "credentials": {"127.0.0.1": {"user": "alice", "password": SECRET}}},
     )
-    assert SECRET not in repr(exp.fetch_options())
+    assert SECRET not in repr(exp.fetch_options)
     ds = exp.run(
         cluster_kwargs={"n_workers": 1, "processes": False, "dashboard_address": None},
         progress=False,
@@ -522,8 +522,8 @@ def test_experiment_file_credentials(tmp_path: Path) -> None:
         f"    ftp.example.org:21: {{user: bob, password: {SECRET}}}\n"
     )
     exp = Experiment.from_file(f)
-    assert SECRET not in repr(exp.fetch) and SECRET not in repr(exp.fetch_options())
-    opts = FetchOptions.from_dict(exp.fetch_options())
+    assert SECRET not in repr(exp.fetch_options)
+    opts = FetchOptions.from_dict(exp.fetch_options)
     assert opts.credentials.lookup("ftp.example.org", 21).resolve() == ("bob", SECRET)  # type: ignore[union-attr]
     # the FTP listing logs in with them too
     assert exp.source.describe()["authenticated"] is True

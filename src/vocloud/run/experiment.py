@@ -8,6 +8,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from dask.utils import parse_bytes
 from distributed import Client
 
 from vocloud._version import __version__
+from vocloud.fetch import FetchOptions
+from vocloud.fetch.credentials import Credentials
 from vocloud.io.read import MAX_FILE_SIZE
 from vocloud.preprocess import PreprocessParams
 from vocloud.run.cachekey import FEATURE_VERSION, json_default
@@ -28,6 +31,7 @@ from vocloud.run.execute import ChunkRun
 from vocloud.run.graph import lazy_features
 from vocloud.run.inputs import TaskInputs
 from vocloud.sources import Source, source_from_config
+from vocloud.sources.files import FTPSource, HTTPIndexSource
 from vocloud.steps.registry import brief_metrics
 from vocloud.steps.runner import StepResult
 from vocloud.steps.runner import run_step as run_step_on
@@ -72,7 +76,7 @@ class Experiment:
         of jobs serves the whole run (preprocessing and steps) and is cancelled at its end.
     base_dir : str or Path, optional
         Relative paths in ``source``, ``store`` and step parameters are relative to this folder.
-    fetch : dict, optional
+    fetch : dict or FetchOptions, optional
         How remote spectra are downloaded (:class:`vocloud.fetch.FetchOptions`: ``concurrency``,
         ``retries``, ``timeout``, ``backoff``, ``cache_dir``, ``cutout``, ``credentials``); the
         raw cache defaults to ``<store>/.raw-cache``, shared by the experiments of that folder.
@@ -117,21 +121,23 @@ class Experiment:
         batch: Any = None,
         base_dir: str | os.PathLike[str] | None = None,
         steps: list[dict[str, Any]] | None = None,
-        fetch: dict[str, Any] | None = None,
+        fetch: dict[str, Any] | FetchOptions | None = None,
         max_file_size: int | str | None = None,
     ) -> None:
         base = Path(base_dir) if base_dir is not None else Path.cwd()
         self.base_dir = base
         self.steps = [dict(s) for s in (steps or [])]
-        self.fetch = dict(fetch or {})
+        fetch_config = (
+            {f.name: getattr(fetch, f.name) for f in fields(fetch)}
+            if isinstance(fetch, FetchOptions)
+            else dict(fetch or {})
+        )
         self.source = source_from_config(source, base)
-        if self.fetch.get("credentials") is not None:
-            from vocloud.fetch.credentials import Credentials
-            from vocloud.sources.files import FTPSource, HTTPIndexSource
-
+        if fetch_config.get("credentials") is not None:
             # checked now (an error names the host key, never a password) and kept as
             # Credentials, whose repr hides passwords
-            creds = self.fetch["credentials"] = Credentials.from_config(self.fetch["credentials"])
+            creds = Credentials.from_config(fetch_config["credentials"])
+            fetch_config["credentials"] = creds
             src = self.source  # an HTTP index or FTP listing logs in with the same credentials
             if not isinstance(source, Source) and isinstance(src, HTTPIndexSource | FTPSource):
                 if src.credentials is None:
@@ -146,6 +152,15 @@ class Experiment:
         store = Path(store)
         self.directory = (store if store.is_absolute() else base / store) / name
         self.folder = ExperimentFolder(self.directory)
+        cache = fetch_config.get("cache_dir")
+        if cache is None:  # the raw cache of the experiments of one store folder
+            fetch_config["cache_dir"] = str(self.directory.parent / ".raw-cache")
+        elif not Path(cache).is_absolute():
+            fetch_config["cache_dir"] = str(base / cache)
+        #: The download options the tasks get (:class:`vocloud.fetch.FetchOptions`), checked
+        #: once here: a bad option fails before any task runs. Its credentials are never part
+        #: of the cache key nor of the store's provenance.
+        self.fetch_options = FetchOptions.from_dict(fetch_config)
         self.max_file_size = (
             MAX_FILE_SIZE if max_file_size is None else int(parse_bytes(max_file_size))
         )
@@ -197,23 +212,6 @@ class Experiment:
         kwargs.setdefault("fetch", spec.get("fetch"))
         return cls(spec["source"], spec.get("preprocess"), **kwargs)
 
-    def fetch_options(self) -> dict[str, Any]:
-        """The download options the tasks get (validated; raw cache under the store folder)."""
-        from vocloud.fetch import FetchOptions
-
-        opts = dict(self.fetch)
-        cache = opts.get("cache_dir")
-        if cache is None:
-            opts["cache_dir"] = str(self.directory.parent / ".raw-cache")
-        elif not Path(cache).is_absolute():
-            opts["cache_dir"] = str(self.base_dir / cache)
-        checked = FetchOptions.from_dict(opts)  # a bad option fails here, before any task runs
-        if "credentials" in opts:
-            # passed to the tasks as a Credentials, whose repr (task arguments in logs) hides
-            # passwords; never part of the cache key nor of the store's provenance
-            opts["credentials"] = checked.credentials
-        return opts
-
     # -- the spectra list and the cache key -------------------------------------------------
     @property
     def spectra(self) -> pd.DataFrame:
@@ -230,11 +228,7 @@ class Experiment:
     def cache_key(self) -> str:
         """Hash of the spectra list and of the preprocessing parameters (and feature version)."""
         # a server cutout gives the continuum fit less of the spectrum: other features
-        cutout = (
-            self.fetch_options().get("cutout", "server")
-            if "datalink_url" in self.spectra.columns
-            else None
-        )
+        cutout = self.fetch_options.cutout if "datalink_url" in self.spectra.columns else None
         return key_of(self.spectra, self.params, cutout, self.max_file_size)
 
     @property
@@ -249,7 +243,7 @@ class Experiment:
     # -- the lazy graph ---------------------------------------------------------------------
     def _task_inputs(self) -> TaskInputs:
         """What the chunk tasks are given, from the spectra list (once per run)."""
-        return TaskInputs.of(self.spectra, self.params, self.fetch_options(), self.max_file_size)
+        return TaskInputs.of(self.spectra, self.params, self.fetch_options, self.max_file_size)
 
     def features(self) -> xr.Dataset:
         """The features as a lazy xarray Dataset backed by dask (nothing is computed here).

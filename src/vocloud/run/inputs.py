@@ -8,20 +8,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vocloud.fetch import FetchOptions
 from vocloud.preprocess import PreprocessParams
 from vocloud.spectralist import duplicate_reasons
 
 
 @dataclass(frozen=True)
 class TaskInputs:
-    """The per-spectrum lists and the parameters the chunk tasks are given."""
+    """The per-spectrum lists and the parameters the chunk tasks are given.
+
+    The parameters are the frozen objects, parsed once by the experiment
+    (:class:`~vocloud.preprocess.PreprocessParams`: units already converted to Angstrom floats;
+    :class:`~vocloud.fetch.FetchOptions`): a task uses them as they are, parsing nothing again.
+    """
 
     paths: list[str]
     skip: list[str | None]
     datalinks: list[str | None] | None
     rv: list[Any] | None
-    params: dict[str, Any]
-    fetch: dict[str, Any]
+    params: PreprocessParams
+    fetch_options: FetchOptions
     max_size: int
 
     @classmethod
@@ -29,7 +35,7 @@ class TaskInputs:
         cls,
         spectra: pd.DataFrame,
         params: PreprocessParams,
-        fetch_options: dict[str, Any],
+        fetch_options: FetchOptions,
         max_size: int,
     ) -> TaskInputs:
         """The task inputs of a spectra list: the one place both the lazy graph
@@ -39,8 +45,8 @@ class TaskInputs:
             skip=duplicate_reasons(spectra).tolist(),
             datalinks=_datalink_column(spectra),
             rv=_rv_column(spectra, params),  # issue #8: rest frame from the spectra list
-            params=params.to_dict(),
-            fetch=fetch_options,
+            params=params,
+            fetch_options=fetch_options,
             max_size=max_size,
         )
 
@@ -57,7 +63,7 @@ class TaskInputs:
             skip = [self.skip[r] for r in rows]
             links = None if self.datalinks is None else [self.datalinks[r] for r in rows]
             rv = None if self.rv is None else [self.rv[r] for r in rows]
-        return (paths, skip, self.params, self.fetch, links, rv, self.max_size)
+        return (paths, skip, self.params, self.fetch_options, links, rv, self.max_size)
 
 
 def _rv_column(spectra: pd.DataFrame, params: PreprocessParams) -> list[Any] | None:
