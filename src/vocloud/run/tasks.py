@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from vocloud.fetch import FetchOptions, fetch_many
+from vocloud.fetch.datalink import fetch_spectra
 from vocloud.io import Spectrum, SpectrumFormatError, read_spectrum
 from vocloud.io.read import MAX_FILE_SIZE, read_many, size_text, split_address
 from vocloud.preprocess import PreprocessParams, preprocess_block
@@ -82,7 +84,7 @@ def _read_fd(fd: int | OSError, max_size: int) -> bytes:
 def _fetch_remote(
     paths: Sequence[str],
     skip: Sequence[str | None],
-    fetch: dict[str, Any] | None,
+    fetch_options: FetchOptions | dict[str, Any] | None,
     datalinks: Sequence[str | None] | None = None,
     band: tuple[float, float] | None = None,
 ) -> dict[int, bytes | BaseException]:
@@ -92,16 +94,16 @@ def _fetch_remote(
     DataLink resolution, then SODA cutouts or whole files); other ``scheme://`` entries are
     downloaded as they are.
     """
-    from vocloud.fetch import FetchOptions, fetch_many
-
-    opts = fetch if isinstance(fetch, FetchOptions) else FetchOptions.from_dict(fetch or {})
+    opts = (
+        fetch_options
+        if isinstance(fetch_options, FetchOptions)  # parsed once, by the experiment
+        else FetchOptions.from_dict(fetch_options)
+    )
     out: dict[int, bytes | BaseException] = {}
     linked: list[int] = []
     if datalinks is not None:
         linked = [i for i, (d, r) in enumerate(zip(datalinks, skip)) if d and not r]
     if linked:
-        from vocloud.fetch.datalink import fetch_spectra
-
         got = fetch_spectra(
             [datalinks[i] for i in linked],  # type: ignore[index]
             [paths[i] for i in linked],
@@ -174,7 +176,7 @@ def _read_group(
 def read_block(
     paths: Sequence[str],
     skip: Sequence[str | None],
-    fetch: dict[str, Any] | None = None,
+    fetch_options: FetchOptions | dict[str, Any] | None = None,
     datalinks: Sequence[str | None] | None = None,
     band: tuple[float, float] | None = None,
     max_size: int = MAX_FILE_SIZE,
@@ -185,12 +187,12 @@ def read_block(
     one file (``file#TARGETID=<id>``, listed one after the other) share one read. Local files
     are opened :data:`READ_AHEAD` ahead of the one being parsed, with a read-ahead hint to the
     kernel; remote ones (http, https, ftp) are fetched first, concurrently and through the raw
-    cache, with the ``fetch`` options (:class:`vocloud.fetch.FetchOptions` as a dict). Entries
+    cache, with ``fetch_options`` (a :class:`vocloud.fetch.FetchOptions`, or its fields as a dict). Entries
     with a ``datalinks`` URL are resolved through DataLink; ``band`` (Angstrom) is the range a
     SODA cutout asks for. ``max_size`` bounds each file, as read (or downloaded) and after
     gunzip (:data:`vocloud.io.read.MAX_FILE_SIZE`).
     """
-    fetched = _fetch_remote(paths, skip, fetch, datalinks, band)
+    fetched = _fetch_remote(paths, skip, fetch_options, datalinks, band)
     # files, not entries: the spectra of one file (``file#TARGETID=...``, listed together) share
     # one read
     todo: list[str] = []
@@ -277,7 +279,7 @@ def compute_chunk(
     paths: Sequence[str],
     skip: Sequence[str | None],
     params: dict[str, Any] | PreprocessParams,
-    fetch: dict[str, Any] | None = None,
+    fetch_options: FetchOptions | dict[str, Any] | None = None,
     datalinks: Sequence[str | None] | None = None,
     rv: Sequence[Any] | None = None,
     max_size: int = MAX_FILE_SIZE,
@@ -292,8 +294,9 @@ def compute_chunk(
         Per file, ``None`` or a reason to record it as failed without reading it.
     params : dict or PreprocessParams
         The preprocessing parameters.
-    fetch : dict, optional
-        Options for remote entries (:class:`vocloud.fetch.FetchOptions` fields).
+    fetch_options : FetchOptions or dict, optional
+        Options for remote entries: the experiment's :class:`vocloud.fetch.FetchOptions`, used as
+        it is (or its fields as a dict).
     datalinks : sequence of str or None, optional
         Per file, a DataLink URL (``...?ID=...``) to resolve instead of reading ``paths[i]``.
     rv : sequence, optional
@@ -310,7 +313,7 @@ def compute_chunk(
     """
     if not isinstance(params, PreprocessParams):
         params = PreprocessParams.from_dict(params)
-    spectra = read_block(paths, skip, fetch, datalinks, soda_band(params), max_size)
+    spectra = read_block(paths, skip, fetch_options, datalinks, soda_band(params), max_size)
     result = preprocess_block(spectra, params, rv)
     features = np.asarray(result.features, dtype=np.float32)
     out = new_chunk(len(paths), features.shape[1] if features.ndim == 2 else 0)
@@ -347,14 +350,14 @@ def run_chunk(
     start: int,
     paths: Sequence[str],
     skip: Sequence[str | None],
-    params: dict[str, Any],
-    fetch: dict[str, Any] | None = None,
+    params: dict[str, Any] | PreprocessParams,
+    fetch_options: FetchOptions | dict[str, Any] | None = None,
     datalinks: Sequence[str | None] | None = None,
     rv: Sequence[Any] | None = None,
     max_size: int = MAX_FILE_SIZE,
 ) -> dict[str, int]:
     """Compute chunk ``index`` of a store and write it; returns ``{"chunk", "n_ok", "n_failed"}``."""
-    data = compute_chunk(paths, skip, params, fetch, datalinks, rv, max_size)
+    data = compute_chunk(paths, skip, params, fetch_options, datalinks, rv, max_size)
     FeatureStore.write_chunk(store_path, index, start, data)
     ok = int((data.columns["status"] == STATUS_OK).sum())
     return {"chunk": index, "n_ok": ok, "n_failed": len(paths) - ok}
@@ -366,8 +369,8 @@ def retry_rows(
     rows: Sequence[int],
     paths: Sequence[str],
     skip: Sequence[str | None],
-    params: dict[str, Any],
-    fetch: dict[str, Any] | None = None,
+    params: dict[str, Any] | PreprocessParams,
+    fetch_options: FetchOptions | dict[str, Any] | None = None,
     datalinks: Sequence[str | None] | None = None,
     rv: Sequence[Any] | None = None,
     max_size: int = MAX_FILE_SIZE,
@@ -378,7 +381,7 @@ def retry_rows(
     The other rows of the chunk are not recomputed and keep their values
     (:meth:`FeatureStore.write_rows`).
     """
-    data = compute_chunk(paths, skip, params, fetch, datalinks, rv, max_size)
+    data = compute_chunk(paths, skip, params, fetch_options, datalinks, rv, max_size)
     FeatureStore.write_rows(store_path, index, np.asarray(rows, dtype=np.int64), data)
     ok = int((data.columns["status"] == STATUS_OK).sum())
     return {
