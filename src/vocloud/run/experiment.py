@@ -8,9 +8,10 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
+
+__all__ = ["Experiment", "open_experiment", "summarize"]
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,6 @@ from distributed import Client
 
 from vocloud._version import __version__
 from vocloud.fetch import FetchOptions
-from vocloud.fetch.credentials import Credentials
 from vocloud.io.read import MAX_FILE_SIZE
 from vocloud.preprocess import PreprocessParams
 from vocloud.run.cachekey import FEATURE_VERSION, json_default
@@ -30,8 +30,9 @@ from vocloud.run.config import load_experiment_file
 from vocloud.run.execute import ChunkRun
 from vocloud.run.graph import lazy_features
 from vocloud.run.inputs import TaskInputs
+from vocloud.run.spec import batch_spec_for, experiment_arguments, fetch_options_for
+from vocloud.run.summary import open_experiment, summarize
 from vocloud.sources import Source, source_from_config
-from vocloud.sources.files import FTPSource, HTTPIndexSource
 from vocloud.steps.registry import brief_metrics
 from vocloud.steps.runner import StepResult
 from vocloud.steps.runner import run_step as run_step_on
@@ -41,7 +42,6 @@ from vocloud.store import (
     StoreLock,
     is_complete,
     open_store,
-    resolve_store,
 )
 
 
@@ -127,21 +127,7 @@ class Experiment:
         base = Path(base_dir) if base_dir is not None else Path.cwd()
         self.base_dir = base
         self.steps = [dict(s) for s in (steps or [])]
-        fetch_config = (
-            {f.name: getattr(fetch, f.name) for f in fields(fetch)}
-            if isinstance(fetch, FetchOptions)
-            else dict(fetch or {})
-        )
         self.source = source_from_config(source, base)
-        if fetch_config.get("credentials") is not None:
-            # checked now (an error names the host key, never a password) and kept as
-            # Credentials, whose repr hides passwords
-            creds = Credentials.from_config(fetch_config["credentials"])
-            fetch_config["credentials"] = creds
-            src = self.source  # an HTTP index or FTP listing logs in with the same credentials
-            if not isinstance(source, Source) and isinstance(src, HTTPIndexSource | FTPSource):
-                if src.credentials is None:
-                    src.credentials = creds
         if isinstance(preprocess, PreprocessParams):
             self.params = preprocess
         else:
@@ -152,15 +138,15 @@ class Experiment:
         store = Path(store)
         self.directory = (store if store.is_absolute() else base / store) / name
         self.folder = ExperimentFolder(self.directory)
-        cache = fetch_config.get("cache_dir")
-        if cache is None:  # the raw cache of the experiments of one store folder
-            fetch_config["cache_dir"] = str(self.directory.parent / ".raw-cache")
-        elif not Path(cache).is_absolute():
-            fetch_config["cache_dir"] = str(base / cache)
         #: The download options the tasks get (:class:`vocloud.fetch.FetchOptions`), checked
-        #: once here: a bad option fails before any task runs. Its credentials are never part
-        #: of the cache key nor of the store's provenance.
-        self.fetch_options = FetchOptions.from_dict(fetch_config)
+        #: once here: a bad option fails before any task runs.
+        self.fetch_options = fetch_options_for(
+            fetch,
+            self.source,
+            store_folder=self.directory.parent,
+            base=base,
+            wire=not isinstance(source, Source),
+        )
         self.max_file_size = (
             MAX_FILE_SIZE if max_file_size is None else int(parse_bytes(max_file_size))
         )
@@ -171,14 +157,7 @@ class Experiment:
         self.block_size = int(block_size)
         self.scheduler = scheduler
         self.cluster_kwargs = dict(cluster_kwargs or {})
-        if batch is not None:
-            from vocloud.run.batch import BatchSpec
-
-            batch = batch if isinstance(batch, BatchSpec) else BatchSpec.from_config(batch)
-            logs = batch.options.get("log_directory")
-            if logs and not Path(logs).is_absolute():  # relative to the experiment file's folder
-                batch.options["log_directory"] = str(base / logs)
-        self.batch = batch
+        self.batch = batch_spec_for(batch, base)
         self._spectra: pd.DataFrame | None = None
         self._held: set[str] = set()  # cache keys whose store lock this object holds
         self.last_run: dict[str, Any] = {}
@@ -195,22 +174,8 @@ class Experiment:
     @classmethod
     def from_dict(cls, spec: dict[str, Any], **overrides: Any) -> Experiment:
         """Build an experiment from the mapping of an experiment file."""
-        run = dict(spec.get("run") or {})
-        kwargs: dict[str, Any] = {
-            "name": spec.get("name", "experiment"),
-            "store": spec.get("store", "./experiments"),
-            "block_size": run.get("block_size", 1000),
-            "scheduler": run.get("scheduler"),
-            "batch": run.get("batch"),
-            "base_dir": spec.get("_base_dir"),
-            "max_file_size": run.get("max_file_size"),
-        }
-        if run.get("n_workers"):
-            kwargs["cluster_kwargs"] = {"n_workers": int(run["n_workers"])}
-        kwargs.update({k: v for k, v in overrides.items() if v is not None})
-        kwargs.setdefault("steps", spec.get("steps"))
-        kwargs.setdefault("fetch", spec.get("fetch"))
-        return cls(spec["source"], spec.get("preprocess"), **kwargs)
+        source, preprocess, kwargs = experiment_arguments(spec, overrides)
+        return cls(source, preprocess, **kwargs)
 
     # -- the spectra list and the cache key -------------------------------------------------
     @property
@@ -545,54 +510,3 @@ class Experiment:
 
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-
-
-def open_experiment(path: str | os.PathLike[str]) -> xr.Dataset:
-    """Open an experiment's feature store as a lazy xarray Dataset.
-
-    Parameters
-    ----------
-    path : str or Path
-        An experiment folder (its latest run's store is opened) or a store folder.
-
-    Examples
-    --------
-    >>> ds = open_experiment("experiments/halpha")  # doctest: +SKIP
-    >>> ds.features.sel(wavelength=6562.8, method="nearest")  # doctest: +SKIP
-    """
-    return open_store(resolve_store(path))
-
-
-def summarize(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Summary of an experiment's store: counts, failures by reason (with one real reason of
-    each kind), parameters and provenance.
-
-    Examples
-    --------
-    >>> summarize("experiments/halpha")["n_ok"]  # doctest: +SKIP
-    4950
-    """
-    folder, store = ExperimentFolder.of(path)
-    st = FeatureStore(store)
-    summary = st.summary()
-    ds = open_store(store)
-    out = {
-        "store": str(store),
-        **summary,
-        "n_wavelengths": int(ds.sizes["wavelength"]),
-        "wavelength_range": [float(ds.wavelength[0]), float(ds.wavelength[-1])]
-        if ds.sizes["wavelength"]
-        else [],
-        "parameters": ds.attrs.get("parameters"),
-        "source": ds.attrs.get("source"),
-        "vocloud_version": ds.attrs.get("vocloud_version"),
-        "created": ds.attrs.get("created"),
-        "finished": ds.attrs.get("finished"),
-        "cache_key": ds.attrs.get("cache_key"),
-        "complete": bool(ds.attrs.get("complete")),
-        "steps": [
-            {k: rec[k] for k in ("method", "input", "params", "metrics", "key")}
-            for rec in folder.recorded_steps(store)
-        ],
-    }
-    return out
