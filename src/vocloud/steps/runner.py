@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+import zarr
 
 from vocloud._version import __version__
 from vocloud.steps.registry import get_method
@@ -208,8 +209,6 @@ def run_step(
         ds.to_zarr(str(partial), mode="w", consolidated=False)
     for name, blob in out.files.items():
         (partial.parent / f"{store.name}.{name}").write_bytes(blob)
-    import zarr
-
     zarr.open_group(str(partial), mode="r+").attrs["complete"] = True
     replace_folder(partial, store)
     result = StepResult(method, key, full, input, store, json.loads(_json(out.metrics)), False)

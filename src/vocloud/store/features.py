@@ -535,8 +535,6 @@ def read_array(path: str | os.PathLike[str], name: str) -> np.ndarray:
     >>> read_array(p, "snr").tolist()
     [0.0, 1.0, 2.0]
     """
-    import zarr
-
     values = zarr.open_array(str(Path(path) / name), mode="r")[...]
     values = np.asarray(values)
     if values.dtype.kind == "T":  # numpy StringDType (zarr's variable-length strings)
