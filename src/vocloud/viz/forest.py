@@ -27,6 +27,7 @@ from bokeh.palettes import Blues256
 
 from vocloud.steps.runner import open_step, recorded_steps
 from vocloud.store import ExperimentFolder, read_array
+from vocloud.viz.spectra_views import show_rows, spectra_plot, spectra_table
 
 __all__ = ["forest_panel"]
 
@@ -84,8 +85,6 @@ def _confusion_view(
     max_lines: int,
 ) -> Any:
     """The heatmap (rows: true class, columns: predicted) whose clicked cell shows its spectra."""
-    from vocloud.viz.som_map import _show_rows, _spectra_plot, _spectra_table  # imports this
-
     k = len(classes)
     index = {c: i for i, c in enumerate(classes)}
     true_i = np.array([index.get(c, -1) for c in label[labelled]])
@@ -136,7 +135,7 @@ def _confusion_view(
     )
     cm.xaxis.major_label_orientation = 0.8
     cm.grid.visible = False
-    sp, lines = _spectra_plot(
+    sp, lines = spectra_plot(
         data,
         figure,
         "confusion",
@@ -147,16 +146,16 @@ def _confusion_view(
     )
     info = Div(name="confusion_selection", text="Click a cell to see its spectra.", width=720)
     none = np.empty(0, dtype=np.int64)
-    table, members = _spectra_table(data, none, "confusion_members", "confusion_table", 240)
+    table, members = spectra_table(data, none, "confusion_members", "confusion_table", 240)
 
     def picked(attr: str, old: list[int], new: list[int]) -> None:
         if not new:
-            _show_rows(data, none, lines, members, max_lines)
+            show_rows(data, none, lines, members, max_lines)
             info.text = "Click a cell to see its spectra."
             return
         t, p = divmod(int(new[0]), k)
         rows = labelled[ok & (true_i == t) & (pred_i == p)]
-        rows, _, note = _show_rows(data, rows, lines, members, max_lines)
+        rows, _, note = show_rows(data, rows, lines, members, max_lines)
         info.text = f"true {classes[t]}, predicted {classes[p]}: {rows.size:,} spectra{note}"
 
     source.selected.on_change("indices", picked)

@@ -30,14 +30,11 @@ from bokeh.models import (
     BoxSelectTool,
     ColorBar,
     ColumnDataSource,
-    DataTable,
     Div,
     HoverTool,
     LassoSelectTool,
     LinearColorMapper,
-    NumberFormatter,
     Select,
-    TableColumn,
     TabPanel,
     Tabs,
     TapTool,
@@ -48,6 +45,7 @@ from bokeh.plotting import figure
 from vocloud.viz.data import SomMapData
 from vocloud.viz.forest import forest_panel
 from vocloud.viz.label import LabelBatch, SelectionLabeller, key_bindings, label_panel
+from vocloud.viz.spectra_views import line_rows, show_rows, spectra_plot, spectra_table, table_rows
 
 #: Quantities the map can be coloured by (label shown in the menu -> column).
 COLOR_BY = {
@@ -97,7 +95,6 @@ def color_key(color_by: str, has_classes: bool) -> str:
 
 #: How many spectra of a neuron are drawn (all are listed in the table, up to TABLE_ROWS).
 MAX_LINES = 40
-TABLE_ROWS = 2000
 #: Spectra in the outlier list (the highest outlier scores), and how many of them are drawn first.
 OUTLIER_ROWS = 500
 OUTLIERS_DRAWN = 10
@@ -121,82 +118,6 @@ def _class_colors(names: Any, classes: Any) -> tuple[list[str], dict[str, str]]:
     palette = Category10[10] if len(known) <= 10 else Category20[20]
     colors = {c: palette[i % len(palette)] for i, c in enumerate(known)}
     return [colors.get(str(n), "#dddddd") for n in names], colors
-
-
-def _table_rows(data: SomMapData, rows: np.ndarray) -> dict[str, list[Any]]:
-    """The table columns of spectra ``rows``: id, outlier score, neuron (and predicted class)."""
-    out: dict[str, list[Any]] = {
-        "id": data.ids[rows].tolist(),
-        "outlier_score": data.outlier_score[rows].tolist(),
-        "neuron": [data.neuron_label(n) for n in data.neuron_of[rows]],
-    }
-    if data.predicted is not None:
-        out["predicted_class"] = data.predicted[rows].tolist()
-    return out
-
-
-def _spectra_table(
-    data: SomMapData, rows: np.ndarray, name: str, source_name: str, height: int
-) -> tuple[Any, Any]:
-    """A table of spectra and its source (Bokeh model names ``name``, ``source_name``)."""
-    source = ColumnDataSource(_table_rows(data, rows), name=source_name)
-    columns = [
-        TableColumn(field="id", title="id", width=380),
-        TableColumn(
-            field="outlier_score", title="outlier score", formatter=NumberFormatter(format="0.000")
-        ),
-        TableColumn(field="neuron", title="neuron (row, col)", width=110),
-    ]
-    if data.predicted is not None:
-        columns.append(TableColumn(field="predicted_class", title="predicted class"))
-    table = DataTable(
-        source=source, columns=columns, width=720, height=height, name=name, index_position=None
-    )
-    return table, source
-
-
-def _line_rows(data: SomMapData, rows: np.ndarray) -> tuple[dict[str, list[Any]], np.ndarray]:
-    """The spectra of ``rows`` as multi_line columns (read from the store now), and the flux."""
-    flux = data.spectra(rows)
-    lines = {
-        "xs": [data.wavelength] * len(rows),
-        "ys": list(flux),
-        "id": data.ids[rows].tolist(),
-        "score": data.outlier_score[rows].tolist(),
-    }
-    return lines, flux
-
-
-def _show_rows(
-    data: SomMapData, rows: np.ndarray, lines: Any, table: Any, max_lines: int
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """Draw the ``max_lines`` of ``rows`` of highest outlier score and list up to TABLE_ROWS of
-    them; the rows in that order, the drawn flux, and the note on what is drawn."""
-    rows = data.by_outlier_score(rows)
-    drawn = rows[:max_lines]
-    lines.data, flux = _line_rows(data, drawn)
-    table.data = _table_rows(data, rows[:TABLE_ROWS])
-    note = f"; drawn: the {drawn.size} of highest outlier score" if rows.size > drawn.size else ""
-    return rows, flux, note
-
-
-def _spectra_plot(
-    data: SomMapData, figure: Any, name: str, title: str, **line: Any
-) -> tuple[Any, Any]:
-    """A plot of spectra on the experiment grid (its lines' source is ``<name>_spectra``)."""
-    lines = ColumnDataSource({"xs": [], "ys": [], "id": [], "score": []}, name=f"{name}_spectra")
-    sp = figure(
-        name=f"{name}_plot",
-        title=title,
-        width=720,
-        height=420,
-        x_axis_label=f"wavelength ({data.wavelength_unit})",
-        y_axis_label="scaled flux",
-        tools="pan,wheel_zoom,box_zoom,reset,save",
-    )
-    lr = sp.multi_line("xs", "ys", source=lines, **line)
-    sp.add_tools(HoverTool(renderers=[lr], tooltips=[("id", "@id"), ("score", "@score{0.000}")]))
-    return sp, lines
 
 
 def som_document(
@@ -419,7 +340,7 @@ def _color_menu(
 def _member_view(data: SomMapData, figure: Any, source: Any, max_lines: int, labeller: Any) -> Any:
     """The spectra of the selected neurons: drawn with their mean, listed, and labelled."""
 
-    sp, lines = _spectra_plot(
+    sp, lines = spectra_plot(
         data,
         figure,
         "member",
@@ -433,7 +354,7 @@ def _member_view(data: SomMapData, figure: Any, source: Any, max_lines: int, lab
     sp.legend.location = "top_left"
     info = Div(name="selection", text="Click a neuron to see its spectra.", width=720)
     none = np.empty(0, dtype=np.int64)
-    table, members = _spectra_table(data, none, "members", "member_table", 240)
+    table, members = spectra_table(data, none, "members", "member_table", 240)
 
     def show(attr: str, old: list[int], new: list[int]) -> None:
         picked = [int(i) for i in new]
@@ -442,10 +363,10 @@ def _member_view(data: SomMapData, figure: Any, source: Any, max_lines: int, lab
         if not picked:
             lines.data = {"xs": [], "ys": [], "id": [], "score": []}
             mean.data = {"x": [], "y": []}
-            members.data = _table_rows(data, none)
+            members.data = table_rows(data, none)
             info.text = "Click a neuron to see its spectra."
             return
-        rows, flux, note = _show_rows(data, rows, lines, members, max_lines)
+        rows, flux, note = show_rows(data, rows, lines, members, max_lines)
         has = len(flux) > 0
         mean.data = (
             {"x": data.wavelength, "y": np.nanmean(flux, axis=0)} if has else {"x": [], "y": []}
@@ -468,7 +389,7 @@ def _som_panel(data: SomMapData, figure: Any, color_by: str, max_lines: int, bat
     _rescale(mapper, source)
     m, tiles = _map_figure(data, figure, source, mapper)
     select, legend = _color_menu(data, source, mapper, m, tiles, choices, label, palette)
-    labeller = SelectionLabeller(batch, data.ids, "som", partial(_table_rows, data))
+    labeller = SelectionLabeller(batch, data.ids, "som", partial(table_rows, data))
     return row(column(select, m, legend), _member_view(data, figure, source, max_lines, labeller))
 
 
@@ -476,8 +397,8 @@ def _outlier_panel(data: SomMapData, figure: Any, max_lines: int) -> Any:
     """The spectra of highest outlier score: a table to pick from and their spectra drawn."""
 
     top = data.by_outlier_score(np.flatnonzero(data.neuron_of >= 0))[:OUTLIER_ROWS]
-    table, source = _spectra_table(data, top, "outliers", "outlier_table", 600)
-    sp, lines = _spectra_plot(
+    table, source = spectra_table(data, top, "outliers", "outlier_table", 600)
+    sp, lines = spectra_plot(
         data,
         figure,
         "outlier",
@@ -489,7 +410,7 @@ def _outlier_panel(data: SomMapData, figure: Any, max_lines: int) -> Any:
     info = Div(name="outlier_selection", width=720)
 
     def draw(rows: np.ndarray, what: str) -> None:
-        lines.data, _ = _line_rows(data, rows)
+        lines.data, _ = line_rows(data, rows)
         info.text = what
 
     def picked(attr: str, old: list[int], new: list[int]) -> None:
@@ -570,7 +491,7 @@ def _pca_panel(data: SomMapData, figure: Any, max_lines: int, batch: Any) -> Any
 
     xsel.on_change("value", axes)
     ysel.on_change("value", axes)
-    sp, lines = _spectra_plot(
+    sp, lines = spectra_plot(
         data,
         figure,
         "pca",
@@ -581,14 +502,14 @@ def _pca_panel(data: SomMapData, figure: Any, max_lines: int, batch: Any) -> Any
     )
     info = Div(name="pca_selection", text="Select points to see their spectra.", width=720)
     none = np.empty(0, dtype=np.int64)
-    table, members = _spectra_table(data, none, "pca_members", "pca_table", 240)
+    table, members = spectra_table(data, none, "pca_members", "pca_table", 240)
 
-    labeller = SelectionLabeller(batch, data.ids, "pca", partial(_table_rows, data))
+    labeller = SelectionLabeller(batch, data.ids, "pca", partial(table_rows, data))
 
     def picked(attr: str, old: list[int], new: list[int]) -> None:
         rows = shown[np.asarray(new, dtype=np.int64)] if len(new) else none
         labeller.set_rows(rows)
-        rows, _, note = _show_rows(data, rows, lines, members, max_lines)
+        rows, _, note = show_rows(data, rows, lines, members, max_lines)
         info.text = (
             f"{rows.size:,} spectra selected{note}"
             if rows.size
