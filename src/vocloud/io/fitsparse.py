@@ -472,7 +472,7 @@ def table_columns(
         by_key.setdefault(c.key, c)
     wanted = [k for k in keys if k in by_key]
     # scaled columns need astropy; others are read straight even beside them (an SDSS SPALL
-    # table has one scaled column among 236: reading its Z took 89 ms through astropy)
+    # table has one scaled column among 236: all of it through astropy was slow)
     want = set(wanted)
     exotic = any(
         f"TSCAL{i}" in h or f"TZERO{i}" in h for i, c in enumerate(cols, start=1) if c.key in want

@@ -215,7 +215,7 @@ class Experiment:
 
         When a complete store exists for these spectra and parameters it is opened instead.
         """
-        key = self.cache_key  # hashing the list costs ~70 ms per 100,000 spectra: once
+        key = self.cache_key  # hashing a long list is not free: once
         if is_complete(self.folder.store_path(key)):
             return open_store(self.folder.store_path(key))
         return lazy_features(
@@ -341,7 +341,7 @@ class Experiment:
     ) -> xr.Dataset:
         t0 = time.perf_counter()
         say = print if verbose else (lambda *a, **k: None)
-        key = self.cache_key  # hashing the list costs ~70 ms per 100,000 spectra: once per run
+        key = self.cache_key  # hashing a long list is not free: once per run
         final = self.folder.store_path(key)
         with self._locked(key, wait, say):
             retry_store = self._retry_store(final, key, say) if is_complete(final) else None

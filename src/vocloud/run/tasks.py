@@ -45,10 +45,8 @@ def _as_float(v: Any) -> float:
 
 
 #: Files opened ahead of the parser, with a read-ahead hint to the kernel (posix_fadvise
-#: WILLNEED): on a cold page cache the disk then works while the parser does (a block of 1,000
-#: LAMOST files after dropping the page cache: 500 ms -> 340-375 ms). Threads reading
-#: ahead were slower here: on hot files the GIL hand-offs made a block of 1,000 LAMOST files
-#: 2-3x slower to read (150 ms -> 350-450 ms).
+#: WILLNEED): on a cold page cache the disk then works while the parser does. Threads reading
+#: ahead were slower (GIL hand-offs on hot files). Figures: docs/performance.md, "Preprocessing".
 READ_AHEAD = 16
 _HAS_FADVISE = hasattr(os, "posix_fadvise")
 

@@ -19,7 +19,7 @@ WORKER_MALLOC_ENV = {
 #: the memory to the OS would otherwise stay *paused* above 80 % of its limit and take no task.
 #: A chunk task whose worker dies fails at once (``allowed-failures`` 0): the run computes it
 #: again alone and bisects it to the spectrum that kills (:mod:`vocloud.run.experiment`); dask's
-#: default of 3 more deaths per task made the nannies' rapid restarts stall here (2026-12).
+#: default of 3 more deaths per task made the nannies' rapid restarts stall (docs/performance.md).
 LOCAL_CLUSTER_CONFIG = {
     "distributed.worker.memory.pause": False,
     "distributed.scheduler.allowed-failures": 0,

@@ -45,7 +45,8 @@ STATUS_PENDING, STATUS_OK, STATUS_FAILED = 0, 1, 2
 STATUS_MEANINGS = "pending ok failed"
 PARTIAL_SUFFIX = ".partial"
 
-# Blosc lz4 + bitshuffle: 700-800 MB/s write, 1.36 ratio vs 370 MB/s, 1.10 for zstd-0 (DESIGN.md).
+# Blosc lz4 + bitshuffle: about twice zarr's default zstd in write and read speed, and smaller
+# (docs/performance.md, "Zarr feature codec").
 FEATURE_CODEC = BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle")
 
 #: Per-spectrum variables each chunk task writes, with their dtypes (``str``: variable-length
@@ -127,7 +128,7 @@ def _open_writable(path: str, metadata: bytes) -> zarr.Array:
 def _writable(path: str) -> zarr.Array:
     """An array opened for writing, kept per worker process while its metadata is the same.
 
-    Opening the nine arrays of a chunk took 8 ms of the 30 ms a chunk write costs (now 20 ms).
+    Opening a chunk's arrays was a third of a chunk write (docs/performance.md).
     The cache key is the array's ``zarr.json`` itself, so a store made anew at the same path with
     other metadata is opened anew, and one with the same metadata is written the same way.
     """
@@ -522,8 +523,8 @@ def check_store(
 def read_array(path: str | os.PathLike[str], name: str) -> np.ndarray:
     """One whole array of a Zarr store (a feature or step store) in memory, read by zarr itself.
 
-    For the per-spectrum variables, written in 1,000-row chunks: one dask task per chunk costs
-    ~1 ms each (1,000,000 spectra: open_store's 5 arrays in 5.1 s through xarray, 1.4 s this way).
+    For the per-spectrum variables, written in 1,000-row chunks, one dask task per chunk would
+    cost more than the read itself (docs/performance.md, "SOM dashboard").
     Strings come back as Python ``str`` objects.
 
     Examples
