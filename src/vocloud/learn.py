@@ -17,9 +17,9 @@ import pandas as pd
 
 from vocloud.ml.labels import load_labels
 from vocloud.ml.oracle import CURVE_COLUMNS, plot_curve, run_oracle
-from vocloud.run.experiment import Experiment, resolve_store
+from vocloud.run.experiment import Experiment
 from vocloud.steps.runner import STEPS_FOLDER, open_step, recorded_steps
-from vocloud.store import open_store
+from vocloud.store import open_store, resolve_store
 
 __all__ = ["OracleRun", "learn"]
 
