@@ -11,6 +11,9 @@ Usage (the originals are read from the repositories' git objects)::
 
     python tests/data/real/trim.py --mirror /work/.mirror   # owner+name/repo bare git dirs
     python tests/data/real/trim.py --provenance              # rewrite PROVENANCE.md only
+    python tests/data/real/trim.py --mirror /work/.mirror --only desi/spectra-sv3-dark-26065.fits
+                                       # remake the named files; print their rows, PROVENANCE.md
+                                       # left as it is (its hand-written sections stay)
 
 ``--mirror`` expects the bare git directories the ``fetch`` tool makes
 (``<mirror>/<owner>+<name>/repo``); any clone works with ``--git-dir-of owner/name=PATH``.
@@ -52,12 +55,17 @@ def keep_hdus(*names_or_index):
 
 
 def desi_no_resolution(raw: bytes) -> tuple[bytes, str]:
-    """DESI coadd: drop the three *_RESOLUTION HDUs (11 x N x targets float32, 75% of the file)."""
+    """DESI coadd or spectra file: drop the three *_RESOLUTION HDUs (11 x N x rows float32,
+    75-80% of the file); every other HDU (the tile-compressed masks too) is kept as it is."""
     with fits.open(io.BytesIO(raw)) as hdul:
         kept = [h.copy() for h in hdul if not h.name.endswith("_RESOLUTION")]
+        rows = len(hdul["FIBERMAP"].data)
         out = io.BytesIO()
         fits.HDUList(kept).writeto(out)
-    return out.getvalue(), "dropped B_RESOLUTION, R_RESOLUTION, Z_RESOLUTION; all targets kept"
+    return out.getvalue(), (
+        f"dropped B_RESOLUTION, R_RESOLUTION, Z_RESOLUTION; all {rows} FIBERMAP rows and every "
+        f"other HDU kept"
+    )
 
 
 def pixel_range(lo: float, hi: float):
@@ -194,6 +202,16 @@ SOURCES = [
         "BSD-3-Clause",
         desi_no_resolution,
         "DESI coadd (5 targets, B/R/Z arms)",
+    ),
+    (
+        "desi/spectra-sv3-dark-26065.fits",
+        "astropy/specutils",
+        "f1948550459eaa393f5578e59df5af034fcc24d8",
+        "specutils/io/default_loaders/tests/t/spectra-sv3-dark-26065.fits",
+        "BSD-3-Clause",
+        desi_no_resolution,
+        "DESI spectra (not coadded; fuji, sv3 dark, healpix 26065): FIBERMAP of 5 rows, one "
+        "exposure (EXPID 83734, NIGHT 20210406, tile 271), SCORES, B/R/Z arms",
     ),
     (
         "ondrejov/bt-cmi-ondrejov.fits",
@@ -362,13 +380,21 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--mirror", type=Path, help="folder of <owner>+<name>/repo bare git dirs")
     ap.add_argument("--provenance", action="store_true", help="only rewrite PROVENANCE.md")
+    ap.add_argument(
+        "--only", nargs="+", metavar="FILE", help="remake these files only (names as in SOURCES)"
+    )
     args = ap.parse_args(argv)
     cuts: dict[str, str] = {}
     if not args.provenance:
         if args.mirror is None:
             ap.error("--mirror is needed to make the files")
+        unknown = set(args.only or ()) - {row[0] for row in SOURCES}
+        if unknown:
+            ap.error(f"not in SOURCES: {', '.join(sorted(unknown))}")
         warnings.simplefilter("ignore")
-        for name, repo, commit, path, _lic, fn, _what in SOURCES:
+        for name, repo, commit, path, lic, fn, what_it_is in SOURCES:
+            if args.only and name not in args.only:
+                continue
             git_dir = args.mirror / repo.replace("/", "+") / "repo"
             data, what = fn(_git_show(git_dir, commit, path))
             out = HERE / name
@@ -376,8 +402,10 @@ def main(argv: list[str] | None = None) -> int:
             out.write_bytes(data)
             cuts[name] = what
             print(f"{name}: {len(data):,} bytes; {what}")
-    else:
-        cuts = {}
+            if args.only:
+                print(f"| {name} | {what_it_is} | {repo} | {commit} | {path} | {lic} | {what} |")
+    if args.only:
+        return 0
     write_provenance(cuts)
     return 0
 
