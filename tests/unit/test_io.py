@@ -233,6 +233,7 @@ def test_layouts_tuple():
         "sdss-spspec",
         "sdss-spplate",
         "desi-coadd",
+        "desi-spectra",
         "hst-x1d",
         "eso-sdp",
         "deep2-spec1d",

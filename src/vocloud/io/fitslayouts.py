@@ -57,6 +57,7 @@ __all__ = [
     "read_lamost_dr8",
     "read_sdss_coadd",
     "read_two_column",
+    "spectrum_addresses",
 ]
 
 FITS_LAYOUTS = (
@@ -70,6 +71,7 @@ FITS_LAYOUTS = (
     "sdss-spspec",
     "sdss-spplate",
     "desi-coadd",
+    "desi-spectra",
     "hst-x1d",
     "eso-sdp",
     "deep2-spec1d",
@@ -85,6 +87,17 @@ WAVE_COLUMNS = ("WAVELENGTH", "WAVE", "LAMBDA", "LOGLAM", "SPECTRAL")
 ERROR_COLUMNS = ("ERROR", "ERR", "FLUX_ERROR", "SIGMA")
 #: bad-pixel mask column names (non-zero: bad)
 MASK_COLUMNS = ("ANDMASK", "AND_MASK", "MASK")
+
+#: FIBERMAP columns read with a DESI file: the row ids and what each spectrum's meta keeps
+DESI_COLUMNS = ("TARGETID", "TARGET_RA", "TARGET_DEC", "EXPID", "NIGHT", "MJD", "TILEID", "FIBER")
+
+#: the id columns whose values address one spectrum of a file of many (docs/layouts.md): a
+#: spectra-* file holds a target once per exposure, so TARGETID alone is not an address there
+ADDRESS_KEYS = {
+    "desi-coadd": ("TARGETID",),
+    "desi-spectra": ("TARGETID", "EXPID"),
+    "sdss-spplate": ("FIBERID",),
+}
 
 #: SDSS SPPIXMASK bits that mean a bad pixel (the others -- e.g. bit 4 MANYBADCOLUMNS, a
 #: fibre-level flag, or bit 23 BRIGHTSKY -- are informational; the pipeline already sets
@@ -189,7 +202,10 @@ def _table_layout_name(primary: HDU, hdu: HDU, cols: list[Column]) -> str | None
     keys = {c.key: c for c in cols}
     extname = str(hdu.header.get("EXTNAME", "")).strip().upper()
     if extname == "FIBERMAP":
-        return "desi-coadd"
+        # a spectra-* FIBERMAP has a row per exposure (EXPID, NIGHT, MJD); a coadd's has a row
+        # per target with COADD_* columns and the exposures in EXP_FIBERMAP
+        coadded = any(k.startswith("COADD_") for k in keys)
+        return "desi-spectra" if "EXPID" in keys and not coadded else "desi-coadd"
     if extname in ("COADD_B", "COADD_R") and "FLUX" in keys and keys["FLUX"].repeat == 1:
         return "lamost-mrs"
     if "SPEC" in keys and "LAMBDA" in keys and keys["SPEC"].repeat > 1:
@@ -235,7 +251,8 @@ def _all_hdus(buf: bytes | bytearray, first: HDU, source: str) -> list[HDU]:
     while hdus[-1].next_start < len(buf):
         if bytes(buf[hdus[-1].next_start : hdus[-1].next_start + 8]).strip(b"\x00 ") == b"":
             break  # zero padding after the last HDU
-        hdus.append(read_hdu(buf, hdus[-1].next_start, len(hdus), source))
+        # numbered from ``first``: astropy opens a tile-compressed HDU by this number
+        hdus.append(read_hdu(buf, hdus[-1].next_start, first.index + len(hdus), source))
     return hdus
 
 
@@ -559,7 +576,7 @@ def read_sdss_spplate(
     :data:`SDSS_BAD_BITS` in ANDMASK. Medium: ``VACUUM``, else vacuum.
     """
     a = _spplate_arrays(buf, primary, source)
-    row = _select_row(a["FIBERID"], select, source, "FIBERID")
+    row = _select_row({"FIBERID": a["FIBERID"]}, select, source)
     return _spplate_fibre(primary, a, row, source)
 
 
@@ -908,7 +925,9 @@ def _desi_arrays(buf: bytes | bytearray, ext: HDU, source: str) -> tuple[dict, l
     """The FIBERMAP columns and, per arm, (wavelength, flux, ivar, mask) arrays of all targets."""
     hdus = _all_hdus(buf, ext, source)
     by_name = {str(h.header.get("EXTNAME", "")).strip().upper(): h for h in hdus}
-    fmap = table_columns(buf, ext, ["TARGETID", "TARGET_RA", "TARGET_DEC"], source)
+    fmap = table_columns(buf, ext, list(DESI_COLUMNS), source)
+    if "TARGETID" not in fmap:
+        raise SpectrumFormatError(source, "DESI FIBERMAP without a TARGETID column")
     arms = []
     for arm in ("B", "R", "Z"):
         if f"{arm}_FLUX" not in by_name:
@@ -933,9 +952,12 @@ def _desi_arrays(buf: bytes | bytearray, ext: HDU, source: str) -> tuple[dict, l
     return fmap, arms
 
 
-def _desi_target(primary: HDU, fmap: dict, arms: list, row: int, source: str) -> Spectrum:
-    """One target of a DESI file: its arms one after the other, each a segment (the arms'
-    wavelength grids increase, so nothing is sorted)."""
+def _desi_target(
+    primary: HDU, fmap: dict, arms: list, row: int, source: str, layout: str
+) -> Spectrum:
+    """One row of a DESI file (a target of a coadd, a target's exposure of a spectra file): its
+    arms one after the other, each a segment (the arms' wavelength grids increase, so nothing is
+    sorted)."""
     waves = [a[0] for a in arms]
     ends = np.cumsum([w.shape[0] for w in waves])
     segments = tuple((int(e - w.shape[0]), int(e)) for w, e in zip(waves, ends))
@@ -947,10 +969,14 @@ def _desi_target(primary: HDU, fmap: dict, arms: list, row: int, source: str) ->
         mask = np.concatenate([np.asarray(a[3][row]) != 0 for a in arms])
     meta = primary.meta()
     meta.update(
-        TARGETID=int(fmap["TARGETID"][row]),
         RA=float(fmap["TARGET_RA"][row]) if "TARGET_RA" in fmap else None,
         DEC=float(fmap["TARGET_DEC"][row]) if "TARGET_DEC" in fmap else None,
     )
+    for key in ("TARGETID", "EXPID", "NIGHT", "TILEID", "FIBER"):
+        if key in fmap:
+            meta[key] = int(fmap[key][row])
+    if "MJD" in fmap:
+        meta["MJD"] = float(fmap["MJD"][row])
     return make_spectrum(
         np.concatenate(waves),
         u.AA,
@@ -958,32 +984,40 @@ def _desi_target(primary: HDU, fmap: dict, arms: list, row: int, source: str) ->
         ivar=ivar,
         mask=mask,
         meta=meta,
-        layout="desi-coadd",
+        layout=layout,
         source=source,
         medium="vacuum",
         segments=segments,
     )
 
 
-def read_desi_coadd(
-    buf: bytes | bytearray, primary: HDU, ext: HDU, source: str, select: str | None = None
+def read_desi(
+    buf: bytes | bytearray,
+    primary: HDU,
+    ext: HDU,
+    source: str,
+    select: str | None = None,
+    layout: str = "desi-coadd",
 ) -> Spectrum:
-    """``desi-coadd``: DESI coadd-*/spectra-* file: FIBERMAP + per arm (B, R, Z) WAVELENGTH,
-    FLUX, IVAR, MASK images, one row per target.
+    """``desi-coadd`` / ``desi-spectra``: a DESI coadd-* or spectra-* file: FIBERMAP + per arm
+    (B, R, Z) WAVELENGTH, FLUX, IVAR, MASK images, one row per target (coadd) or per target and
+    exposure (spectra: one TARGETID in several rows).
 
-    ``select`` (``"TARGETID=<n>"`` or a row number) picks the target; a file of one target needs
-    none. The arms become segments (preprocessing takes the one covering the cutout). Bad pixels:
-    ``MASK != 0`` or ``ivar == 0``. Medium: vacuum.
+    ``select`` picks the row: ``"TARGETID=<n>"`` (``"TARGETID=<n>,EXPID=<e>"`` in a spectra
+    file, where ``TARGETID`` alone is refused when it names several exposures) or a row number;
+    a file of one row needs none. The arms become segments (preprocessing takes the one covering
+    the cutout). Bad pixels: ``MASK != 0`` or ``ivar == 0``. Medium: vacuum.
     """
     fmap, arms = _desi_arrays(buf, ext, source)
-    row = _select_row(fmap["TARGETID"], select, source)
-    return _desi_target(primary, fmap, arms, row, source)
+    row = _select_row(_address_ids(layout, fmap), select, source)
+    return _desi_target(primary, fmap, arms, row, source, layout)
 
 
 def read_fits_many(
     buf: bytes | bytearray, source: str, selects: list[str | None], names: list[str] | None = None
 ) -> list[Spectrum | SpectrumFormatError]:
-    """Several spectra of one file, the file parsed once (DESI coadds: hundreds of targets).
+    """Several spectra of one file, the file parsed once (DESI coadd and spectra files: hundreds
+    of targets; SDSS spPlates: 640-1000 fibres).
 
     ``names[i]`` is the ``source`` of spectrum ``i`` (its address); each entry is the spectrum or
     the error of that entry. Other layouts read the one spectrum the file holds for each entry.
@@ -995,12 +1029,12 @@ def read_fits_many(
         many: list[Spectrum | SpectrumFormatError] = []
         for sel, name in zip(selects, names):
             try:
-                row = _select_row(plate["FIBERID"], sel, name, "FIBERID")
+                row = _select_row({"FIBERID": plate["FIBERID"]}, sel, name)
                 many.append(_spplate_fibre(primary, plate, row, name))
             except SpectrumFormatError as exc:
                 many.append(exc)
         return many
-    if layout != "desi-coadd" or ext is None:
+    if layout not in ADDRESS_KEYS or ext is None:
         out: list[Spectrum | SpectrumFormatError] = []
         for sel, name in zip(selects, names):
             try:
@@ -1009,42 +1043,122 @@ def read_fits_many(
                 out.append(exc)
         return out
     fmap, arms = _desi_arrays(buf, ext, source)
+    ids = _address_ids(layout, fmap)
     out = []
     for sel, name in zip(selects, names):
         try:
-            row = _select_row(fmap["TARGETID"], sel, name)
-            out.append(_desi_target(primary, fmap, arms, row, name))
+            row = _select_row(ids, sel, name)
+            out.append(_desi_target(primary, fmap, arms, row, name, layout))
         except SpectrumFormatError as exc:
             out.append(exc)
     return out
 
 
-def _select_row(ids: np.ndarray, select: str | None, source: str, name: str = "TARGETID") -> int:
-    n = len(ids)
+def _address_ids(layout: str, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The id columns that address a row of a file of many spectra, in address order."""
+    return {k: columns[k] for k in ADDRESS_KEYS[layout] if k in columns}
+
+
+def _fragment(ids: dict[str, np.ndarray], row: int) -> str:
+    return ",".join(f"{k}={int(v[row])}" for k, v in ids.items())
+
+
+def _select_row(ids: dict[str, np.ndarray], select: str | None, source: str) -> int:
+    """The row that ``select`` addresses: ``None`` (a file of one row), ``"<row>"``, or
+    ``"KEY=<n>[,KEY=<n>...]"`` with keys among ``ids`` (``ID`` is the first). An address that
+    several rows match is refused, naming them and how to address one -- never the first."""
+    keys = list(ids)
+    n = len(ids[keys[0]])
     if select is None or select == "":
         if n == 1:
             return 0
+        form = ",".join(f"{k}=<{k.lower()}>" for k in keys)
         raise SpectrumFormatError(
             source,
-            f"file holds {n} spectra: address one as <file>#{name}=<id> "
-            f"(e.g. #{name}={int(ids[0])}) or <file>#<row>",
+            f"file holds {n} spectra: address one as <file>#{form} "
+            f"(e.g. #{_fragment(ids, 0)}) or <file>#<row>",
         )
-    key, _, value = str(select).partition("=")
-    if value and key.strip().upper() not in (name, "ID"):
-        raise SpectrumFormatError(source, f"cannot select by {key!r} (use {name})")
-    try:
-        number = int(value if value else key)
-    except ValueError:
-        raise SpectrumFormatError(source, f"bad spectrum address #{select}") from None
-    if value:
-        hits = np.flatnonzero(ids == number)
-        if hits.size == 0:
-            raise SpectrumFormatError(source, f"no {name} {number} in the file")
-        return int(hits[0])
-    row = number
-    if not 0 <= row < n:
-        raise SpectrumFormatError(source, f"row {row} is not in the file's {n} spectra")
-    return row
+    select = str(select).strip()
+    if "=" not in select:
+        try:
+            row = int(select)
+        except ValueError:
+            raise SpectrumFormatError(source, f"bad spectrum address #{select}") from None
+        if not 0 <= row < n:
+            raise SpectrumFormatError(source, f"row {row} is not in the file's {n} spectra")
+        return row
+    wanted: dict[str, int] = {}
+    for part in select.split(","):
+        key, _, value = part.partition("=")
+        key = key.strip().upper()
+        key = keys[0] if key == "ID" else key
+        if key not in ids:
+            raise SpectrumFormatError(source, f"cannot select by {key!r} (use {', '.join(keys)})")
+        try:
+            wanted[key] = int(value)
+        except ValueError:
+            raise SpectrumFormatError(source, f"bad spectrum address #{select}") from None
+    hit = np.ones(n, dtype=bool)
+    for key, value in wanted.items():
+        hit &= ids[key] == value
+    rows = np.flatnonzero(hit)
+    said = ",".join(f"{k}={v}" for k, v in wanted.items())
+    if rows.size == 0:
+        if len(wanted) == 1:
+            key, value = next(iter(wanted.items()))
+            raise SpectrumFormatError(source, f"no {key} {value} in the file")
+        raise SpectrumFormatError(source, f"no spectrum with {said} in the file")
+    if rows.size > 1:
+        rest = [k for k in keys if k not in wanted]
+        which = "; ".join(
+            f"row {r}" + "".join(f" {k} {int(ids[k][r])}" for k in rest) for r in rows[:10]
+        )
+        more = f" and {rows.size - 10} more" if rows.size > 10 else ""
+        how = (
+            f"#{said},{','.join(f'{k}=<{k.lower()}>' for k in rest)} or #<row>"
+            if rest
+            else "#<row>"
+        )
+        raise SpectrumFormatError(
+            source,
+            f"{said} names {rows.size} spectra ({which}{more}): address one as {how}",
+        )
+    return int(rows[0])
+
+
+def spectrum_addresses(buf: bytes | bytearray, source: str = "<bytes>") -> list[str] | None:
+    """The address (``#`` fragment) of each spectrum of a file of many, in file order, or
+    ``None`` for a file of one spectrum.
+
+    DESI coadds: ``TARGETID=<id>``; DESI spectra files, where a target has a row per exposure:
+    ``TARGETID=<id>,EXPID=<e>``; SDSS spPlates: ``FIBERID=<n>``. Should a file's ids not tell
+    its rows apart, every address of that file is its row number (``"<row>"``), so no two
+    spectra ever share one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.io import fits
+    >>> from vocloud.io.fitsparse import hdu_bytes
+    >>> img = fits.PrimaryHDU(np.ones(4, dtype=np.float32))
+    >>> img.header.update(CRVAL1=6500.0, CDELT1=1.0)
+    >>> spectrum_addresses(hdu_bytes(img)) is None
+    True
+    """
+    layout, primary, ext = _locate(buf, source)
+    if layout == "sdss-spplate":
+        ids = {"FIBERID": _spplate_arrays(buf, primary, source)["FIBERID"]}
+    elif layout in ADDRESS_KEYS and ext is not None:
+        ids = _address_ids(layout, table_columns(buf, ext, list(ADDRESS_KEYS[layout]), source))
+        if "TARGETID" not in ids:
+            raise SpectrumFormatError(source, "DESI FIBERMAP without a TARGETID column")
+    else:
+        return None
+    n = len(ids[next(iter(ids))])
+    frags = [_fragment(ids, i) for i in range(n)]
+    if len(set(frags)) < n:  # the ids do not tell the rows apart: rows always do
+        return [str(i) for i in range(n)]
+    return frags
 
 
 def _compressed_image(buf: bytes | bytearray, hdu: HDU, source: str) -> np.ndarray:
@@ -1176,7 +1290,8 @@ def read_fits(
     source : str
         File name for error messages.
     select : str, optional
-        Which spectrum of a file of many (``"TARGETID=<n>"`` or a row number).
+        Which spectrum of a file of many (``"TARGETID=<n>"``, ``"TARGETID=<n>,EXPID=<e>"``,
+        ``"FIBERID=<n>"`` or a row number: :func:`spectrum_addresses`).
 
     Returns
     -------
@@ -1185,7 +1300,8 @@ def read_fits(
     Raises
     ------
     SpectrumFormatError
-        For a truncated or corrupt file or an unknown layout.
+        For a truncated or corrupt file, an unknown layout, or an address that names no
+        spectrum or several.
     """
     layout, primary, ext = _locate(buf, source)
     if layout in ("iraf-linear", "iraf-log"):
@@ -1210,8 +1326,8 @@ def read_fits(
         "eso-sdp": read_eso_sdp,
         "ondrejov-ssa": read_ondrejov_ssa,
     }
-    if layout == "desi-coadd":
-        return read_desi_coadd(buf, primary, ext, source, select)
+    if layout in ("desi-coadd", "desi-spectra"):
+        return read_desi(buf, primary, ext, source, select, layout)
     if layout in readers:
         return readers[layout](buf, primary, ext, source)
     return read_two_column(buf, primary, ext, source)

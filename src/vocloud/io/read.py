@@ -23,14 +23,7 @@ import zlib
 
 from vocloud.io.csvtext import read_csv_text
 from vocloud.io.fallback import HAS_SPECUTILS, read_with_specutils
-from vocloud.io.fitslayouts import (
-    FITS_LAYOUTS,
-    _locate,
-    _spplate_arrays,
-    read_fits,
-    read_fits_many,
-    table_columns,
-)
+from vocloud.io.fitslayouts import FITS_LAYOUTS, read_fits, read_fits_many, spectrum_addresses
 from vocloud.io.spectrum import Spectrum, SpectrumFormatError
 from vocloud.io.votable import read_votable
 
@@ -145,7 +138,7 @@ def read_bytes(
     source : str
         Name used in error messages and in ``Spectrum.source``.
     select : str, optional
-        Which spectrum of a file of many: ``"TARGETID=<n>"`` or a row number.
+        Which spectrum of a file of many: the part of its address after ``#`` (:func:`list_spectra`).
     max_size : int
         Limit in bytes on the content, as given and after gunzip (:data:`MAX_FILE_SIZE`).
 
@@ -216,8 +209,9 @@ def read_spectrum(
 ) -> Spectrum:
     """Read one spectrum of any layout vocloud knows (:data:`LAYOUTS`), gzip-compressed or not.
 
-    A file of many spectra (a DESI coadd) is addressed as ``path#TARGETID=<n>`` or ``path#<row>``
-    (or with ``select``).
+    A file of many spectra is addressed as ``path#TARGETID=<n>`` (DESI coadd),
+    ``path#TARGETID=<n>,EXPID=<e>`` (DESI spectra file), ``path#FIBERID=<n>`` (SDSS spPlate) or
+    ``path#<row>`` (or with ``select``); :func:`list_spectra` lists them.
 
     The layout is detected from the content (magic bytes and headers), never from the name.
     FITS files are parsed straight from their bytes (about as fast as ``read`` +
@@ -231,7 +225,7 @@ def read_spectrum(
         Name used in error messages and ``Spectrum.source``; defaults to the path, or
         ``"<bytes>"`` for bytes.
     select : str, optional
-        Which spectrum of a file of many (``"TARGETID=<n>"`` or a row number).
+        Which spectrum of a file of many (the part of its address after ``#``).
     max_size : int
         Limit in bytes on the file, as stored and after gunzip (:data:`MAX_FILE_SIZE`): a
         larger one is refused before it is read or as soon as its decompression passes it.
@@ -296,7 +290,7 @@ def read_many(
     *,
     max_size: int = MAX_FILE_SIZE,
 ) -> list[Spectrum | SpectrumFormatError]:
-    """The spectra ``selects`` (``"TARGETID=<n>"``, a row, or ``None``) of one file's bytes,
+    """The spectra ``selects`` (the parts of their addresses after ``#``, or ``None``) of one file's bytes,
     the file decompressed and parsed once; ``names`` are their sources (addresses). Each entry
     is the spectrum or its error, so one bad address spoils no other. ``max_size`` as in
     :func:`read_bytes`."""
@@ -322,10 +316,14 @@ def read_many(
 
 
 def list_spectra(path: str | os.PathLike[str]) -> list[str]:
-    """The addresses of the spectra in one file: ``[path]``, or one ``path#TARGETID=<id>`` per
-    target of a file of many spectra (DESI coadd/spectra files), in file order.
+    """The addresses of the spectra in one file: ``[path]``, or one ``path#<fragment>`` per
+    spectrum of a file of many, in file order: ``#TARGETID=<id>`` per target of a DESI coadd,
+    ``#TARGETID=<id>,EXPID=<e>`` per target and exposure of a DESI spectra file,
+    ``#FIBERID=<n>`` per fibre of an SDSS spPlate
+    (:func:`~vocloud.io.fitslayouts.spectrum_addresses`).
 
-    These addresses are stable ids for a spectra list, and :func:`read_spectrum` reads them.
+    These addresses are unique and stable ids for a spectra list, and :func:`read_spectrum`
+    reads them.
 
     Raises
     ------
@@ -342,14 +340,8 @@ def list_spectra(path: str | os.PathLike[str]) -> list[str]:
         buf = _gunzip(buf, source)
     if sniff_format(buf) != "fits":
         return [source]
-    layout, primary, ext = _locate(buf, source)
-    if layout == "sdss-spplate":
-        ids = _spplate_arrays(buf, primary, source)["FIBERID"]
-        return [f"{source}#FIBERID={int(t)}" for t in ids]
-    if layout != "desi-coadd" or ext is None:
-        return [source]
-    ids = table_columns(buf, ext, ["TARGETID"], source)["TARGETID"]
-    return [f"{source}#TARGETID={int(t)}" for t in ids]
+    frags = spectrum_addresses(buf, source)
+    return [source] if frags is None else [f"{source}#{f}" for f in frags]
 
 
 def _fallback_applies(reason: str) -> bool:
@@ -371,7 +363,8 @@ def _fallback(buf: bytes | bytearray, source: str, exc: SpectrumFormatError) -> 
 
 
 def split_address(path: str) -> tuple[str, str | None]:
-    """``(file, selection)`` of a spectrum address ``file#TARGETID=<n>`` or ``file#<row>``.
+    """``(file, selection)`` of a spectrum address ``file#TARGETID=<n>[,EXPID=<e>]``,
+    ``file#FIBERID=<n>`` or ``file#<row>``.
 
     A path that exists as it is, or has no ``#``, is a file of its own.
 

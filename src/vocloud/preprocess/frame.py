@@ -39,6 +39,7 @@ _CORRECTED = {
     "sdss-spspec": "heliocentric (SDSS pipeline)",
     "sdss-spplate": "heliocentric (SDSS pipeline)",
     "desi-coadd": "barycentric (DESI pipeline)",
+    "desi-spectra": "barycentric (DESI pipeline)",
 }
 
 
