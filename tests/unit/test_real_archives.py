@@ -167,6 +167,211 @@ def test_desi_coadd_by_targetid():
         read_spectrum(f"{REAL / name}#TARGETID=7")
 
 
+SPECTRA = "desi/spectra-sv3-dark-26065.fits"
+
+
+def _desi_rows(path: Path, row: int) -> dict:
+    """One row of a DESI file as astropy reads it: per arm wavelength, flux, ivar, mask."""
+    warnings.simplefilter("ignore")
+    with fits.open(path) as hdul:
+        fm = hdul["FIBERMAP"].data
+        out = {key: fm[key][row] for key in fm.names}
+        for a in "BRZ":
+            out[a] = (
+                np.asarray(hdul[f"{a}_WAVELENGTH"].data, dtype=np.float64),
+                np.asarray(hdul[f"{a}_FLUX"].data[row]),
+                np.asarray(hdul[f"{a}_IVAR"].data[row]),
+                np.asarray(hdul[f"{a}_MASK"].data[row]),  # tile-compressed, uint32 via BZERO
+            )
+    return out
+
+
+@pytest.mark.parametrize("row", range(5))
+def test_desi_spectra_file_every_exposure_against_astropy(row):
+    """A spectra-* file (not coadded): each row -- a target in one exposure -- by its address."""
+    from vocloud.io.fitslayouts import detect_fits_layout
+    from vocloud.io.read import list_spectra
+
+    path = REAL / SPECTRA
+    want = _desi_rows(path, row)
+    s = read_spectrum(list_spectra(path)[row])
+    assert s.layout == "desi-spectra" and s.medium == "vacuum"
+    assert detect_fits_layout((REAL / "desi/coadd-5-169-thru20210419.fits").read_bytes()) == (
+        "desi-coadd"
+    )
+    for key in ("TARGETID", "EXPID", "NIGHT", "TILEID", "FIBER"):
+        assert s.meta[key] == int(want[key]), key
+    assert (s.meta["RA"], s.meta["DEC"]) == (want["TARGET_RA"], want["TARGET_DEC"])
+    assert s.meta["MJD"] == want["MJD"]
+    # per arm: pixel count, both wavelength ends, flux/ivar values, MASK != 0 as bad
+    for (a, b), arm in zip(s.segments, "BRZ"):
+        w, f, iv, m = want[arm]
+        assert b - a == len(w)
+        np.testing.assert_array_equal(s.wavelength_aa[[a, b - 1]], w[[0, -1]])
+        np.testing.assert_array_equal(s.flux[a:b], f)
+        np.testing.assert_array_equal(s.ivar[a:b], iv)
+        np.testing.assert_array_equal(s.mask[a:b], m != 0)
+        np.testing.assert_array_equal(s.good()[a:b], (m == 0) & (iv > 0) & np.isfinite(f))
+    assert [len(want[a][0]) for a in "BRZ"] == [2751, 2326, 2881]
+    np.testing.assert_allclose(s.wavelength_aa[[0, -1]], [3600.0, 9824.0])
+    w = np.concatenate([want[a][0] for a in "BRZ"])
+    flux = np.concatenate([want[a][1] for a in "BRZ"])
+    ivar = np.concatenate([want[a][2] for a in "BRZ"])
+    mask = np.concatenate([want[a][3] != 0 for a in "BRZ"])
+    _check(s, w, flux, ivar, mask)
+    # the one target observed with data (row 2) keeps 7923 good pixels of 7958: its masks were
+    # once read from the IVAR HDU (HDUs numbered one low), which made them all bad
+    assert s.good().sum() == (7923 if row == 2 else 0)
+
+
+def test_desi_spectra_file_addresses_are_unique_and_read_what_they_name():
+    from vocloud.io.read import list_spectra
+
+    path = REAL / SPECTRA
+    with _open(SPECTRA) as hdul:
+        fm = hdul["FIBERMAP"].data
+        tids, expids = list(fm["TARGETID"]), list(fm["EXPID"])
+    addresses = list_spectra(path)
+    assert addresses == [f"{path}#TARGETID={t},EXPID={e}" for t, e in zip(tids, expids)]
+    assert len(set(addresses)) == 5
+    # here each target is in one exposure: TARGETID alone, ID, or the row read the same row
+    for row, (t, e) in enumerate(zip(tids, expids)):
+        whole = read_spectrum(addresses[row])
+        for other in (f"TARGETID={t}", f"ID={t}", f"EXPID={e},TARGETID={t}", str(row)):
+            np.testing.assert_array_equal(read_spectrum(f"{path}#{other}").flux, whole.flux)
+    with pytest.raises(SpectrumFormatError, match=r"file holds 5 spectra: address one as "):
+        read_spectrum(path)
+    err = "EXPID=83734 names 5 spectra .row 0 TARGETID -2713437; row 1 TARGETID -2713415; "
+    with pytest.raises(SpectrumFormatError, match=err):
+        read_spectrum(f"{path}#EXPID=83734")
+    with pytest.raises(SpectrumFormatError, match="no spectrum with TARGETID=-2713437,EXPID=1 "):
+        read_spectrum(f"{path}#TARGETID=-2713437,EXPID=1")
+    with pytest.raises(
+        SpectrumFormatError, match=r"cannot select by 'FIBER' \(use TARGETID, EXPID\)"
+    ):
+        read_spectrum(f"{path}#FIBER=1566")
+
+
+def _two_exposures(path: Path, second_expid: int = 83876) -> Path:
+    """The real spectra file with each target in two exposures, as a whole healpix spectra file
+    has them (the sv3-dark-26065 coadd lists target 39627866878514741 under EXPIDs 83734, 83876
+    and 83877 in its EXP_FIBERMAP; specutils kept the rows of one exposure only). The second
+    exposure's rows are the first's with EXPID ``second_expid`` and flux x 2, so a test can tell
+    which row was read; masks stay tile-compressed."""
+    warnings.simplefilter("ignore")
+    with fits.open(REAL / SPECTRA) as hdul:
+        fm = hdul["FIBERMAP"].data
+        twice = fits.BinTableHDU.from_columns(hdul["FIBERMAP"].columns, nrows=10, name="FIBERMAP")
+        for name in fm.names:
+            twice.data[name][5:] = fm[name]
+        twice.data["EXPID"][5:] = second_expid
+        out = [fits.PrimaryHDU(header=hdul[0].header), twice, hdul["SCORES"].copy()]
+        for a in "BRZ":
+            f, iv, m = (hdul[f"{a}_{k}"].data for k in ("FLUX", "IVAR", "MASK"))
+            out += [
+                hdul[f"{a}_WAVELENGTH"].copy(),
+                fits.ImageHDU(np.vstack([f, 2 * f]), name=f"{a}_FLUX"),
+                fits.ImageHDU(np.vstack([iv, iv / 4]), name=f"{a}_IVAR"),
+                fits.CompImageHDU(np.vstack([m, m]).astype(np.uint32), name=f"{a}_MASK"),
+            ]
+    fits.HDUList(out).writeto(path)
+    return path
+
+
+def test_desi_spectra_repeated_target_needs_its_exposure(tmp_path):
+    """One TARGETID in several rows: each has its own address; TARGETID alone is refused
+    naming the rows and exposures, never read as the first."""
+    from vocloud.io.read import list_spectra
+    from vocloud.run import tasks as chunks
+
+    path = _two_exposures(tmp_path / "spectra-sv3-dark-26065-2exp.fits")
+    with _open(SPECTRA) as hdul:
+        tids = list(hdul["FIBERMAP"].data["TARGETID"])
+    addresses = list_spectra(path)
+    assert addresses == [f"{path}#TARGETID={t},EXPID={e}" for e in (83734, 83876) for t in tids]
+    assert len(set(addresses)) == 10
+    first, second = read_spectrum(addresses[2]), read_spectrum(addresses[7])
+    assert (first.meta["EXPID"], second.meta["EXPID"]) == (83734, 83876)
+    np.testing.assert_array_equal(second.flux, 2 * first.flux)
+    np.testing.assert_array_equal(second.mask, first.mask)
+    t = tids[2]
+    msg = (
+        f"TARGETID={t} names 2 spectra (row 2 EXPID 83734; row 7 EXPID 83876): "
+        f"address one as #TARGETID={t},EXPID=<expid> or #<row>"
+    )
+    with pytest.raises(SpectrumFormatError) as info:
+        read_spectrum(f"{path}#TARGETID={t}")
+    assert info.value.reason == msg
+    # in a task: the ambiguous address fails alone, the others read from one parse of the file
+    block = [addresses[2], f"{path}#TARGETID={t}", addresses[7]]
+    got = chunks.read_block(block, [None] * 3)
+    assert isinstance(got[1], ValueError) and str(got[1]) == msg
+    np.testing.assert_array_equal(got[0].flux, first.flux)
+    np.testing.assert_array_equal(got[2].flux, second.flux)
+    assert [got[0].source, got[2].source] == [addresses[2], addresses[7]]
+    # a file whose ids do not tell its rows apart (one exposure twice) is listed by row
+    same = _two_exposures(tmp_path / "same-exposure-twice.fits", second_expid=83734)
+    assert list_spectra(same) == [f"{same}#{row}" for row in range(10)]
+    with pytest.raises(
+        SpectrumFormatError, match=r"names 2 spectra \(row 2; row 7\): address one as #<row>"
+    ):
+        read_spectrum(f"{same}#TARGETID={t},EXPID=83734")
+
+
+def test_desi_spectra_file_read_once_per_task_and_preprocessed(monkeypatch):
+    """A block of a file's addresses: the file opened and parsed once (``read_fits_many``), each
+    spectrum its own row; then preprocessed on a grid inside the R arm."""
+    from vocloud.io.read import list_spectra
+    from vocloud.preprocess import PreprocessParams, preprocess_block
+    from vocloud.run import tasks as chunks
+
+    path = REAL / SPECTRA
+    addresses = list_spectra(path)
+    lamost = str(REAL / "lamost/spec-58397-EG014118N254444M01_sp03-031.fits")
+    opened, parsed = [], []
+    real_open, real_many = chunks._open_ahead, chunks.read_many
+    monkeypatch.setattr(chunks, "_open_ahead", lambda p: opened.append(p) or real_open(p))
+    monkeypatch.setattr(
+        chunks,
+        "read_many",
+        lambda raw, names, *a, **k: parsed.append(names) or real_many(raw, names, *a, **k),
+    )
+    got = chunks.read_block([lamost, *addresses], [None] * 6)
+    assert opened == [lamost, str(path)]
+    assert parsed == [addresses]  # one parse for the file's five spectra
+    rows = [_desi_rows(path, row) for row in range(5)]
+    for s, want in zip(got[1:], rows):
+        assert s.layout == "desi-spectra" and s.meta["EXPID"] == int(want["EXPID"])
+        a, b = s.segments[1]
+        np.testing.assert_array_equal(s.flux[a:b], want["R"][1])
+    params = PreprocessParams.from_dict(
+        {
+            "cutout": {"center": 6560, "half_width": 150},
+            "grid": {"start": 6420, "stop": 6700, "step": 0.8, "medium": "vacuum"},
+            "continuum": False,
+            "scale": None,
+            "resample": "linear",
+            "frame": "barycentric",  # DESI's own: recorded, not applied again
+        }
+    )
+    res = preprocess_block(got[1:], params)
+    assert res.error == [
+        "no good pixels",
+        "no good pixels",
+        None,
+        "no good pixels",
+        "no good pixels",
+    ]
+    assert res.frame[2] == "barycentric (DESI pipeline)"
+    w, f, iv, m = rows[2]["R"]
+    grid = params.grid()
+    i = np.searchsorted(w, grid - 1e-6)
+    np.testing.assert_allclose(w[i], grid, atol=1e-6)  # the grid falls on R's pixels
+    good = (m[i] == 0) & (iv[i] > 0)
+    assert good.sum() > 300
+    np.testing.assert_allclose(res.features[2, good], f[i][good], rtol=2e-6, atol=1e-5)
+
+
 # ------------------------------------------------------------------------------------ Ondrejov
 @pytest.mark.parametrize("name", ["ondrejov/bt-cmi-ondrejov.fits", "ondrejov/ud090015.fits"])
 def test_ondrejov_ssa(name):
