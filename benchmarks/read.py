@@ -7,14 +7,16 @@ page cache; each figure is the best of 5 passes over 200 files, in microseconds 
 
 Issue #8 adds the real archive files of ``tests/data/real/`` (one file read 100 times, best of
 5): every fast-path layout against the same floor (gunzip included where the file is gzipped),
-spectra per second of a DESI coadd (5 targets, one read per file through ``read_block``) against
-single-spectrum files, and the specutils fallback on the files it can read.
+spectra per second of a DESI coadd (5 targets) and a DESI spectra file (5 target-exposures), one
+read per file through ``read_block``, against single-spectrum files, and the specutils fallback on
+the files it can read.
 
 Usage::
 
     python benchmarks/read.py            # synthetic layouts, then the real files
     python benchmarks/read.py --real     # only the real files
     python benchmarks/read.py --multispec  # echelle files: read, + the order used, + all orders
+    python benchmarks/read.py --many     # spectra/s of files of many spectra vs single files
 """
 
 from __future__ import annotations
@@ -84,7 +86,6 @@ def _raw(path: str) -> bytes:
 def real_files() -> None:
     """Each real file of tests/data/real read 100 times: vocloud vs the floor vs astropy."""
     from vocloud.io.read import list_spectra
-    from vocloud.run.tasks import read_block
 
     print()
     print(
@@ -108,18 +109,7 @@ def real_files() -> None:
             f"| {path.parent.name}/{path.name} | {s.layout} | {ours:.0f} us | {fl:.0f} us | "
             f"{ours / fl:.2f} | {ap:.0f} us |"
         )
-    # many spectra per file: a block of DESI addresses (one read per file) against single files
-    desi = list_spectra(str(REAL / "desi/coadd-5-169-thru20210419.fits"))
-    block = desi * 40  # 200 spectra; each run of 5 shares one read
-    single = [str(REAL / "lamost/spec-58397-EG014118N254444M01_sp03-031.fits")] * 200
-    sdss = [str(REAL / "sdss/spec-1325-52762-0133.fits")] * 200
-    for label, paths in (
-        ("DESI coadd, 5 targets/file", block),
-        ("LAMOST DR7 image", single),
-        ("SDSS spec (lite)", sdss),
-    ):
-        t = best(lambda ps: read_block(ps, [None] * len(ps)), [paths], repeat=3)
-        print(f"| read_block of {label} | {len(paths) / (t / 1e6):,.0f} spectra/s |")
+    many_spectra()
     try:
         from vocloud.io.fallback import HAS_SPECUTILS, read_with_specutils
     except ImportError:  # pragma: no cover
@@ -131,6 +121,30 @@ def real_files() -> None:
             ours = best(read_spectrum, [str(REAL / name)] * 100)
             print(f"| specutils fallback, {name} | {fb:.0f} us | vocloud fast path {ours:.0f} us |")
     multispec_orders()
+
+
+def many_spectra() -> None:
+    """Spectra per second of blocks (``read_block``, 200 spectra) of files of many spectra --
+    a DESI coadd (5 targets) and a DESI spectra file (5 target-exposures), each file's run of
+    addresses one read and one parse -- against single-spectrum files, in the same run."""
+    from vocloud.io.read import list_spectra
+    from vocloud.run.tasks import read_block
+
+    coadd = list_spectra(str(REAL / "desi/coadd-5-169-thru20210419.fits"))
+    spectra = list_spectra(str(REAL / "desi/spectra-sv3-dark-26065.fits"))
+    single = [str(REAL / "lamost/spec-58397-EG014118N254444M01_sp03-031.fits")] * 200
+    sdss = [str(REAL / "sdss/spec-1325-52762-0133.fits")] * 200
+    print()
+    print("| block (200 spectra) | spectra per second |")
+    print("|---|---|")
+    for label, paths in (
+        ("DESI coadd, 5 targets/file", coadd * 40),  # each run of 5 shares one read
+        ("DESI spectra, 5 target-exposures/file", spectra * 40),
+        ("LAMOST DR7 image", single),
+        ("SDSS spec (lite)", sdss),
+    ):
+        t = best(lambda ps: read_block(ps, [None] * len(ps)), [paths], repeat=3)
+        print(f"| read_block of {label} | {len(paths) / (t / 1e6):,.0f} spectra/s |")
 
 
 def multispec_orders() -> None:
@@ -160,6 +174,9 @@ def main() -> None:
         return
     if "--real" in sys.argv:
         real_files()
+        return
+    if "--many" in sys.argv:
+        many_spectra()
         return
     tmp = Path(tempfile.mkdtemp())
     print(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import re
 import warnings
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -250,6 +251,72 @@ def test_desi_spectra_file_addresses_are_unique_and_read_what_they_name():
         SpectrumFormatError, match=r"cannot select by 'FIBER' \(use TARGETID, EXPID\)"
     ):
         read_spectrum(f"{path}#FIBER=1566")
+
+
+def test_desi_compressed_masks_decoded_as_astropy_reads_them(tmp_path):
+    """The masks' RICE_1 tiles decoded from the heap give astropy's uint32 values; other
+    compressions and tilings (read through astropy) and plain images give the same masks."""
+    from vocloud.io.fitslayouts import _all_hdus, _compressed_images, _locate, _rice_rows
+
+    buf = (REAL / SPECTRA).read_bytes()
+    _, _, ext = _locate(buf, SPECTRA)
+    hdus = _all_hdus(buf, ext, SPECTRA)
+    starts = {b.index: a.next_start for a, b in pairwise(hdus)}
+    masks = [h for h in hdus if str(h.header.get("EXTNAME")).endswith("_MASK")]
+    assert all(_rice_rows(buf, h, SPECTRA) is not None for h in masks)  # the fast path
+    got = _compressed_images(buf, masks, starts, SPECTRA)
+    with _open(SPECTRA) as hdul:
+        for h in masks:
+            want = hdul[h.index].data
+            assert got[h.index].dtype == want.dtype == np.uint32
+            np.testing.assert_array_equal(got[h.index], want)
+        assert {int(v) for h in masks for v in np.unique(got[h.index])} == {0, 1, 512, 513}
+        variants = {
+            "gzip": dict(compression_type="GZIP_1"),
+            "tiles": dict(compression_type="RICE_1", tile_shape=(5, 2751)),
+            "plain": None,
+        }
+        base = read_spectrum(f"{REAL / SPECTRA}#2")
+        for name, how in variants.items():
+            out = []
+            for h in hdul:
+                if h.name.endswith("_MASK"):
+                    data = np.asarray(h.data)
+                    h = (
+                        fits.ImageHDU(data, name=h.name)
+                        if how is None
+                        else fits.CompImageHDU(data, name=h.name, **how)
+                    )
+                out.append(h if h.name.endswith("_MASK") else h.copy())
+            path = tmp_path / f"{name}.fits"
+            fits.HDUList(out).writeto(path)
+            vbuf = path.read_bytes()
+            vhdus = _all_hdus(vbuf, _locate(vbuf, name)[2], name)
+            packed = [h for h in vhdus if h.xtension == "BINTABLE" and "ZIMAGE" in h.header]
+            assert len(packed) == (0 if how is None else 3)
+            assert all(_rice_rows(vbuf, h, name) is None for h in packed)  # astropy reads these
+            for row in range(5):
+                s = read_spectrum(f"{path}#{row}")
+                want = np.concatenate([hdul[f"{a}_MASK"].data[row] != 0 for a in "BRZ"])
+                np.testing.assert_array_equal(s.mask, want)
+            np.testing.assert_array_equal(read_spectrum(f"{path}#2").good(), base.good())
+
+
+def test_desi_spectra_file_damaged_gives_a_reason_never_a_raw_exception():
+    from vocloud.io.read import read_many
+
+    data = (REAL / SPECTRA).read_bytes()
+    rng = np.random.default_rng(8)
+    heap = data.index(b"B_MASK") // 2880 * 2880 + 2880  # the B mask's data: descriptors, tiles
+    damaged = [data[:cut] for cut in (2880, 2880 * 3 + 100, heap + 8, heap + 100, len(data) - 1)]
+    for _ in range(30):
+        b = bytearray(data)
+        for pos in rng.integers(heap, heap + 400, size=3):
+            b[pos] = rng.integers(0, 256)
+        damaged.append(bytes(b))
+    for content in damaged:
+        for s in read_many(content, [f"d#{r}" for r in range(5)], [str(r) for r in range(5)]):
+            assert isinstance(s, SpectrumFormatError) or len(s.flux) == len(s.wavelength)
 
 
 def _two_exposures(path: Path, second_expid: int = 83876) -> Path:

@@ -21,11 +21,18 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from itertools import pairwise
 from typing import Any
 
 import astropy.units as u
 import numpy as np
 from astropy.io import fits
+
+try:  # astropy's own RICE_1 decoder (what CompImageHDU calls): the tiles of a DESI mask decoded
+    # without astropy building a header per compressed HDU, which cost more than the decoding
+    from astropy.io.fits.hdu.compressed._codecs import Rice1
+except ImportError:  # pragma: no cover - another astropy layout: the CompImageHDU path
+    Rice1 = None
 
 from vocloud.io.fitsparse import (
     HDU,
@@ -928,6 +935,14 @@ def _desi_arrays(buf: bytes | bytearray, ext: HDU, source: str) -> tuple[dict, l
     fmap = table_columns(buf, ext, list(DESI_COLUMNS), source)
     if "TARGETID" not in fmap:
         raise SpectrumFormatError(source, "DESI FIBERMAP without a TARGETID column")
+    starts = {b.index: a.next_start for a, b in pairwise(hdus)}
+    packed = [
+        h
+        for arm in "BRZ"
+        if (h := by_name.get(f"{arm}_MASK")) is not None
+        and ("ZIMAGE" in h.header or h.xtension == "BINTABLE")
+    ]
+    unpacked = _compressed_images(buf, packed, starts, source)
     arms = []
     for arm in ("B", "R", "Z"):
         if f"{arm}_FLUX" not in by_name:
@@ -938,8 +953,8 @@ def _desi_arrays(buf: bytes | bytearray, ext: HDU, source: str) -> tuple[dict, l
         mask = None
         if f"{arm}_MASK" in by_name:
             mhdu = by_name[f"{arm}_MASK"]
-            if "ZIMAGE" in mhdu.header or mhdu.xtension == "BINTABLE":
-                mask = _compressed_image(buf, mhdu, source)
+            if mhdu.index in unpacked:
+                mask = unpacked[mhdu.index]
             else:
                 mask = image_data(buf, mhdu, source)  # uint32 stored as int32 + BZERO
         if flux.ndim == 1:
@@ -1161,12 +1176,86 @@ def spectrum_addresses(buf: bytes | bytearray, source: str = "<bytes>") -> list[
     return frags
 
 
-def _compressed_image(buf: bytes | bytearray, hdu: HDU, source: str) -> np.ndarray:
-    """A tile-compressed image (DESI masks) through astropy."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with fits.open(io.BytesIO(bytes(buf)), memmap=False) as hdul:
-            return np.asarray(hdul[hdu.index].data)
+#: a primary HDU of nothing, to open tile-compressed extensions on their own
+_EMPTY_PRIMARY = fits.PrimaryHDU().header.tostring().encode("ascii")
+
+
+def _rice_rows(buf: bytes | bytearray, hdu: HDU, source: str) -> np.ndarray | None:
+    """A RICE_1 tile-compressed integer image of one tile per row (as DESI writes its masks)
+    decoded straight from the heap, ``BZERO`` applied (uint32 masks); ``None`` for any other
+    kind, which astropy then reads."""
+    h = hdu.header
+    if (
+        Rice1 is None
+        or str(h.get("ZCMPTYPE", "")).strip() != "RICE_1"
+        or h.get("ZNAXIS") != 2
+        or h.get("ZTILE2", 1) != 1
+        or h.get("ZTILE1") != h.get("ZNAXIS1")
+        or h.get("ZBITPIX") not in (8, 16, 32)
+        or h.get("TFIELDS") != 1
+        or str(h.get("TTYPE1", "")).strip().upper() != "COMPRESSED_DATA"
+        or h.get("BSCALE", 1) != 1
+        or any(str(h.get(f"ZNAME{i}", "")).strip() == "NOISEBIT" for i in (1, 2, 3))
+    ):
+        return None
+    form = str(h.get("TFORM1", "")).strip().upper().lstrip("1")
+    if form[:1] not in ("P", "Q") or not isinstance(h.get("NAXIS2"), int):
+        return None
+    params = {str(h.get(f"ZNAME{i}", "")).strip().upper(): h.get(f"ZVAL{i}") for i in (1, 2)}
+    bytepix = abs(int(h["ZBITPIX"])) // 8
+    blocksize = int(params.get("BLOCKSIZE") or 32)
+    ncol, nrow = int(h["ZNAXIS1"]), int(h["NAXIS2"])
+    if nrow != h.get("ZNAXIS2") or int(params.get("BYTEPIX") or bytepix) != bytepix:
+        return None
+    dtype = ">i4" if form[0] == "P" else ">i8"
+    if hdu.data_start + 2 * nrow * int(dtype[-1]) > len(buf):
+        raise SpectrumFormatError(source, f"truncated FITS: HDU {hdu.index} ends early")
+    desc = np.frombuffer(buf, dtype=dtype, count=2 * nrow, offset=hdu.data_start).reshape(nrow, 2)
+    heap = hdu.data_start + int(h.get("THEAP", int(h["NAXIS1"]) * nrow))
+    codec = Rice1(blocksize=blocksize, bytepix=bytepix, tilesize=ncol)
+    out = np.empty((nrow, ncol), dtype=f"i{bytepix}")
+    raw = np.frombuffer(buf, dtype=np.uint8)
+    try:
+        for r, (n, off) in enumerate(desc.tolist()):
+            if off < 0 or n < 0 or heap + off + n > len(buf):
+                raise ValueError(f"tile {r} lies outside the file")
+            out[r] = codec.decode(raw[heap + off : heap + off + n])
+    except Exception as exc:  # cfitsio's decoder raises its own CfitsioException (private)
+        raise SpectrumFormatError(
+            source, f"corrupt tile-compressed image in HDU {hdu.index}: {exc}"
+        ) from None
+    bzero = h.get("BZERO", 0)
+    if bzero == 1 << (8 * bytepix - 1):  # unsigned integers stored signed
+        return out.view(f"u{bytepix}") ^ np.array(bzero, dtype=f"u{bytepix}")
+    return out + bzero if bzero else out
+
+
+def _compressed_images(
+    buf: bytes | bytearray, hdus: list[HDU], starts: dict[int, int], source: str
+) -> dict[int, np.ndarray]:
+    """Tile-compressed images (DESI masks) through astropy, by HDU number: the compressed HDUs
+    alone behind an empty primary, opened once (opening the whole file once per mask parsed
+    every header of the file each time)."""
+    out = {}
+    for h in hdus:
+        rows = _rice_rows(buf, h, source)
+        if rows is not None:
+            out[h.index] = rows
+    hdus = [h for h in hdus if h.index not in out]
+    if not hdus:
+        return out
+    parts = [_EMPTY_PRIMARY] + [bytes(buf[starts[h.index] : h.next_start]) for h in hdus]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(io.BytesIO(b"".join(parts)), memmap=False) as hdul:
+                for i, h in enumerate(hdus, start=1):
+                    out[h.index] = np.asarray(hdul[i].data)
+                return out
+    except Exception as exc:  # astropy's and cfitsio's errors (CfitsioException among them)
+        raise SpectrumFormatError(
+            source, f"corrupt tile-compressed image: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def read_hst_x1d(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
