@@ -97,7 +97,7 @@ def real_files() -> None:
         if path.name == "spline.fits":
             continue  # refused (cubic-spline dispersion)
         p = str(path)
-        if "desi" in p:
+        if path.parent.name == "desi":  # a file of many: one address
             p = list_spectra(p)[1]
         s = read_spectrum(p)
         items = [p] * 100
