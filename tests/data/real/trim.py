@@ -10,10 +10,11 @@ CRVAL1) are the only ones changed.
 Usage (the originals are read from the repositories' git objects)::
 
     python tests/data/real/trim.py --mirror /work/.mirror   # owner+name/repo bare git dirs
-    python tests/data/real/trim.py --provenance              # rewrite PROVENANCE.md only
+    python tests/data/real/trim.py --provenance              # rewrite PROVENANCE.md's table only
     python tests/data/real/trim.py --mirror /work/.mirror --only desi/spectra-sv3-dark-26065.fits
-                                       # remake the named files; print their rows, PROVENANCE.md
-                                       # left as it is (its hand-written sections stay)
+
+Only the table of PROVENANCE.md is written (a row per file of ``SOURCES``); its hand-written
+sections (licences, kinds not found) stay as they are.
 
 ``--mirror`` expects the bare git directories the ``fetch`` tool makes
 (``<mirror>/<owner>+<name>/repo``); any clone works with ``--git-dir-of owner/name=PATH``.
@@ -288,6 +289,28 @@ SOURCES = [
         "ESO HARPS s1d (CTYPE1 = 'Angstrom'), HD 189733",
     ),
     (
+        "eso/XQ100_J0003-2603_vis.fits",
+        "DAS-OATs/astrocook",
+        "f9823afd2d8be087739ece51ecf010f250512804",
+        "test/qso_vis.fits",
+        "none stated (the repository has no licence file); the file is an ESO archive data "
+        "product, public under the ESO data access policy, redistributed here as test data only",
+        copy,
+        "ESO Phase 3 SDP 1-D spectrum, `VOCLASS = 'SPECTRUM V2.0'` (X-shooter VIS, XQ-100 survey, "
+        "ESO programme 189.A-0424, archive file ADP.2016-07-15T08:22:40.217): one row, WAVE (nm, "
+        "float32), FLUX, ERR_FLUX, CONTINUUM, FLUX_TELL_CORR, ERR_FLUX_TELL_CORR",
+    ),
+    (
+        "eso/UVES.fits",
+        "astropy/specutils",
+        "7dbf73059ebadac3f704f6bf1ca4e8af11225337",
+        "specutils/io/tests/t/UVES.fits",
+        "BSD-3-Clause",
+        copy,
+        "ESO UVES 1-D image, `CTYPE1 = 'WAVELENGTH [Ang]'` (no CUNIT1), 42,751 pixels 3732-5000 A "
+        "(red_sci_point_blue)",
+    ),
+    (
         "hst/odbue5030_x1d.fits",
         "astropy/specutils",
         "1bbf7091c7f2116e9412278059a4156ad57e8c2b",
@@ -325,32 +348,6 @@ SOURCES = [
     ),
 ]
 
-LICENCE_NOTE = (
-    "The spectra themselves are public survey / archive data (LAMOST data policy: public after "
-    "each release; SDSS and DESI public data releases; ESO, HST, GBT archive data; Ondrejov "
-    "archive via its public SSA service). The licence column is that of the repository the file "
-    "was taken from."
-)
-
-
-NOT_FOUND = """
-## Kinds not found in a public repository (2026-12-06)
-
-- **Ondrejov CCD700 as reduced by IRAF** (1-D images `*.fit` from the archive, not the SSA output):
-  searched `podondra/*` (bt-spectraldl holds only the SSA FITS above; ondrejov-dataset,
-  ondrejov-preprocessing, spectralview, lamost-ml hold no FITS), `find_string` for `ccd700`,
-  `OBSERVAT= 'ONDREJOV'`, `ivo://asu.cas.cz/stel/ccd700` (one hit: a VOTable test of another
-  project, no spectrum), repositories named `*ondrejov*`, `vodevel*`, `*vo-cloud*`. The layout is
-  IRAF 1-D (`iraf-linear`), covered by the MagE, GMOS and HARPS files.
-- **UVES** (`CTYPE1 = 'WAVELENGTH [Ang]'`): `find_string` for that card text finds plot labels only,
-  no UVES file; the test writes the HARPS s1d above with that CTYPE1 instead.
-- **ESO CRIRES+**: the index lists `mzechmeister/viper` `data/WASP18/cr2res_WASP18.fits`, but no
-  commit of the fetched snapshot (654 commits) holds it. **SDSS spPlate**: not searched (time).
-- **ASCII with a FITS-like header**: the only example found (astrocatalogs/sne-external-spectra,
-  LT SPRAT `.spec`) sits in a 716 MB repository that cannot be fetched here, so
-  tests/unit/test_io.py quotes eight of its lines instead.
-"""
-
 
 def _git_show(git_dir: Path, commit: str, path: str) -> bytes:
     return subprocess.run(
@@ -360,20 +357,39 @@ def _git_show(git_dir: Path, commit: str, path: str) -> bytes:
     ).stdout
 
 
-def write_provenance(cuts: dict[str, str]) -> None:
-    lines = [
-        "# Provenance of the real-archive test files",
-        "",
-        "Made by `trim.py` (in this folder) from the files named below; it states every cut.",
-        LICENCE_NOTE,
-        "",
-        "| file | what | repository | commit | path | licence | trimmed |",
-        "|---|---|---|---|---|---|---|",
+TABLE_HEAD = "| file | what | repository | commit | path | licence | trimmed |"
+
+
+def _table_span(text: list[str]) -> tuple[int, int]:
+    start = text.index(TABLE_HEAD)
+    end = start
+    while end < len(text) and text[end].startswith("|"):
+        end += 1
+    return start, end
+
+
+def stated_rows() -> dict[str, list[str]]:
+    """PROVENANCE.md's table: file name -> its cells."""
+    text = (HERE / "PROVENANCE.md").read_text().splitlines()
+    start, end = _table_span(text)
+    rows = [
+        [c.strip() for c in line.strip().strip("|").split(" | ")] for line in text[start + 2 : end]
     ]
-    for name, repo, commit, path, lic, fn, what in SOURCES:
-        cut = cuts.get(name) or (fn.__doc__ or "").strip().splitlines()[0]
-        lines.append(f"| {name} | {what} | {repo} | {commit} | {path} | {lic} | {cut} |")
-    (HERE / "PROVENANCE.md").write_text("\n".join(lines) + "\n" + NOT_FOUND)
+    return {cells[0]: cells for cells in rows}
+
+
+def write_provenance(cuts: dict[str, str]) -> None:
+    """Replace the table of PROVENANCE.md (``cuts``: what the files just made say of their cut;
+    the others keep the cut stated before); its hand-written sections stay as they are."""
+    path = HERE / "PROVENANCE.md"
+    text = path.read_text().splitlines()
+    start, end = _table_span(text)
+    stated = stated_rows()
+    rows = [TABLE_HEAD, "|---|---|---|---|---|---|---|"]
+    for name, repo, commit, src, lic, _fn, what in SOURCES:
+        cut = cuts.get(name) or stated.get(name, ["?"])[-1]
+        rows.append(f"| {name} | {what} | {repo} | {commit} | {src} | {lic} | {cut} |")
+    path.write_text("\n".join(text[:start] + rows + text[end:]) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -392,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             ap.error(f"not in SOURCES: {', '.join(sorted(unknown))}")
         warnings.simplefilter("ignore")
-        for name, repo, commit, path, lic, fn, what_it_is in SOURCES:
+        for name, repo, commit, path, _lic, fn, _what in SOURCES:
             if args.only and name not in args.only:
                 continue
             git_dir = args.mirror / repo.replace("/", "+") / "repo"
@@ -402,10 +418,6 @@ def main(argv: list[str] | None = None) -> int:
             out.write_bytes(data)
             cuts[name] = what
             print(f"{name}: {len(data):,} bytes; {what}")
-            if args.only:
-                print(f"| {name} | {what_it_is} | {repo} | {commit} | {path} | {lic} | {what} |")
-    if args.only:
-        return 0
     write_provenance(cuts)
     return 0
 
