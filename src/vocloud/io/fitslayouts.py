@@ -56,6 +56,8 @@ from vocloud.io.spectrum import (
 
 __all__ = [
     "FITS_LAYOUTS",
+    "LIST_BY",
+    "ORDER_LAYOUTS",
     "detect_fits_layout",
     "read_fits",
     "read_fits_many",
@@ -105,6 +107,13 @@ ADDRESS_KEYS = {
     "desi-spectra": ("TARGETID", "EXPID"),
     "sdss-spplate": ("FIBERID",),
 }
+
+#: the layouts whose files hold echelle orders an address ``ORDER=<m>`` picks one of: the
+#: order number m is the beam number of a multispec ``specN`` string, an x1d row's ``SPORDER``
+ORDER_LAYOUTS = ("iraf-multispec", "hst-x1d")
+
+#: what :func:`spectrum_addresses` lists: each spectrum of a file of many, or also each order
+LIST_BY = ("spectrum", "order")
 
 #: SDSS SPPIXMASK bits that mean a bad pixel (the others -- e.g. bit 4 MANYBADCOLUMNS, a
 #: fibre-level flag, or bit 23 BRIGHTSKY -- are informational; the pipeline already sets
@@ -665,20 +674,11 @@ def _multispec_ends(
 _SPEC_RE = re.compile(r'spec(\d+)\s*=\s*"([^"]*)"')
 
 
-def read_iraf_multispec(
+def _multispec(
     buf: bytes | bytearray, primary: HDU, source: str, image: HDU | None = None
-) -> Spectrum:
-    """``iraf-multispec``: echelle orders as image rows, one ``specN`` string per order in
-    ``WAT2_nnn`` (dtype 0 linear, 1 log-linear, 2 Chebyshev or Legendre; splines and pixel tables
-    are refused). Only the first band (the spectrum; others are sigma, background...) is read.
-    The orders become :attr:`Spectrum.segments`, each increasing in wavelength; preprocessing takes
-    the order covering the cutout (docs/layouts.md). Medium: the header's, else air.
-
-    The result is a :class:`~vocloud.io.spectrum.LazySegments`: only each order's two end
-    wavelengths are computed here (every solution is still checked), an order's wavelengths and
-    flux when it is used -- reading 50-110 orders of which a cutout needs one is then near the
-    cost of parsing the header.
-    """
+) -> tuple[LazySegments, np.ndarray, np.ndarray]:
+    """An IRAF multispec file as :class:`~vocloud.io.spectrum.LazySegments` of its orders, with
+    each order's aperture number and beam number (the ``ap`` and ``beam`` of its ``specN``)."""
     hdu = image if image is not None else primary
     h = hdu.header
     shape = hdu.shape
@@ -744,7 +744,7 @@ def read_iraf_multispec(
     unit_text = re.search(r"units=(\S+)", _wat(h, 1))
     unit = spectral_unit(unit_text.group(1) if unit_text else None, source)
     meta = _merge_meta(primary, image) if image is not None else primary.meta()
-    return LazySegments(
+    lazy = LazySegments(
         load,
         counts,
         np.sort(ends, axis=1),
@@ -754,6 +754,54 @@ def read_iraf_multispec(
         source=source,
         medium=header_medium(h, "air"),
     )
+    return lazy, head[:, 0].astype(np.int64), head[:, 1].astype(np.int64)
+
+
+def _multispec_beams(h: dict[str, Any], norders: int) -> np.ndarray | None:
+    """The beam (echelle order) number of each order from the WAT2 ``specN`` strings alone, or
+    ``None`` when a string is missing or malformed (its read then says why)."""
+    specs = {int(k): v.split() for k, v in _SPEC_RE.findall(_wat(h, 2))}
+    try:
+        return np.array([int(float(specs[i][1])) for i in range(1, norders + 1)], dtype=np.int64)
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
+def _one_order(whole: Spectrum, part: Spectrum, order: int, extra: dict[str, Any]) -> Spectrum:
+    """Order ``part`` of a file of orders as a spectrum of its own: one segment, the file's
+    metadata plus ``ORDER`` (and what ``extra`` adds)."""
+    part.meta = {**whole.meta, **extra, "ORDER": int(order)}
+    part.segments = ((0, len(part)),)
+    return part
+
+
+def read_iraf_multispec(
+    buf: bytes | bytearray,
+    primary: HDU,
+    source: str,
+    image: HDU | None = None,
+    select: str | None = None,
+) -> Spectrum:
+    """``iraf-multispec``: echelle orders as image rows, one ``specN`` string per order in
+    ``WAT2_nnn`` (``"ap beam dtype w1 dw nw z aplow aphigh ..."``: dtype 0 linear, 1 log-linear,
+    2 Chebyshev or Legendre; splines and pixel tables are refused). Only the first band (the
+    spectrum; others are sigma, background...) is read. Medium: the header's, else air.
+
+    Without ``select`` the orders become :attr:`Spectrum.segments`, each increasing in
+    wavelength; preprocessing takes the order covering the cutout (docs/layouts.md). ``select``
+    ``"ORDER=<m>"`` (``m`` the order's **beam** number, the echelle order number) or ``"<row>"``
+    gives that one order, ``meta["ORDER"]`` and ``meta["APERTURE"]`` set.
+
+    The whole file is a :class:`~vocloud.io.spectrum.LazySegments`: only each order's two end
+    wavelengths are computed here (every solution is still checked), an order's wavelengths and
+    flux when it is used -- reading 50-110 orders of which a cutout needs one is then near the
+    cost of parsing the header.
+    """
+    lazy, aps, beams = _multispec(buf, primary, source, image)
+    if select is None:
+        return lazy
+    row = _select_order(beams, select, source)
+    return _one_order(lazy, lazy.take([row]), beams[row], {"APERTURE": int(aps[row])})
 
 
 def read_spex_merged(
@@ -1035,10 +1083,14 @@ def read_fits_many(
     of targets; SDSS spPlates: 640-1000 fibres).
 
     ``names[i]`` is the ``source`` of spectrum ``i`` (its address); each entry is the spectrum or
-    the error of that entry. Other layouts read the one spectrum the file holds for each entry.
+    the error of that entry. The orders of an echelle file (``ORDER=<m>``: IRAF multispec, HST
+    x1d) are likewise taken from one parse. Other layouts read the one spectrum the file holds
+    for each entry.
     """
     names = names if names is not None else [source] * len(selects)
     layout, primary, ext = _locate(buf, source)
+    if layout in ORDER_LAYOUTS and any(sel is not None for sel in selects):
+        return _orders_many(buf, layout, primary, ext, source, selects, names)
     if layout == "sdss-spplate":
         plate = _spplate_arrays(buf, primary, source)
         many: list[Spectrum | SpectrumFormatError] = []
@@ -1069,6 +1121,70 @@ def read_fits_many(
     return out
 
 
+def _orders_many(
+    buf: bytes | bytearray,
+    layout: str,
+    primary: HDU,
+    ext: HDU | None,
+    source: str,
+    selects: list[str | None],
+    names: list[str],
+) -> list[Spectrum | SpectrumFormatError]:
+    """Orders of one echelle file (``read_fits_many``): the file parsed once, each order made
+    when its entry asks for it."""
+    if layout == "iraf-multispec":
+        lazy, aps, beams = _multispec(buf, primary, source, ext)
+    else:
+        assert ext is not None
+        parts, orders = _x1d_parts(buf, primary, ext, source)
+    out: list[Spectrum | SpectrumFormatError] = []
+    for sel, name in zip(selects, names):
+        try:
+            if sel is None:
+                out.append(read_fits(buf, name))
+            elif layout == "iraf-multispec":
+                row = _select_order(beams, sel, name)
+                one = _one_order(lazy, lazy.take([row]), beams[row], {"APERTURE": int(aps[row])})
+                one.source = name
+                out.append(one)
+            else:
+                out.append(_x1d_order(primary, parts, orders, sel, name))
+        except SpectrumFormatError as exc:
+            out.append(exc)
+    return out
+
+
+def _ranges_text(values: np.ndarray) -> str:
+    """Integers as sorted ranges, for messages.
+
+    Examples
+    --------
+    >>> _ranges_text(np.array([88, 87, 86, 3, 1]))
+    '1, 3, 86-88'
+    """
+    v = sorted(set(int(x) for x in values))
+    runs: list[list[int]] = []
+    for x in v:
+        if runs and x == runs[-1][1] + 1:
+            runs[-1][1] = x
+        else:
+            runs.append([x, x])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _select_order(orders: np.ndarray, select: str, source: str) -> int:
+    """The row of the order that ``select`` (``ORDER=<m>`` or ``<row>``) addresses; an order
+    the file does not hold fails naming those it holds."""
+    try:
+        return _select_row({"ORDER": orders}, select, source)
+    except SpectrumFormatError as exc:
+        if exc.reason.startswith("no ORDER"):
+            raise SpectrumFormatError(
+                source, f"{exc.reason} (it holds orders {_ranges_text(orders)})"
+            ) from None
+        raise
+
+
 def _address_ids(layout: str, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The id columns that address a row of a file of many spectra, in address order."""
     return {k: columns[k] for k in ADDRESS_KEYS[layout] if k in columns}
@@ -1091,7 +1207,8 @@ def _select_row(ids: dict[str, np.ndarray], select: str | None, source: str) -> 
         raise SpectrumFormatError(
             source,
             f"file holds {n} spectra: address one as <file>#{form} "
-            f"(e.g. #{_fragment(ids, 0)}) or <file>#<row>",
+            f"(e.g. #{_fragment(ids, 0)}) or <file>#<row>, or list each of them with the "
+            "directory source's option expand: true",
         )
     select = str(select).strip()
     if "=" not in select:
@@ -1141,14 +1258,30 @@ def _select_row(ids: dict[str, np.ndarray], select: str | None, source: str) -> 
     return int(rows[0])
 
 
-def spectrum_addresses(buf: bytes | bytearray, source: str = "<bytes>") -> list[str] | None:
+def spectrum_addresses(
+    buf: bytes | bytearray, source: str = "<bytes>", by: str = "spectrum"
+) -> list[str] | None:
     """The address (``#`` fragment) of each spectrum of a file of many, in file order, or
     ``None`` for a file of one spectrum.
 
     DESI coadds: ``TARGETID=<id>``; DESI spectra files, where a target has a row per exposure:
-    ``TARGETID=<id>,EXPID=<e>``; SDSS spPlates: ``FIBERID=<n>``. Should a file's ids not tell
-    its rows apart, every address of that file is its row number (``"<row>"``), so no two
-    spectra ever share one.
+    ``TARGETID=<id>,EXPID=<e>``; SDSS spPlates: ``FIBERID=<n>``. With ``by="order"`` an echelle
+    file (IRAF multispec, HST x1d with ``SPORDER``) is a file of many too, one spectrum per order:
+    ``ORDER=<m>`` (the beam number of its ``specN`` string, the row's ``SPORDER``). Should a
+    file's ids not tell its rows apart, every address of that file is its row number
+    (``"<row>"``), so no two spectra ever share one.
+
+    Only headers and id columns are read: no flux, so a memory-mapped file is read only where its
+    headers and ids are.
+
+    Parameters
+    ----------
+    buf : bytes, bytearray or mmap
+        The whole (uncompressed) file.
+    source : str
+        File name for error messages.
+    by : {"spectrum", "order"}
+        ``"order"``: also split echelle files into their orders.
 
     Examples
     --------
@@ -1159,7 +1292,15 @@ def spectrum_addresses(buf: bytes | bytearray, source: str = "<bytes>") -> list[
     >>> img.header.update(CRVAL1=6500.0, CDELT1=1.0)
     >>> spectrum_addresses(hdu_bytes(img)) is None
     True
+    >>> ech = fits.PrimaryHDU(np.ones((2, 3), dtype=np.float32))
+    >>> ech.header.update(CTYPE1="MULTISPE", WAT0_001="system=multispec",
+    ...     WAT2_001='wtype=multispec spec1 = "1 61 0 6500. 1. 3 0. 1. 2." spec2 = "2 60 0 6600. 1.',
+    ...     WAT2_002=' 3 0. 3. 4."')
+    >>> spectrum_addresses(hdu_bytes(ech)) is None, spectrum_addresses(hdu_bytes(ech), by="order")
+    (True, ['ORDER=61', 'ORDER=60'])
     """
+    if by not in LIST_BY:
+        raise ValueError(f"by: expected one of {', '.join(LIST_BY)}, got {by!r}")
     layout, primary, ext = _locate(buf, source)
     if layout == "sdss-spplate":
         ids = {"FIBERID": _spplate_arrays(buf, primary, source)["FIBERID"]}
@@ -1167,9 +1308,22 @@ def spectrum_addresses(buf: bytes | bytearray, source: str = "<bytes>") -> list[
         ids = _address_ids(layout, table_columns(buf, ext, list(ADDRESS_KEYS[layout]), source))
         if "TARGETID" not in ids:
             raise SpectrumFormatError(source, "DESI FIBERMAP without a TARGETID column")
+    elif by == "order" and layout == "iraf-multispec":
+        hdu = ext if ext is not None else primary
+        beams = _multispec_beams(hdu.header, hdu.shape[-2])
+        if beams is None:
+            return None  # listed as the file: its read says what is wrong
+        ids = {"ORDER": beams}
+    elif by == "order" and layout == "hst-x1d" and ext is not None:
+        orders = table_columns(buf, ext, ["SPORDER"], source).get("SPORDER")
+        if orders is None:
+            return None
+        ids = {"ORDER": np.asarray(orders).reshape(-1)}
     else:
         return None
     n = len(ids[next(iter(ids))])
+    if "ORDER" in ids and n < 2:
+        return None  # a file of one order is a file of one spectrum
     frags = [_fragment(ids, i) for i in range(n)]
     if len(set(frags)) < n:  # the ids do not tell the rows apart: rows always do
         return [str(i) for i in range(n)]
@@ -1261,12 +1415,13 @@ def _compressed_images(
         ) from None
 
 
-def read_hst_x1d(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
-    """``hst-x1d``: HST (STIS, COS) x1d table, one row per order or segment: WAVELENGTH, FLUX,
-    ERROR, DQ vector columns. Rows become segments; bad pixels are ``DQ & SDQFLAGS`` (the
-    serious data-quality flags the file names) or error not positive. Medium: vacuum.
-    """
-    cols = table_columns(buf, ext, ["WAVELENGTH", "FLUX", "ERROR", "DQ", "NELEM"], source)
+def _x1d_parts(
+    buf: bytes | bytearray, primary: HDU, ext: HDU, source: str
+) -> tuple[list[Spectrum], np.ndarray | None]:
+    """The rows of an HST x1d table as spectra, and their ``SPORDER`` (None without it)."""
+    cols = table_columns(
+        buf, ext, ["WAVELENGTH", "FLUX", "ERROR", "DQ", "NELEM", "SPORDER"], source
+    )
     sdq = ext.header.get("SDQFLAGS", primary.header.get("SDQFLAGS"))
     parts = []
     for i in range(cols["FLUX"].shape[0]):
@@ -1286,6 +1441,38 @@ def read_hst_x1d(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) ->
                 source=source,
             )
         )
+    orders = cols.get("SPORDER")
+    return parts, None if orders is None else np.asarray(orders, dtype=np.int64).reshape(-1)
+
+
+def _x1d_order(
+    primary: HDU, parts: list[Spectrum], orders: np.ndarray | None, select: str, source: str
+) -> Spectrum:
+    """The row of an x1d table that ``select`` (``ORDER=<SPORDER>`` or a row) addresses."""
+    if orders is None:
+        orders = np.arange(len(parts), dtype=np.int64)
+        if "=" in select:
+            raise SpectrumFormatError(
+                source, f"cannot select #{select}: the x1d table has no SPORDER column (use #<row>)"
+            )
+    row = _select_order(orders, select, source)
+    one = _join([parts[row]], primary, "hst-x1d", source, header_medium(primary.header, "vacuum"))
+    return _one_order(one, one, orders[row], {})
+
+
+def read_hst_x1d(
+    buf: bytes | bytearray, primary: HDU, ext: HDU, source: str, select: str | None = None
+) -> Spectrum:
+    """``hst-x1d``: HST (STIS, COS) x1d table, one row per order or segment: WAVELENGTH, FLUX,
+    ERROR, DQ vector columns. Rows become segments; bad pixels are ``DQ & SDQFLAGS`` (the
+    serious data-quality flags the file names) or error not positive. Medium: vacuum.
+
+    ``select`` ``"ORDER=<m>"`` (the row's ``SPORDER``) or ``"<row>"`` gives that one row, its
+    pixels sorted by wavelength, ``meta["ORDER"]`` set.
+    """
+    parts, orders = _x1d_parts(buf, primary, ext, source)
+    if select is not None:
+        return _x1d_order(primary, parts, orders, select, source)
     return _join(parts, primary, "hst-x1d", source, header_medium(primary.header, "vacuum"))
 
 
@@ -1383,7 +1570,8 @@ def read_fits(
         File name for error messages.
     select : str, optional
         Which spectrum of a file of many (``"TARGETID=<n>"``, ``"TARGETID=<n>,EXPID=<e>"``,
-        ``"FIBERID=<n>"`` or a row number: :func:`spectrum_addresses`).
+        ``"FIBERID=<n>"`` or a row number: :func:`spectrum_addresses`), or which order of an
+        echelle file (``"ORDER=<m>"``). A file of one spectrum refuses any.
 
     Returns
     -------
@@ -1394,8 +1582,29 @@ def read_fits(
     SpectrumFormatError
         For a truncated or corrupt file, an unknown layout, or an address that names no
         spectrum or several.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.io import fits
+    >>> from vocloud.io.fitsparse import hdu_bytes
+    >>> img = fits.PrimaryHDU(np.ones((2, 3), dtype=np.float32))
+    >>> img.header.update(CTYPE1="MULTISPE", WAT0_001="system=multispec",
+    ...     WAT2_001='wtype=multispec spec1 = "1 61 0 6500. 1. 3 0. 1. 2." spec2 = "2 60 0 6600. 1.',
+    ...     WAT2_002=' 3 0. 3. 4."')
+    >>> s = read_fits(hdu_bytes(img), "ech.fits", "ORDER=60")
+    >>> s.wavelength_aa, s.meta["ORDER"], s.meta["APERTURE"], s.segments
+    (array([6600., 6601., 6602.]), 60, 2, ((0, 3),))
+    >>> read_fits(hdu_bytes(img), "ech.fits", "ORDER=7")
+    Traceback (most recent call last):
+    ...
+    vocloud.io.spectrum.SpectrumFormatError: ech.fits: no ORDER 7 in the file (it holds orders 60-61)
     """
     layout, primary, ext = _locate(buf, source)
+    if select is not None and layout not in ORDER_LAYOUTS and layout not in ADDRESS_KEYS:
+        raise SpectrumFormatError(
+            source, f"file holds one spectrum (layout {layout}): there is no spectrum #{select}"
+        )
     if layout in ("iraf-linear", "iraf-log"):
         return read_iraf(buf, primary, source, ext)
     if layout == "lamost-dr7":
@@ -1405,7 +1614,7 @@ def read_fits(
     if layout == "sdss-spplate":
         return read_sdss_spplate(buf, primary, source, select)
     if layout == "iraf-multispec":
-        return read_iraf_multispec(buf, primary, source, ext)
+        return read_iraf_multispec(buf, primary, source, ext, select)
     if layout == "spex-merged":
         return read_spex_merged(buf, primary, source, ext)
     assert ext is not None
@@ -1413,13 +1622,14 @@ def read_fits(
         "lamost-dr8": read_lamost_dr8,
         "lamost-mrs": read_lamost_mrs,
         "sdss-coadd": read_sdss_coadd,
-        "hst-x1d": read_hst_x1d,
         "deep2-spec1d": read_deep2_spec1d,
         "eso-sdp": read_eso_sdp,
         "ondrejov-ssa": read_ondrejov_ssa,
     }
     if layout in ("desi-coadd", "desi-spectra"):
         return read_desi(buf, primary, ext, source, select, layout)
+    if layout == "hst-x1d":
+        return read_hst_x1d(buf, primary, ext, source, select)
     if layout in readers:
         return readers[layout](buf, primary, ext, source)
     return read_two_column(buf, primary, ext, source)

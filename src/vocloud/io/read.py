@@ -18,12 +18,19 @@ vocloud.io.spectrum.SpectrumFormatError: nothing.fits: empty file
 
 from __future__ import annotations
 
+import mmap
 import os
 import zlib
 
 from vocloud.io.csvtext import read_csv_text
 from vocloud.io.fallback import HAS_SPECUTILS, read_with_specutils
-from vocloud.io.fitslayouts import FITS_LAYOUTS, read_fits, read_fits_many, spectrum_addresses
+from vocloud.io.fitslayouts import (
+    FITS_LAYOUTS,
+    LIST_BY,
+    read_fits,
+    read_fits_many,
+    spectrum_addresses,
+)
 from vocloud.io.spectrum import Spectrum, SpectrumFormatError
 from vocloud.io.votable import read_votable
 
@@ -170,6 +177,10 @@ def read_bytes(
                 if not _fallback_applies(exc.reason):
                     raise
                 return _fallback(buf, source, exc)
+        if select is not None:
+            raise SpectrumFormatError(
+                source, f"file holds one spectrum ({kind}): there is no spectrum #{select}"
+            )
         if kind == "votable":
             return read_votable(buf, source)
         if kind == "csv":
@@ -211,7 +222,8 @@ def read_spectrum(
 
     A file of many spectra is addressed as ``path#TARGETID=<n>`` (DESI coadd),
     ``path#TARGETID=<n>,EXPID=<e>`` (DESI spectra file), ``path#FIBERID=<n>`` (SDSS spPlate) or
-    ``path#<row>`` (or with ``select``); :func:`list_spectra` lists them.
+    ``path#<row>`` (or with ``select``); one order of an echelle file (IRAF multispec, HST x1d)
+    as ``path#ORDER=<m>``; :func:`list_spectra` lists them.
 
     The layout is detected from the content (magic bytes and headers), never from the name.
     FITS files are parsed straight from their bytes (about as fast as ``read`` +
@@ -315,32 +327,74 @@ def read_many(
     return out
 
 
-def list_spectra(path: str | os.PathLike[str]) -> list[str]:
+def list_spectra(path: str | os.PathLike[str], by: str = "spectrum") -> list[str]:
     """The addresses of the spectra in one file: ``[path]``, or one ``path#<fragment>`` per
     spectrum of a file of many, in file order: ``#TARGETID=<id>`` per target of a DESI coadd,
     ``#TARGETID=<id>,EXPID=<e>`` per target and exposure of a DESI spectra file,
     ``#FIBERID=<n>`` per fibre of an SDSS spPlate
-    (:func:`~vocloud.io.fitslayouts.spectrum_addresses`).
+    (:func:`~vocloud.io.fitslayouts.spectrum_addresses`). With ``by="order"``, also
+    ``#ORDER=<m>`` per order of an echelle file (IRAF multispec: the beam number ``m`` of each
+    ``specN`` string, the echelle order number; HST x1d: ``SPORDER``), which is otherwise one
+    spectrum of all its orders.
 
     These addresses are unique and stable ids for a spectra list, and :func:`read_spectrum`
-    reads them.
+    reads them. Only the headers and the id columns are read (the file is memory-mapped, so its
+    flux never is), except in a gzip-compressed file, which is decompressed whole.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    by : {"spectrum", "order"}
+        What one address is: a spectrum (default), or also one order of an echelle file.
+
+    Returns
+    -------
+    list of str
 
     Raises
     ------
     SpectrumFormatError
-        When the file cannot be read or is not FITS, VOTable or CSV.
+        When the file cannot be read or is not a FITS file vocloud can parse the headers of.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np
+    >>> from astropy.io import fits
+    >>> ech = fits.PrimaryHDU(np.ones((2, 3), dtype=np.float32))
+    >>> ech.header.update(CTYPE1="MULTISPE", WAT0_001="system=multispec",
+    ...     WAT2_001='wtype=multispec spec1 = "1 61 0 6500. 1. 3 0. 1. 2." spec2 = "2 60 0 6600. 1.',
+    ...     WAT2_002=' 3 0. 3. 4."')
+    >>> path = os.path.join(tempfile.mkdtemp(), "ech.fits")
+    >>> ech.writeto(path)
+    >>> [a.rpartition("/")[2] for a in list_spectra(path, by="order")]
+    ['ech.fits#ORDER=61', 'ech.fits#ORDER=60']
+    >>> read_spectrum(list_spectra(path, by="order")[1]).wavelength_aa
+    array([6600., 6601., 6602.])
+    >>> list_spectra(path) == [path]
+    True
     """
+    if by not in LIST_BY:
+        raise ValueError(f"by: expected one of {', '.join(LIST_BY)}, got {by!r}")
     source = os.fspath(path)
     try:
         with open(source, "rb") as f:
-            buf = f.read()
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(2)
+            if size == 0:
+                return [source]  # its read says "empty file"
+            try:  # pages are read only where the parser looks: headers and id columns
+                buf: bytes | mmap.mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):  # a file system without mmap
+                f.seek(0)
+                buf = f.read()
     except OSError as exc:
         raise SpectrumFormatError(source, f"cannot read: {exc.strerror or exc}") from None
-    if buf[:2] == _GZIP_MAGIC:
+    if head == _GZIP_MAGIC:
         buf = _gunzip(buf, source)
     if sniff_format(buf) != "fits":
         return [source]
-    frags = spectrum_addresses(buf, source)
+    frags = spectrum_addresses(buf, source, by)
     return [source] if frags is None else [f"{source}#{f}" for f in frags]
 
 
