@@ -797,3 +797,127 @@ def test_sdss_spplate_read_once_per_task(tmp_path, monkeypatch):
     got = chunks.read_block(addresses, [None] * 3)
     assert opened == [str(path)]
     assert [g.meta["FIBERID"] for g in got] == [132, 133, 134]
+
+
+# ------------------------------------------------------------------------------------ orders
+def _legendre(num, p):
+    """Wavelengths of one dtype-2 Legendre ``specN`` at pixels ``p``, by the recurrence."""
+    order, pmin, pmax = int(num[12]), num[13], num[14]
+    x = (2 * p - (pmax + pmin)) / (pmax - pmin)
+    t = [np.ones_like(x), x]
+    while len(t) < order:
+        k = len(t) - 1
+        t.append(((2 * k + 1) * x * t[-1] - k * t[-2]) / (k + 1))
+    return num[9] * (num[10] + sum(c * tk for c, tk in zip(num[15 : 15 + order], t)))
+
+
+def test_echelle_orders_addressed_by_beam_linear():
+    from vocloud.io.read import list_spectra
+
+    path = REAL / "iraf/evega.0039.rs.ec.dispcor.fits"
+    with _open("iraf/evega.0039.rs.ec.dispcor.fits") as hdul:
+        h, d = hdul[0].header, hdul[0].data
+    nums = [_spec_numbers(h, ap) for ap in range(1, d.shape[0] + 1)]
+    beams = [int(n[1]) for n in nums]
+    assert beams == list(range(56, 163))  # the echelle orders m, one per image row
+    addresses = list_spectra(path, by="order")
+    assert addresses == [f"{path}#ORDER={m}" for m in beams]
+    assert list_spectra(path) == [str(path)]  # by spectrum: the whole echelle is one
+    for row in (0, 61, len(beams) - 1):
+        num = nums[row]
+        w1, dw, nw = num[3], num[4], int(num[5])
+        s = read_spectrum(addresses[row])
+        assert s.source == addresses[row] and s.layout == "iraf-multispec"
+        assert s.meta["ORDER"] == beams[row] and s.meta["APERTURE"] == int(num[0]) == row + 1
+        assert len(s) == nw and s.segments == ((0, nw),) and s.medium == "air"
+        np.testing.assert_allclose(s.wavelength_aa[[0, -1]], [w1, w1 + (nw - 1) * dw], rtol=1e-12)
+        idx = [0, 1, nw // 2, nw - 1]
+        np.testing.assert_array_equal(s.flux[idx], d[row][idx])
+        np.testing.assert_array_equal(s.flux, d[row][:nw])
+    with pytest.raises(SpectrumFormatError) as info:
+        read_spectrum(f"{path}#ORDER=5")
+    assert (
+        info.value.reason == f"no ORDER 5 in the file (it holds orders {min(beams)}-{max(beams)})"
+    )
+    # the row of an order is an address too (row 61 is order 117)
+    assert read_spectrum(f"{path}#61").meta["ORDER"] == 117
+
+
+def test_echelle_orders_addressed_by_beam_legendre():
+    from vocloud.io.read import list_spectra
+
+    path = REAL / "iraf/TRES.fits"
+    with _open("iraf/TRES.fits") as hdul:
+        h, d = hdul[0].header, hdul[0].data
+    nums = [_spec_numbers(h, ap) for ap in range(1, d.shape[0] + 1)]
+    beams = [int(n[1]) for n in nums]
+    assert beams == list(range(88, 37, -1))  # blue to red: the order number falls
+    assert list_spectra(path, by="order") == [f"{path}#ORDER={m}" for m in beams]
+    p = np.arange(1, d.shape[1] + 1, dtype=np.float64)
+    for row in (0, 30):
+        wave = _legendre(nums[row], p)
+        s = read_spectrum(f"{path}#ORDER={beams[row]}")
+        assert s.meta["ORDER"] == beams[row] and len(s) == d.shape[1]
+        o = np.argsort(wave)
+        np.testing.assert_allclose(s.wavelength_aa[[0, -1]], wave[o][[0, -1]], rtol=1e-12)
+        np.testing.assert_array_equal(s.flux[[0, 100, -1]], d[row][o][[0, 100, -1]])
+    with pytest.raises(
+        SpectrumFormatError, match=r"no ORDER 89 in the file \(it holds orders 38-88\)"
+    ):
+        read_spectrum(f"{path}#ORDER=89")
+
+
+def test_hst_x1d_orders_addressed_by_sporder():
+    from vocloud.io.read import list_spectra
+
+    path = REAL / "hst/odbue5030_x1d.fits"
+    with _open("hst/odbue5030_x1d.fits") as hdul:
+        t = hdul[1].data
+        sporder = [int(x) for x in t["SPORDER"]]
+        rows = [(r["WAVELENGTH"].astype(np.float64), r["FLUX"], int(r["NELEM"])) for r in t]
+    assert list_spectra(path, by="order") == [f"{path}#ORDER={m}" for m in sporder]
+    assert list_spectra(path) == [str(path)]
+    for m, (wave, flux, n) in zip(sporder, rows):
+        s = read_spectrum(f"{path}#ORDER={m}")
+        assert s.meta["ORDER"] == m and s.layout == "hst-x1d" and s.medium == "vacuum"
+        assert len(s) == n and s.segments == ((0, n),)
+        o = np.argsort(wave[:n], kind="stable")
+        np.testing.assert_allclose(s.wavelength_aa[[0, -1]], wave[o][[0, -1]], rtol=1e-12)
+        np.testing.assert_array_equal(s.flux[[0, 10, n - 1]], flux[o][[0, 10, n - 1]])
+    with pytest.raises(
+        SpectrumFormatError, match=r"no ORDER 86 in the file \(it holds orders 87-90\)"
+    ):
+        read_spectrum(f"{path}#ORDER=86")
+
+
+def test_echelle_orders_read_once_per_task(monkeypatch):
+    from vocloud.io import fitslayouts
+    from vocloud.io.read import list_spectra
+    from vocloud.run import tasks as chunks
+
+    path = REAL / "iraf/evega.0039.rs.ec.dispcor.fits"
+    x1d = REAL / "hst/odbue5030_x1d.fits"
+    with _open("iraf/evega.0039.rs.ec.dispcor.fits") as hdul:
+        d = hdul[0].data
+    opened, parsed = [], []
+    real_open, real_parse = chunks._open_ahead, fitslayouts._multispec
+    monkeypatch.setattr(chunks, "_open_ahead", lambda p: opened.append(p) or real_open(p))
+    monkeypatch.setattr(
+        fitslayouts, "_multispec", lambda *a, **k: parsed.append(a[2]) or real_parse(*a, **k)
+    )
+    paths = [*list_spectra(path, by="order")[:4], f"{path}#ORDER=3", *list_spectra(x1d, by="order")]
+    got = chunks.read_block(paths, [None] * len(paths))
+    assert opened == [str(path), str(x1d)] and parsed == [str(path)]
+    for row in range(4):
+        np.testing.assert_array_equal(got[row].flux, d[row])
+    assert str(got[4]) == "no ORDER 3 in the file (it holds orders 56-162)"  # spoils no other
+    assert [s.meta["ORDER"] for s in got[5:]] == [87, 88, 89, 90]
+
+
+def test_an_address_on_a_file_of_one_spectrum_is_refused():
+    with pytest.raises(SpectrumFormatError) as info:
+        read_spectrum(f"{REAL / 'iraf/UM669_nF.fits'}#ORDER=3")
+    assert (
+        info.value.reason
+        == "file holds one spectrum (layout iraf-log): there is no spectrum #ORDER=3"
+    )
