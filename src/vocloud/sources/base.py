@@ -82,7 +82,7 @@ def source_from_config(entry: dict[str, Any] | Source, base_dir: str | Path = ".
     Parameters
     ----------
     entry : dict or Source
-        E.g. ``{"directory": "./spectra", "pattern": "**/*.fits"}``,
+        E.g. ``{"directory": "./spectra", "pattern": "**/*.fits", "expand": True}``,
         ``{"tap": URL, "query": ADQL}``, ``{"obscore": URL, "collection": ...}``,
         ``{"ssap": URL, "pos": [ra, dec], "size": 1.0}``; a ready source is returned as is.
     base_dir : str or Path
@@ -91,8 +91,10 @@ def source_from_config(entry: dict[str, Any] | Source, base_dir: str | Path = ".
     Examples
     --------
     >>> src = source_from_config({"directory": "."})
-    >>> type(src).__name__
-    'DirectorySource'
+    >>> type(src).__name__, src.expand
+    ('DirectorySource', None)
+    >>> source_from_config({"directory": ".", "expand": "orders"}).expand
+    'order'
     >>> src = source_from_config({"ssap": "http://localhost:8080/ssa", "pos": [1, 2], "size": 1})
     >>> type(src).__name__, src.size
     ('SSAPSource', 1.0)
@@ -124,10 +126,11 @@ def source_from_config(entry: dict[str, Any] | Source, base_dir: str | Path = ".
     if kinds[0] == "votable":
         opts = dict(entry)
         raw = str(opts.pop("votable"))
-        unknown = set(opts) - {"access_column", "id_column"}
+        unknown = set(opts) - {"access_column", "id_column", "expand"}
         if unknown:
             raise ValueError(
-                f"source.votable: unknown keys {sorted(unknown)} (known: access_column, id_column)"
+                f"source.votable: unknown keys {sorted(unknown)} "
+                "(known: access_column, id_column, expand)"
             )
         if "://" in raw:  # a URL
             return VOTableSource(raw, **opts)
@@ -138,9 +141,9 @@ def source_from_config(entry: dict[str, Any] | Source, base_dir: str | Path = ".
     path = Path(opts.pop("directory"))
     if not path.is_absolute():
         path = Path(base_dir) / path
-    unknown = set(opts) - {"pattern", "recursive"}
+    unknown = set(opts) - {"pattern", "recursive", "expand"}
     if unknown:
         raise ValueError(
-            f"source.directory: unknown keys {sorted(unknown)} (known: pattern, recursive)"
+            f"source.directory: unknown keys {sorted(unknown)} (known: pattern, recursive, expand)"
         )
     return DirectorySource(path, **opts)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from vocloud.sources.expand import expand_spectra, parse_expand
 from vocloud.spectralist import COMPRESSION_SUFFIXES, SpectraList
 
 
@@ -40,12 +41,20 @@ class DirectorySource:
         (default ``"**/*"``: every file). Hidden files and folders are skipped.
     recursive : bool
         Walk sub-folders (default). With ``False`` only the top folder is listed.
+    expand : bool or str
+        ``False`` (default): one row per file, no file is opened. ``True`` (or ``"spectra"``):
+        a file of many spectra (DESI coadd and spectra files, SDSS spPlate) gives one row per
+        spectrum, addressed ``file#<fragment>`` (:func:`vocloud.sources.expand.expand_spectra`;
+        its headers and id columns are read, not its flux). ``"orders"``: also one row per
+        order of an echelle file (IRAF multispec, HST x1d), ``file#ORDER=<m>``.
 
     Notes
     -----
     A spectrum's ``id`` is its POSIX path relative to ``path`` without a compression suffix
     (``.gz``, ``.bz2``, ``.xz``): ``a/x.fits`` and ``a/x.fits.gz`` are the same spectrum, and the
-    second is recorded as a duplicate when both are present.
+    second is recorded as a duplicate when both are present. With ``expand`` the id (and
+    ``access_url``, ``path``) of a spectrum of a file of many ends with its ``#<fragment>``,
+    e.g. ``night1/coadd-1.fits#TARGETID=39633297352951412``.
 
     Examples
     --------
@@ -61,8 +70,10 @@ class DirectorySource:
         path: str | os.PathLike[str],
         pattern: str | list[str] = "**/*",
         recursive: bool = True,
+        expand: bool | str = False,
     ) -> None:
         self.path = Path(path)
+        self.expand = parse_expand(expand, "source.directory")
         self.pattern = [pattern] if isinstance(pattern, str) else list(pattern)
         self.recursive = bool(recursive)
         self._regexes = [_pattern_regex(p) for p in self.pattern]
@@ -73,6 +84,7 @@ class DirectorySource:
             "directory": str(self.path.resolve()),
             "pattern": self.pattern,
             "recursive": self.recursive,
+            "expand": self.expand,
         }
 
     def _walk(self):
@@ -105,7 +117,7 @@ class DirectorySource:
         -------
         pandas.DataFrame
             Columns ``id``, ``access_url`` (absolute path), ``path`` (relative), ``size`` (bytes),
-            ``mtime_ns``.
+            ``mtime_ns`` (of the file); with ``expand``, one row per spectrum of a file of many.
         """
         rows = sorted(self._walk())
         ids = []
@@ -116,7 +128,7 @@ class DirectorySource:
                     stem = stem[: -len(suf)]
                     break
             ids.append(stem)
-        return pd.DataFrame(
+        spectra = pd.DataFrame(
             {
                 "id": pd.Series(ids, dtype=object),
                 "access_url": pd.Series([os.path.abspath(r[1]) for r in rows], dtype=object),
@@ -125,3 +137,4 @@ class DirectorySource:
                 "mtime_ns": pd.Series([r[3] for r in rows], dtype="int64"),
             }
         )
+        return spectra if self.expand is None else expand_spectra(spectra, self.expand)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from vocloud.fetch import FetchError, FetchOptions, fetch
 from vocloud.sources.columns import parse_votable, spectra_frame
+from vocloud.sources.expand import expand_spectra, parse_expand
 
 
 class VOTableSource:
@@ -29,6 +30,10 @@ class VOTableSource:
         Column names, when the automatic search (utype ``...Access.Reference`` / UCD
         ``meta.ref.url`` / names such as ``access_url``; utype ``...PublisherDID`` / UCD
         ``meta.ref.ivoid`` / names such as ``obs_publisher_did``) is not what you want.
+    expand : bool or str
+        As for :class:`~vocloud.sources.DirectorySource`: each spectrum of a local file of many
+        (``True``), and each order of an echelle file (``"orders"``), becomes a row addressed
+        ``file#<fragment>``; remote entries are not opened at listing and stay one row.
 
     Notes
     -----
@@ -52,12 +57,14 @@ class VOTableSource:
         *,
         access_column: str | None = None,
         id_column: str | None = None,
+        expand: bool | str = False,
     ) -> None:
         text = os.fspath(location)
         self.url = text if text.split("://", 1)[0].lower() in ("http", "https", "ftp") else None
         self.location = Path(location) if self.url is None else None
         self.access_column = access_column
         self.id_column = id_column
+        self.expand = parse_expand(expand, "source.votable")
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description for provenance."""
@@ -65,10 +72,12 @@ class VOTableSource:
             "votable": self.url if self.url is not None else str(self.location.resolve()),
             "access_column": self.access_column,
             "id_column": self.id_column,
+            "expand": self.expand,
         }
 
     def list(self) -> pd.DataFrame:
-        """Read the VOTable and return the spectra list (``id``, ``access_url``, ``path``, ...).
+        """Read the VOTable and return the spectra list (``id``, ``access_url``, ``path``, ...);
+        with ``expand``, one row per spectrum of each local file of many.
 
         Raises
         ------
@@ -76,6 +85,11 @@ class VOTableSource:
             When the file is not a VOTable with a table, or no access column is found (the
             message lists the columns).
         """
+        spectra = self._rows()
+        return spectra if self.expand is None else expand_spectra(spectra, self.expand)
+
+    def _rows(self) -> pd.DataFrame:
+        """The table's rows as a spectra list, one per row."""
         if self.url is not None:
             try:
                 data = fetch(self.url, FetchOptions(retries=2, timeout=60.0))
