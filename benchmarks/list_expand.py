@@ -86,8 +86,10 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        print(f"| folder ({args.copies} files of each kind) | plain: files/s | expand: files/s "
-              "| expand: rows/s | rows |")
+        print(
+            f"| folder ({args.copies} files of each kind) | plain: files/s | expand: files/s "
+            "| expand: rows/s | rows |"
+        )
         print("|---|---|---|---|---|")
         for kinds in (["lamost-dr7"], ["desi-coadd"], ["desi-spectra"], list(FILES)):
             d = folder_of_copies(root, kinds, args.copies)
@@ -95,16 +97,20 @@ def main() -> None:
             t_plain, plain = best(lambda d=d: DirectorySource(d).list())
             t_exp, exp = best(lambda d=d: DirectorySource(d, expand=True).list())
             assert len(plain) == n
-            print(f"| {' + '.join(kinds)} | {n / t_plain:,.0f} | {n / t_exp:,.0f} "
-                  f"| {len(exp) / t_exp:,.0f} | {len(exp)} |")
+            print(
+                f"| {' + '.join(kinds)} | {n / t_plain:,.0f} | {n / t_exp:,.0f} "
+                f"| {len(exp) / t_exp:,.0f} | {len(exp)} |"
+            )
         big = root / "coadd-500.fits"
         big_coadd(big)
         size = big.stat().st_size
         t_list, addresses = best(lambda: list_spectra(big), 5)
         t_read, _ = best(lambda: big.read_bytes(), 5)
         print(f"\nrelease-sized coadd: {len(addresses)} targets, {size / 1e6:.1f} MB")
-        print(f"list_spectra: {t_list * 1e3:.2f} ms; reading its bytes: {t_read * 1e3:.2f} ms "
-              f"(hot page cache)")
+        print(
+            f"list_spectra: {t_list * 1e3:.2f} ms; reading its bytes: {t_read * 1e3:.2f} ms "
+            f"(hot page cache)"
+        )
 
 
 if __name__ == "__main__":

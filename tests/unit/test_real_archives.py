@@ -921,3 +921,26 @@ def test_an_address_on_a_file_of_one_spectrum_is_refused():
         info.value.reason
         == "file holds one spectrum (layout iraf-log): there is no spectrum #ORDER=3"
     )
+
+
+def test_multifibre_beams_that_repeat_are_no_order_numbers(tmp_path):
+    """IRAF's beam tells object, sky and arc apart in multi-fibre files: beams that repeat are not
+    order numbers, so the file's spectra are listed by row and an ORDER naming several fails."""
+    from vocloud.io.read import list_spectra
+
+    with _open("iraf/TRES.fits") as hdul:
+        h = hdul[0].header
+        keys = sorted(k for k in h if k.startswith("WAT2_"))
+        wat2 = "".join(str(h[k]).ljust(68) for k in keys)
+        wat2 = re.sub(r'(spec\d+ = "\d+) \d+ ', r"\1 1 ", wat2)  # every beam 1
+        parts = [wat2[i : i + 68] for i in range(0, len(wat2), 68)]
+        for i, key in enumerate(keys):
+            h[key] = parts[i] if i < len(parts) else ""
+        hdul.writeto(tmp_path / "fibres.fits", output_verify="ignore")
+        d = hdul[0].data
+    path = tmp_path / "fibres.fits"
+    assert {int(n[1]) for n in (_spec_numbers(h, ap) for ap in range(1, 52))} == {1}
+    assert list_spectra(path, by="order") == [f"{path}#{row}" for row in range(d.shape[0])]
+    np.testing.assert_array_equal(read_spectrum(f"{path}#7").flux[[0, -1]], d[7][[0, -1]])
+    with pytest.raises(SpectrumFormatError, match=r"ORDER=1 names 51 spectra \(row 0"):
+        read_spectrum(f"{path}#ORDER=1")
