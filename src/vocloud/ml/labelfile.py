@@ -20,7 +20,6 @@ Examples
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from vocloud.store.clock import utc_now
 from vocloud.store.folder import LABELS_FILE, ExperimentFolder
 
 __all__ = ["LABELS_FILE", "experiment_labels", "read_label_table", "save_labels"]
@@ -102,7 +102,7 @@ def save_labels(
         An id or a label with a line break (it would corrupt the CSV file) or an empty id.
     """
     p = Path(path)
-    stamp = time or _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
+    stamp = time or utc_now("milliseconds")
     clean: dict[str, str] = {}
     for k, v in labels.items():
         key, val = str(k).strip(), str(v or "").strip()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import json
 import os
 import time
@@ -42,6 +41,7 @@ from vocloud.store import (
     StoreLock,
     is_complete,
     open_store,
+    utc_now,
 )
 
 
@@ -248,7 +248,7 @@ class Experiment:
             paths=spectra.get("path", spectra["access_url"]).to_numpy(dtype=object),
             grid=grid,
             chunk_size=self.block_size,
-            attrs={**self._provenance(key), "created": _now()},
+            attrs={**self._provenance(key), "created": utc_now()},
             grid_attrs={"medium": self.params.to_dict().get("grid", {}).get("medium", "air")},
         )
 
@@ -401,7 +401,7 @@ class Experiment:
             results = ChunkRun(
                 connect(), st, key, self._task_inputs(), len(self.params.grid()), say
             ).run(plan, retrying, progress)
-        st = st.finish(final, {"retried" if retrying else "finished": _now()})
+        st = st.finish(final, {"retried" if retrying else "finished": utc_now()})
         self._record(final)
         summary = st.summary()
         retried = {
@@ -505,8 +505,4 @@ class Experiment:
 
     def _record(self, final: Path) -> None:
         """Make ``final`` the experiment's current store in its pointer file."""
-        self.folder.record_store(self.name, final, self.params.to_dict(), _now())
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        self.folder.record_store(self.name, final, self.params.to_dict(), utc_now())

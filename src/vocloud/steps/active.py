@@ -10,7 +10,6 @@ rerun is the next iteration; without new labels it is the cached result.
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import io
 from pathlib import Path
@@ -28,7 +27,7 @@ from vocloud.ml.labels import align_labels, load_labels
 from vocloud.steps.methods import FOREST_ROWS, _coords, _feature_dim, _rows_per_task
 from vocloud.steps.registry import Method, StepOutput, register
 from vocloud.steps.runner import open_step, recorded_steps
-from vocloud.store import ExperimentFolder
+from vocloud.store import ExperimentFolder, utc_now
 
 
 def _labels_path(params: dict[str, Any], context: Any) -> Path:
@@ -169,7 +168,7 @@ class ActiveLearningMethod(Method):
         ]
         ExperimentFolder(context.experiment_dir).record_iteration(
             {
-                "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                "created": utc_now(),
                 "labels_file": str(path),
                 "labels_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                 "labels": {str(context.ids[i]): str(v) for i, v in zip(rows, y)},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import os
@@ -18,7 +17,13 @@ import zarr
 
 from vocloud._version import __version__
 from vocloud.steps.registry import get_method
-from vocloud.store import STEPS_FOLDER, ExperimentFolder, open_store, replace_folder
+from vocloud.store import (
+    STEPS_FOLDER,
+    ExperimentFolder,
+    open_store,
+    replace_folder,
+    utc_now,
+)
 
 __all__ = ["STEPS_FOLDER", "StepContext", "StepResult", "open_step", "recorded_steps", "run_step"]
 
@@ -54,10 +59,6 @@ class StepResult:
     def open(self) -> xr.Dataset:
         """The step's outputs as a lazy xarray Dataset."""
         return open_step(self.store)
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def _json(o: Any) -> str:
@@ -97,7 +98,7 @@ def _record(exp_dir: Path, features_store: Path, result: StepResult) -> None:
             "input": result.input,
             "store": result.store.name,
             "metrics": result.metrics,
-            "used": _now(),
+            "used": utc_now(),
         },
     )
 
@@ -195,7 +196,7 @@ def run_step(
             "metrics": _json(out.metrics),
             "features": out.features or "",
             "vocloud_version": __version__,
-            "created": _now(),
+            "created": utc_now(),
             "complete": False,
         }
     )

@@ -4,10 +4,13 @@
   chunk by chunk, check, finish, open as xarray.
 * :mod:`vocloud.store.folder`: the experiment folder: the paths of its stores, ``.partial``
   stores, locks and steps, the pointer file ``experiment.json``, :func:`resolve_store`.
+* :mod:`vocloud.store.clock`: :func:`utc_now`, the UTC ISO time stamp of every record the
+  folder holds (lock holders, pointer file, step and iteration records, labels).
 * :mod:`vocloud.store.lock`: the run lock that lets one run at a time write a store, on local
   disks and on shared file systems (NFS, Lustre, GPFS).
 """
 
+from vocloud.store.clock import utc_now
 from vocloud.store.features import (
     CHUNK_VARIABLES,
     FEATURE_CODEC,
@@ -68,4 +71,5 @@ __all__ = [
     "read_array",
     "replace_folder",
     "resolve_store",
+    "utc_now",
 ]

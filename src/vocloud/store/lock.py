@@ -23,7 +23,6 @@ GPFS):
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import fcntl
 import json
 import os
@@ -35,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from vocloud.store.clock import utc_now
 
 #: Seconds between two touches of a held lock.
 HEARTBEAT = 10.0
@@ -85,10 +86,6 @@ def _process_start(pid: int) -> str | None:
     except PermissionError:
         pass
     return ""
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def _link_create(path: Path, content: bytes, hold: bool = False) -> tuple[bool, int | None]:
@@ -202,7 +199,7 @@ class StoreLock:
             holder=self.holder,
             host=socket.gethostname(),
             pid=pid,
-            started=_now(),
+            started=utc_now(),
             token=uuid.uuid4().hex,
             process_start=_process_start(pid),
             flock=True,
