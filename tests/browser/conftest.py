@@ -21,11 +21,27 @@ Fixtures
     messages of type ``error`` and uncaught exceptions (``pageerror``), as strings.
 ``page`` (function): a new context (viewport 1400x900) and page per test, closed after it; its
     ``console_errors`` attribute is the same list, so ``assert page.console_errors == []``.
+``serve_dashboard`` (session): ``serve_dashboard(experiment_dir, env=None)``, a context manager
+    that starts ``vocloud dashboard DIR --port 0`` (a free loopback port) in a subprocess, gives
+    the URL it prints once it serves, and stops it on exit. Its output goes to a log file, quoted
+    when no URL comes within ``DASHBOARD_START`` seconds or the process ends first. Each test file
+    wraps it in a ``dashboard`` fixture of the scope it needs::
+
+        @pytest.fixture(scope="module")
+        def dashboard(experiment, serve_dashboard):
+            with serve_dashboard(experiment) as url:
+                yield url
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -47,6 +63,10 @@ CHROMIUM_ARGS = [
 ]
 VIEWPORT = {"width": 1400, "height": 900}
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+# Seconds `vocloud dashboard` may take to print its URL: imports and reading the experiment, on
+# a box shared by several test runs.
+DASHBOARD_START = 120.0
+DASHBOARD_URL = re.compile(r"(http://\S+/som)")
 
 
 @pytest.fixture(scope="session")
@@ -112,3 +132,43 @@ def page(browser, console_errors):
     p.console_errors = console_errors
     yield p
     context.close()
+
+
+@pytest.fixture(scope="session")
+def serve_dashboard(
+    tmp_path_factory,
+) -> Callable[..., contextlib.AbstractContextManager[str]]:
+    @contextlib.contextmanager
+    def serve(experiment: Path, env: Mapping[str, str] | None = None) -> Iterator[str]:
+        # A file, not a pipe: nothing reads the server's output once it serves, and a full pipe
+        # would block it.
+        log = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "vocloud.cli", "dashboard", str(experiment), "--port", "0"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=None if env is None else dict(env),
+            )
+        try:
+            deadline = time.monotonic() + DASHBOARD_START
+            while not (m := DASHBOARD_URL.search(log.read_text())):
+                code = proc.poll()
+                if code is not None or time.monotonic() > deadline:
+                    why = f"exited with {code}" if code is not None else "still starting"
+                    pytest.fail(
+                        f"`vocloud dashboard {experiment}` printed no URL ({why} after "
+                        f"{DASHBOARD_START:g} s at most): {log.read_text()!r}"
+                    )
+                time.sleep(0.05)
+            yield m.group(1)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    return serve

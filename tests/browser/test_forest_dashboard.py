@@ -3,10 +3,6 @@ draws and lists the spectra of that (true, cross-validated prediction) pair."""
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from viz_experiment import make_som_experiment
@@ -32,20 +28,9 @@ def experiment(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def dashboard(experiment):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vocloud.cli", "dashboard", str(experiment), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        m = re.search(r"(http://\S+/som)", proc.stdout.readline())
-        assert m, proc.poll()
-        yield m.group(1)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def dashboard(experiment, serve_dashboard):
+    with serve_dashboard(experiment) as url:
+        yield url
 
 
 def test_a_confusion_cell_click_draws_its_spectra(page, dashboard, experiment):

@@ -5,9 +5,6 @@ the spectra of a SOM neuron labelled at once, and sent to a SAMP client."""
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import sys
 import threading
 import time
 import warnings
@@ -79,25 +76,12 @@ def samp_hub(tmp_path):
 
 
 @pytest.fixture
-def dashboard(experiment, samp_hub):
-    """`vocloud dashboard --port 0` in a subprocess (one per test: a fresh state), its SAMP hub
-    that of ``samp_hub``; its URL."""
+def dashboard(experiment, samp_hub, serve_dashboard):
+    """`vocloud dashboard` (one per test: a fresh state), its SAMP hub that of ``samp_hub``;
+    its URL."""
     env = {**os.environ, "SAMP_HUB": f"std-lockurl:{samp_hub[0].as_uri()}"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vocloud.cli", "dashboard", str(experiment), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    try:
-        line = proc.stdout.readline()
-        m = re.search(r"(http://\S+/som)", line)
-        assert m, f"no URL in {line!r} ({proc.poll()})"
-        yield m.group(1)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with serve_dashboard(experiment, env=env) as url:
+        yield url
 
 
 def _open(page, url):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import time
@@ -34,22 +33,10 @@ def experiment(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def dashboard(experiment):
-    """`vocloud dashboard --port 0` (a free loopback port) in a subprocess; the URL it prints."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vocloud.cli", "dashboard", str(experiment), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline()
-        m = re.search(r"(http://\S+/som)", line)
-        assert m, f"no URL in {line!r} ({proc.poll()})"
-        yield m.group(1)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def dashboard(experiment, serve_dashboard):
+    """`vocloud dashboard` of the experiment (one for the module); its URL."""
+    with serve_dashboard(experiment) as url:
+        yield url
 
 
 def _open(page, url):
