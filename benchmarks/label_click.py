@@ -1,30 +1,44 @@
 """How fast a label click is answered in the dashboard's Label tab (target: 200 ms).
 
-Run: ``.venv/bin/python benchmarks/label_click.py [--n 2000] [--clicks 20] [--file-rows 0,10000,100000]``.
+Run: ``.venv/bin/python benchmarks/label_click.py [--n 2000] [--clicks 20]
+[--labels 1000,10000,100000]``.
 
 Makes (once, under ``benchmarks/data/label-click/``) an experiment of ``--n`` IRAF-style spectra
 with PCA, SOM and random-forest steps, 4 labels of each class and one ``active-learning``
-iteration (batch 64). Then, for each size of the labels file (its rows padded with labels of ids of
-another archive: the file is read and rewritten at every click, the one thing that grows):
+iteration (batch 64). Then, for each number of labels in the labels file (padded with labels of
+ids of another archive), each way of saving a label:
+
+- *append* (:func:`vocloud.ml.labelfile.save_labels`): one row appended to the log under the
+  lock, fsync;
+- *rewrite*, the baseline (vocloud until 2026-12-06): the whole file read, the rows of the
+  labelled ids replaced, written to a temporary file, fsync, renamed, under the same lock;
+
+and for each:
 
 - *server*: the Python callback of a click, in this process (:func:`vocloud.viz.som_document` in
   a bare ``Document``; the button's ``on_click`` handlers called as Bokeh calls them): the label
-  saved (lock, read, write, fsync, rename), the table patched, the next spectrum drawn;
-- *browser*: ``vocloud dashboard`` in a subprocess and Debian's Chromium (Playwright, headless):
-  from the click on the class button until the page's table shows the label (polled every
-  animation frame: an upper bound, Playwright's own round trips included).
+  saved, the table patched, the next spectrum drawn;
+- *browser*: the dashboard (:func:`vocloud.viz.serve`, what ``vocloud dashboard`` runs) in a
+  subprocess and Debian's Chromium (Playwright, headless): from the click on the class button
+  until the page's table shows the label (polled every animation frame: an upper bound,
+  Playwright's own round trips included).
 
-The spectra of the batch are read when the batch is shown, not at a click. Prints Markdown. No
-timed asserts.
+The two ways alternate at each size, so that both see the same load. Then the compaction that
+*append* does once the rows appended outgrow the file (:func:`vocloud.ml.labelfile.compact_labels`,
+a file of that many labels and as many rows appended again). The spectra of the batch
+are read when the batch is shown, not at a click. Prints Markdown. No timed asserts.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,6 +73,41 @@ def build(n: int) -> Path:
     return exp.directory
 
 
+def save_labels_rewrite(path: Path, labels: dict[str, str], *, time: str | None = None) -> int:
+    """The baseline: vocloud's save_labels until 2026-12-06 (the whole file rewritten)."""
+    from vocloud.store import utc_now
+
+    p = Path(path)
+    stamp = time or utc_now("milliseconds")
+    clean = {str(k).strip(): str(v or "").strip() for k, v in labels.items()}
+    with open(p.with_name(p.name + ".lock"), "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        frame = pd.read_csv(p, dtype=str, keep_default_na=False)
+        frame = frame[~frame["id"].isin(clean)]
+        new = pd.DataFrame({"id": list(clean), "label": list(clean.values()), "time": stamp})
+        frame = pd.concat([frame, new[new["label"] != ""]], ignore_index=True)
+        fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent)
+        try:
+            with os.fdopen(fd, "w", newline="") as fh:
+                frame.to_csv(fh, index=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, p)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    return len(clean)
+
+
+def use(way: str) -> None:
+    """Make the dashboard save labels the ``way`` given (``append``: as vocloud does)."""
+    import vocloud.viz.label
+    from vocloud.ml.labelfile import save_labels
+
+    vocloud.viz.label.save_labels = save_labels if way == "append" else save_labels_rewrite
+
+
 def reset_labels(exp_dir: Path, pad: int) -> None:
     """4 labels of each class (as the first iteration had) plus ``pad`` rows of other ids."""
     from vocloud.ml.labelfile import experiment_labels
@@ -73,8 +122,8 @@ def reset_labels(exp_dir: Path, pad: int) -> None:
 
 
 def first_iteration(exp_dir: Path) -> None:
-    from vocloud.run.experiment import resolve_store
     from vocloud.steps.runner import run_step
+    from vocloud.store import resolve_store
 
     reset_labels(exp_dir, 0)
     run_step(exp_dir, resolve_store(exp_dir), "active-learning", {"batch_size": 64})
@@ -103,11 +152,11 @@ def server_clicks(exp_dir: Path, clicks: int) -> list[float]:
     return out
 
 
-def browser_clicks(exp_dir: Path, clicks: int) -> list[float]:
+def browser_clicks(exp_dir: Path, clicks: int, way: str) -> list[float]:
     from playwright.sync_api import sync_playwright
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vocloud.cli", "dashboard", str(exp_dir), "--port", "0"],
+        [sys.executable, __file__, "--serve", str(exp_dir), "--way", way],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -151,27 +200,61 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--clicks", type=int, default=20)
-    ap.add_argument("--file-rows", default="0,10000,100000")
+    ap.add_argument("--labels", default="1000,10000,100000", help="labels in the file")
+    ap.add_argument("--serve", help=argparse.SUPPRESS)  # the dashboard subprocess
+    ap.add_argument(
+        "--way", choices=("append", "rewrite"), default="append", help=argparse.SUPPRESS
+    )
     args = ap.parse_args()
+    if args.serve:
+        from vocloud.viz import serve
+
+        use(args.way)
+        serve(args.serve, port=0)
+        return
+    from vocloud.ml.labelfile import compact_labels, experiment_labels
+
     exp_dir = build(args.n)
     first_iteration(exp_dir)
     print(
         f"{args.n:,} spectra, batch 64, {args.clicks} clicks each; load {os.getloadavg()[0]:.1f}\n"
     )
     print(
-        "| labels file rows | server callback median / max ms | browser click -> label shown "
+        "| labels | save | server callback median / max ms | browser click -> label shown "
         "median / max ms |"
     )
-    print("|---:|---:|---:|")
-    for pad in (int(v) for v in args.file_rows.split(",")):
-        reset_labels(exp_dir, pad)
-        srv = np.array(server_clicks(exp_dir, args.clicks)) * 1e3
-        reset_labels(exp_dir, pad)
-        web = np.array(browser_clicks(exp_dir, args.clicks)) * 1e3
-        print(
-            f"| {pad + 20:,} | {np.median(srv):.0f} / {srv.max():.0f} | "
-            f"{np.median(web):.0f} / {web.max():.0f} |"
-        )
+    print("|---:|---|---:|---:|")
+    truth = pd.read_csv(DATA / "spectra" / "truth.csv")["class"]
+    first = len(truth.groupby(truth).head(4))  # the labels reset_labels starts from
+    for n in (int(v) for v in args.labels.split(",")):
+        srv, web = {}, {}
+        for way in ("rewrite", "append"):
+            use(way)
+            reset_labels(exp_dir, n - first)
+            srv[way] = np.array(server_clicks(exp_dir, args.clicks)) * 1e3
+        for way in ("rewrite", "append"):
+            reset_labels(exp_dir, n - first)
+            web[way] = np.array(browser_clicks(exp_dir, args.clicks, way)) * 1e3
+        for way in ("rewrite", "append"):
+            name = "rewrite (baseline)" if way == "rewrite" else "**append**"
+            s, w = srv[way], web[way]
+            print(
+                f"| {n:,} | {name} | {np.median(s):.0f} / {s.max():.0f} | "
+                f"{np.median(w):.0f} / {w.max():.0f} |"
+            )
+    print("\n| labels | compaction (log of 2 rows per label -> 1) median / max ms |\n|---:|---:|")
+    for n in (int(v) for v in args.labels.split(",")):
+        out = []
+        for _ in range(5):
+            reset_labels(exp_dir, n - first)
+            path = experiment_labels(exp_dir)
+            with open(path, "a") as fh:  # every label given again: as long as the labels
+                fh.write(path.read_text().split("\n", 1)[1])
+            t0 = time.perf_counter()
+            assert compact_labels(path) == n
+            out.append((time.perf_counter() - t0) * 1e3)
+        print(f"| {n:,} | {np.median(out):.0f} / {max(out):.0f} |")
+    use("append")
     reset_labels(exp_dir, 0)
 
 

@@ -12,7 +12,8 @@ import pytest
 from distributed import get_task_stream
 from viz_experiment import som_experiment
 
-from vocloud.ml.labelfile import experiment_labels, save_labels
+from vocloud.ml.labelfile import compact_labels, experiment_labels, save_labels
+from vocloud.ml.labels import labels_digest, load_labels
 from vocloud.steps.active import iteration_records
 from vocloud.viz import SomMapData
 from vocloud.viz.label import LabelBatch
@@ -72,6 +73,13 @@ def test_step_iterates_and_records_each_iteration(experiment):
     records = iteration_records(exp.directory)
     assert [r["iteration"] for r in records] == [1, 2]
     assert records[1]["labels"][batch[0]] == "unsure"
+    # the labels file compacted and a label given again unchanged: the same labels, cached
+    path = experiment_labels(exp.directory)
+    assert records[1]["labels_sha256"] == labels_digest(load_labels(path))
+    compact_labels(path)
+    save_labels(path, {batch[1]: answers[batch[1]]})
+    assert exp.run_step("active-learning", **params).key == res2.key
+    assert len(iteration_records(exp.directory)) == 2
 
 
 def test_methods_lists_active_learning():

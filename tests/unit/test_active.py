@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 
 import dask.array as da
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vocloud.ml import labelfile
 from vocloud.ml.active import (
     QUERY_STRATEGIES,
     UNSURE,
@@ -18,7 +20,10 @@ from vocloud.ml.active import (
     query_scores,
     select_batch,
 )
-from vocloud.ml.labelfile import read_label_table, save_labels
+from vocloud.ml.labelfile import compact_labels, read_label_table, save_labels
+from vocloud.ml.labels import labels_digest, load_labels
+from vocloud.steps.active import ActiveLearningMethod
+from vocloud.steps.runner import StepContext
 
 
 def _blobs(n=600, seed=0):
@@ -150,6 +155,114 @@ def test_labels_file_two_writers_lose_nothing(tmp_path):
     with pytest.raises(ValueError, match="line break"):
         save_labels(path, {"y": "a\nb"})
     pd.read_csv(path)  # still a whole CSV file
+
+
+def test_a_label_is_one_row_appended_whatever_the_file_holds(tmp_path):
+    path = tmp_path / "labels.csv"
+    big = {f"other/{i:06d}": "shell" for i in range(20_000)}
+    save_labels(path, big, time="2026-12-06T15:00:00+00:00")
+    before, inode = path.read_bytes(), path.stat().st_ino
+    save_labels(path, {"s1": "absorption"}, time="2026-12-06T16:00:00+00:00")
+    # the file is not rewritten: the same inode, its bytes kept, one row added
+    assert path.stat().st_ino == inode
+    assert path.read_bytes() == before + b"s1,absorption,2026-12-06T16:00:00+00:00\n"
+    # the last word of an id wins: a change of mind, unsure, a label taken back (and given again)
+    save_labels(path, {"s1": "shell", "s2": "emission", "s3": "x"})
+    save_labels(path, {"s2": "unsure", "s3": ""})
+    save_labels(path, {"other/000007": ""})
+    table = read_label_table(path)
+    assert len(table) == 20_000 - 1 + 2 and not table["id"].duplicated().any()
+    labels = dict(zip(table["id"], table["label"]))
+    assert labels["s1"] == "shell" and labels["s2"] == "unsure"
+    assert "s3" not in labels and "other/000007" not in labels
+    assert table["id"].tolist()[-2:] == ["s1", "s2"]  # in the order of their last change
+    # load_labels (steps, vocloud learn) reads the log the same way, no "conflicting labels"
+    loaded = load_labels(path)
+    assert loaded.to_dict() == labels
+    save_labels(path, {"s3": "x"})
+    assert load_labels(path)["s3"] == "x"
+
+
+def test_the_log_is_compacted_once_it_outgrows_the_labels(tmp_path, monkeypatch):
+    monkeypatch.setattr(labelfile, "COMPACT_MIN_BYTES", 2_000)
+    path = tmp_path / "labels.csv"
+    save_labels(path, {f"s{i}": "a" for i in range(50)})
+    whole = path.stat().st_size
+    sizes, rows = [], []
+    for k in range(200):  # the same 5 spectra relabelled again and again
+        save_labels(path, {f"s{k % 5}": "ab"[k % 2]})
+        sizes.append(path.stat().st_size)
+        rows.append(len(path.read_text().splitlines()) - 1)
+        # never much longer than its labels: the appended rows stay under max(whole, minimum)
+        assert sizes[-1] <= 2 * max(whole, 2_000) + 200
+        assert read_label_table(path)["label"].tolist()[-1] == "ab"[k % 2]
+    assert min(rows) == 50 and rows.count(50) >= 2  # rewritten with one row per id, repeatedly
+    expected = {f"s{i}": "a" for i in range(50)} | {
+        f"s{k % 5}": "ab"[k % 2] for k in range(195, 200)
+    }
+    assert load_labels(path).to_dict() == expected
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_labels_file_written_by_hand_is_kept(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("id,label\ns1,shell\ns2,absorption")  # no time column, no last line end
+    save_labels(path, {"s3": "shell"}, time="t1")
+    table = read_label_table(path)
+    assert table.values.tolist() == [
+        ["s1", "shell", ""],
+        ["s2", "absorption", ""],
+        ["s3", "shell", "t1"],
+    ]
+    path.write_text("id,label,time,note\ns1,shell,t0,seen twice")  # an extra column
+    save_labels(path, {"s2": "absorption"}, time="t2")
+    assert path.read_text() == "id,label,time,note\ns1,shell,t0,seen twice\ns2,absorption,t2,\n"
+    assert read_label_table(path)["id"].tolist() == ["s1", "s2"]
+    # a table that is not a labels log keeps its check: one label per id
+    other = tmp_path / "truth.csv"
+    other.write_text("id,label\ns1,shell\ns1,absorption\n")
+    with pytest.raises(ValueError, match="conflicting labels"):
+        load_labels(other)
+
+
+def test_a_reader_waits_for_the_change_being_written(tmp_path):
+    path = tmp_path / "labels.csv"
+    save_labels(path, {"s1": "shell"})
+    got = []
+    with labelfile._locked(path):  # a writer in the middle of its append
+        reader = threading.Thread(target=lambda: got.append(read_label_table(path)))
+        reader.start()
+        reader.join(0.5)
+        assert reader.is_alive() and not got
+        with open(path, "a") as fh:
+            fh.write("s2,abs")  # half a row: no reader may see it
+            fh.flush()
+            time.sleep(0.2)
+            fh.write("orption,t\n")
+    reader.join(10)
+    assert got[0]["label"].tolist() == ["shell", "absorption"]
+
+
+def test_the_cache_key_follows_the_labels_not_the_file(tmp_path):
+    path = tmp_path / "labels.csv"
+    ctx = StepContext(tmp_path, tmp_path, tmp_path, np.empty(0), np.empty(0))
+    params = ActiveLearningMethod.params({"labels": str(path)})
+
+    def key():
+        return ActiveLearningMethod.fingerprint(params, ctx)["labels"]
+
+    assert key() is None
+    save_labels(path, {"s1": "shell", "s2": "absorption"})
+    k1 = key()
+    assert k1 == labels_digest({"s1": "shell", "s2": "absorption"})
+    save_labels(path, {"s1": "shell"})  # the same label again: a row more, the same labels
+    compact_labels(path)  # the file rewritten, the same labels
+    assert key() == k1
+    for change in ({"s2": "unsure"}, {"s3": "shell"}, {"s3": ""}, {"s1": ""}):
+        save_labels(path, change)
+        assert key() != k1
+        k1 = key()
+    assert k1 == labels_digest({"s2": "unsure"})
 
 
 def test_cli_offers_every_query_strategy():

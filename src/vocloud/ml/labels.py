@@ -15,6 +15,8 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -25,7 +27,9 @@ import numpy as np
 import pandas as pd
 from astropy.table import Table
 
-__all__ = ["align_labels", "load_labels"]
+from vocloud.ml.labelfile import is_label_log, read_label_table
+
+__all__ = ["align_labels", "labels_digest", "load_labels"]
 
 _VOTABLE_SUFFIXES = (".vot", ".votable", ".xml", ".vot.gz", ".xml.gz")
 _MAX_LISTED = 10
@@ -85,6 +89,9 @@ def _frame_from_source(source: Any, id_column: str) -> tuple[pd.DataFrame, str]:
             return _read_votable(path), str(path)
         sep = "\t" if path.name.lower().endswith(".tsv") else ","
         try:
+            header = pd.read_csv(path, sep=sep, nrows=0).columns
+            if sep == "," and is_label_log(header):  # the last word of each id, read locked
+                return read_label_table(path), str(path)
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep)
         except Exception as exc:
             raise ValueError(f"{path}: cannot read as CSV: {exc}") from exc
@@ -124,7 +131,9 @@ def load_labels(
         A CSV file (``.tsv``: tab separated), a VOTable file (``.vot``, ``.xml``, or any file
         starting with ``<?xml``/``<VOTABLE``), a table with ``id_column`` and ``label_column``
         (a DataFrame may hold the ids in its index of that name), a Series (index: ids, values:
-        labels) or a mapping ``{id: label}``.
+        labels) or a mapping ``{id: label}``. A CSV file with columns ``id``, ``label`` and
+        ``time`` is a labels file as :func:`vocloud.ml.labelfile.save_labels` writes it: a log
+        of changes, whose last row of an id is its label (an empty one: no label).
     id_column, label_column : str
         Column names of the spectrum id and of the label (ignored for a Series or a mapping).
 
@@ -184,6 +193,23 @@ def load_labels(
         name=label_column,
         dtype=object,
     )
+
+
+def labels_digest(labels: pd.Series | Mapping[Any, Any]) -> str:
+    """SHA-256 of a set of labels: of its ``(id, label)`` pairs sorted by id, so that it changes
+    exactly when a label is given, changed or taken back (not with the order of the rows, the
+    times or a rewrite of the file that holds them).
+
+    Examples
+    --------
+    >>> labels_digest({"b": "shell", "a": "x"}) == labels_digest({"a": "x", "b": "shell"})
+    True
+    >>> labels_digest({"a": "x"}) == labels_digest({"a": "unsure"})
+    False
+    """
+    items = labels.items() if isinstance(labels, Mapping) else zip(labels.index, labels.to_numpy())
+    pairs = sorted((str(i), str(v)) for i, v in items)
+    return hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode()).hexdigest()
 
 
 def align_labels(

@@ -10,7 +10,6 @@ rerun is the next iteration; without new labels it is the cached result.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,7 +22,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from vocloud.ml.active import UNSURE, ActiveLearner
 from vocloud.ml.labelfile import experiment_labels
-from vocloud.ml.labels import align_labels, load_labels
+from vocloud.ml.labels import align_labels, labels_digest, load_labels
 from vocloud.steps.methods import FOREST_ROWS, _coords, _feature_dim, _rows_per_task
 from vocloud.steps.registry import Method, StepOutput, register
 from vocloud.steps.runner import open_step, recorded_steps
@@ -97,7 +96,17 @@ class ActiveLearningMethod(Method):
     @classmethod
     def fingerprint(cls, params: dict[str, Any], context: Any) -> Any:
         path = _labels_path(params, context)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+        # the labels, not the file's bytes: appending a row that changes no label, or compacting
+        # the log, keeps the cached iteration
+        digest = (
+            labels_digest(
+                load_labels(
+                    path, id_column=params["id_column"], label_column=params["label_column"]
+                )
+            )
+            if path.exists()
+            else None
+        )
         som = _latest_som(context) if params["query"] in ("diverse", "outlier") else None
         return {"labels": digest, "som": som[0] if som else None}
 
@@ -170,7 +179,7 @@ class ActiveLearningMethod(Method):
             {
                 "created": utc_now(),
                 "labels_file": str(path),
-                "labels_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "labels_sha256": labels_digest(labels),
                 "labels": {str(context.ids[i]): str(v) for i, v in zip(rows, y)},
                 "params": params,
                 "metrics": metrics,

@@ -8,7 +8,7 @@ Layout of ``<store>/<name>/``::
     features-<key16>.zarr.partial    the same while it is written (or retried); resumed by a rerun
     features-<key16>.zarr.lock       the run lock of that store (:mod:`vocloud.store.lock`)
     steps/<method>-<key16>.zarr      step results (:mod:`vocloud.steps.runner`)
-    labels.csv                       labels given by eye (id, label, time; :mod:`vocloud.ml.labelfile`)
+    labels.csv                       labels given by eye, a log (id, label, time; :mod:`vocloud.ml.labelfile`)
     active-learning/iteration-NNNN.json   one record per iteration of the active-learning loop
 
 Nothing else in vocloud spells these names: it asks an :class:`ExperimentFolder`.

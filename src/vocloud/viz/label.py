@@ -4,8 +4,8 @@ The Label tab shows the batch of the experiment's latest ``active-learning`` ste
 first: the current spectrum with its predicted class and probability, the mean spectrum of each
 labelled class beside it, and the batch as a table. A class is given with its button or its key
 (``1``-``9``; ``0`` or ``u``: unsure; ``j``/``k`` or the arrow keys move), saved at once into the
-experiment's labels file (:func:`vocloud.ml.labelfile.save_labels`: lock + atomic replace, with
-the time) and the next unlabelled spectrum is shown. "Run the next iteration" runs the step again
+experiment's labels file (:func:`vocloud.ml.labelfile.save_labels`: one row appended under a
+lock, with the time) and the next unlabelled spectrum is shown. "Run the next iteration" runs the step again
 (in a thread: the page stays live) and shows the new batch. :class:`SelectionLabeller` gives one
 class to every spectrum of a selection (SOM neurons, a PCA lasso).
 
@@ -150,7 +150,7 @@ class LabelBatch:
         self.classes = sorted(known - {UNSURE, ""})
 
     def label(self, ids: Any, label: str) -> int:
-        """Save ``label`` for spectra ``ids`` in the labels file now (lock + atomic replace)."""
+        """Save ``label`` for spectra ``ids`` in the labels file now (appended under its lock)."""
 
         ids = [str(i) for i in ids]
         n = save_labels(self.labels_path, dict.fromkeys(ids, label))
