@@ -14,6 +14,7 @@ from distributed import progress as show_progress
 
 from vocloud.run.inputs import TaskInputs
 from vocloud.run.tasks import compute_chunk, retry_rows, run_chunk
+from vocloud.run.workers import NO_WORKERS_TIMEOUT
 from vocloud.store import (
     CHUNK_VARIABLES,
     STATUS_FAILED,
@@ -23,8 +24,11 @@ from vocloud.store import (
     new_chunk,
 )
 
-#: Seconds a chunk computed alone waits for a cluster with no running worker before it fails.
-NO_WORKERS_TIMEOUT = 300.0
+
+def _reason(exc: BaseException | None) -> str:
+    """``"NoWorkerError: Attempted to run task ... waiting without any running workers."``: the
+    exception's type and message (its repr shows only its arguments)."""
+    return f"{type(exc).__name__}: {exc}"
 
 
 class ChunkRun:
@@ -93,7 +97,7 @@ class ChunkRun:
             elif isinstance(fut.exception(), KilledWorker):
                 killed.append(i)
             else:
-                self.errors.append(f"chunk task {fut.key}: {fut.exception()!r}")
+                self.errors.append(f"chunk task {fut.key}: {_reason(fut.exception())}")
             # forgotten by the scheduler at once: a result held by a worker that dies later
             # would be computed again (and its chunk written again)
             fut.release()
@@ -108,7 +112,9 @@ class ChunkRun:
 
     def _result(self, fut: Any, i: int) -> Any:
         """``fut.result()``, but an error instead of a wait for ever when the cluster has had no
-        worker that takes tasks (none, or all paused) for :data:`NO_WORKERS_TIMEOUT` seconds."""
+        worker that takes tasks (none, or all paused) for :data:`NO_WORKERS_TIMEOUT` seconds,
+        also on a cluster vocloud did not start (whose scheduler may have no
+        ``no-workers-timeout``, :data:`vocloud.run.workers.LOCAL_CLUSTER_CONFIG`)."""
         idle_since: float | None = None
         while True:
             try:
@@ -159,7 +165,7 @@ class ChunkRun:
                 self.say(f"vocloud: {self.task.paths[int(part[0])]}: its worker died reading it")
                 parts.append((part, data))
             except Exception as exc:
-                self.errors.append(f"chunk task {fut.key}: {exc!r}")
+                self.errors.append(f"chunk task {fut.key}: {_reason(exc)}")
                 return
         every = np.concatenate([r for r, _ in parts])
         order = np.argsort(every, kind="stable")
