@@ -345,6 +345,11 @@ class PreprocessParams:
     (:mod:`vocloud.preprocess.frame`); ``rv`` then moves them to the object's rest frame: a
     velocity (km/s), a header keyword (``Z``/``REDSHIFT`` hold redshifts), or
     ``"column:<name>"``, a column of the spectra list (a TAP query's ``z`` or ``rv``).
+    ``weights: true`` makes a run also store ``weight``, the inverse variance of every feature
+    value (:attr:`vocloud.preprocess.BlockResult.weight`, docs/store.md): off by default, as it
+    costs about 180 us per spectrum and doubles the store. It is part of the cache key (a store
+    with weights is another store), and :meth:`to_dict` names it only when on, so the keys of
+    stores without weights stay what they were.
 
     Examples
     --------
@@ -357,6 +362,9 @@ class PreprocessParams:
     (6562.8, 1161)
     >>> PreprocessParams.from_dict(p.to_dict()) == p
     True
+    >>> w = PreprocessParams.from_dict({"weights": True})
+    >>> w.weights, w.to_dict()["weights"], "weights" in p.to_dict()
+    (True, True, False)
     >>> PreprocessParams.from_dict({"scale": "max"})
     Traceback (most recent call last):
     ...
@@ -373,6 +381,7 @@ class PreprocessParams:
     max_bad_fraction: float = 0.2
     spectra_medium: str = "auto"
     frame: str = "as-read"
+    weights: bool = False
 
     KEYS = (
         "continuum",
@@ -385,6 +394,7 @@ class PreprocessParams:
         "max_bad_fraction",
         "spectra_medium",
         "frame",
+        "weights",
     )
 
     @classmethod
@@ -435,16 +445,24 @@ class PreprocessParams:
         frame = str(d.get("frame", "as-read")).strip().lower()
         if frame not in ("as-read", "barycentric"):
             raise ValueError(f"frame: {d.get('frame')!r} is not one of as-read, barycentric")
+        weights = d.get("weights", False)
+        if weights is None:
+            weights = False
+        if not isinstance(weights, (bool, np.bool_)):
+            raise ValueError(f"weights: expected true or false, got {weights!r}")
         if grid.start < cutout.lo - 1e-9 or grid.stop > cutout.hi + 1e-9:
             raise ValueError(
                 f"grid: {grid.start:g}-{grid.stop:g} A is not inside the cutout "
                 f"{cutout.lo:g}-{cutout.hi:g} A"
             )
-        return cls(continuum, cutout, grid, resample, scale, rv, resolution, mbf, sm, frame)
+        return cls(
+            continuum, cutout, grid, resample, scale, rv, resolution, mbf, sm, frame, bool(weights)
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        """The canonical, JSON-able form (all defaults filled, Angstrom)."""
-        return {
+        """The canonical, JSON-able form (all defaults filled, Angstrom; ``weights`` only when
+        on, so that adding the option left the cache keys of stores without it unchanged)."""
+        d = {
             "continuum": None if self.continuum is None else self.continuum.to_dict(),
             "cutout": self.cutout.to_dict(),
             "grid": self.grid_params.to_dict(),
@@ -456,6 +474,9 @@ class PreprocessParams:
             "spectra_medium": self.spectra_medium,
             "frame": self.frame,
         }
+        if self.weights:
+            d["weights"] = True
+        return d
 
     def grid(self) -> np.ndarray:
         """The experiment grid, float64 Angstrom."""

@@ -159,7 +159,7 @@ class ChunkRun:
                     todo.append((part, True))
                     continue
                 reason = str(exc).split(". ")[0]
-                data = new_chunk(1, self.m)
+                data = new_chunk(1, self.m, weights=self.task.params.weights)
                 data.columns["status"][:] = STATUS_FAILED
                 data.columns["error"][:] = f"its worker died reading it ({reason})"
                 self.say(f"vocloud: {self.task.paths[int(part[0])]}: its worker died reading it")
@@ -175,6 +175,11 @@ class ChunkRun:
                 name: np.concatenate([d.columns[name] for _, d in parts])[order]
                 for name in CHUNK_VARIABLES
             },
+            weight=(
+                np.concatenate([d.weight for _, d in parts])[order]
+                if self.task.params.weights
+                else None
+            ),
         )
         FeatureStore.write_rows(self.st.path, i, every[order], whole)
         ok = int((whole.columns["status"] == STATUS_OK).sum())

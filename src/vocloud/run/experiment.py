@@ -214,6 +214,22 @@ class Experiment:
         """The features as a lazy xarray Dataset backed by dask (nothing is computed here).
 
         When a complete store exists for these spectra and parameters it is opened instead.
+        With ``preprocess: {weights: true}`` the Dataset also has ``weight``, the inverse
+        variance of every feature value (docs/store.md).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from vocloud.datasets import make_archive
+        >>> tmp = tempfile.mkdtemp()
+        >>> _ = make_archive(f"{tmp}/spectra", 4, layouts="lamost-dr8", n_jobs=1)
+        >>> exp = Experiment({"directory": f"{tmp}/spectra", "pattern": "**/*.fits"},
+        ...                  {"weights": True}, store=f"{tmp}/experiments")
+        >>> ds = exp.features()
+        >>> ds.weight.dims, ds.weight.dtype
+        (('spectrum', 'wavelength'), dtype('float32'))
+        >>> bool((ds.weight.compute() > 0).any())
+        True
         """
         key = self.cache_key  # hashing a long list is not free: once
         if is_complete(self.folder.store_path(key)):
@@ -237,7 +253,9 @@ class Experiment:
         """The ``.partial`` store of ``key`` to resume, when it checks out, else a new one."""
         spectra = self.spectra
         grid = self.params.grid()
-        st, why = self.folder.open_partial(key, n_spectra=len(spectra), n_wavelengths=len(grid))
+        st, why = self.folder.open_partial(
+            key, n_spectra=len(spectra), n_wavelengths=len(grid), weights=self.params.weights
+        )
         if st is not None:
             return st
         if why:
@@ -250,6 +268,7 @@ class Experiment:
             chunk_size=self.block_size,
             attrs={**self._provenance(key), "created": utc_now()},
             grid_attrs={"medium": self.params.to_dict().get("grid", {}).get("medium", "air")},
+            weights=self.params.weights,
         )
 
     def run(
@@ -444,6 +463,7 @@ class Experiment:
             n_spectra=len(self.spectra),
             n_wavelengths=len(self.params.grid()),
             retrying=True,
+            weights=self.params.weights,
         )
         if st is not None:
             say(f"vocloud: resuming the retry of failed downloads in {st.path}")

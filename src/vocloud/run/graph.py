@@ -13,7 +13,7 @@ import xarray as xr
 from vocloud.preprocess import PreprocessParams
 from vocloud.run.inputs import TaskInputs
 from vocloud.run.tasks import compute_chunk
-from vocloud.store import CHUNK_VARIABLES, memory_dtype
+from vocloud.store import CHUNK_VARIABLES, WEIGHT, WEIGHT_ATTRS, memory_dtype
 
 
 def lazy_features(
@@ -26,22 +26,25 @@ def lazy_features(
     """The features of ``spectra`` as a lazy xarray Dataset backed by dask (nothing computed).
 
     Each block of ``block_size`` spectra is one :func:`vocloud.run.tasks.compute_chunk` task,
-    given ``inputs.args(rows)``: the same arguments a run's tasks get.
+    given ``inputs.args(rows)``: the same arguments a run's tasks get. With ``params.weights``
+    the Dataset also has the store's ``weight`` variable, from the same tasks.
     """
     grid = params.grid()
     m = len(grid)
-    parts: dict[str, list[Any]] = {"features": []}
+    parts: dict[str, list[Any]] = {"features": [], WEIGHT: []}
     parts.update({n: [] for n in CHUNK_VARIABLES})
     for start in range(0, len(spectra), block_size):
         rows = np.arange(start, min(start + block_size, len(spectra)))
         d = dask.delayed(compute_chunk, pure=True)(*inputs.args(rows))
         parts["features"].append(da.from_delayed(d.features, shape=(rows.size, m), dtype="f4"))
+        if params.weights:
+            parts[WEIGHT].append(da.from_delayed(d.weight, shape=(rows.size, m), dtype="f4"))
         for name in CHUNK_VARIABLES:
             parts[name].append(
                 da.from_delayed(d.columns[name], shape=(rows.size,), dtype=memory_dtype(name))
             )
     if not len(spectra):
-        parts = {"features": [da.zeros((0, m), dtype="f4")]}
+        parts = {"features": [da.zeros((0, m), dtype="f4")], WEIGHT: [da.zeros((0, m), "f4")]}
         parts.update({n: [da.zeros((0,), dtype=memory_dtype(n))] for n in CHUNK_VARIABLES})
     coords = {
         "wavelength": (
@@ -54,8 +57,8 @@ def lazy_features(
     }
     for name in CHUNK_VARIABLES:
         coords[name] = ("spectrum", da.concatenate(parts[name]))
-    return xr.Dataset(
-        {"features": (("spectrum", "wavelength"), da.concatenate(parts["features"]))},
-        coords=coords,
-        attrs=attrs,
-    )
+    dims = ("spectrum", "wavelength")
+    data = {"features": (dims, da.concatenate(parts["features"]))}
+    if params.weights:
+        data[WEIGHT] = (dims, da.concatenate(parts[WEIGHT]), dict(WEIGHT_ATTRS))
+    return xr.Dataset(data, coords=coords, attrs=attrs)

@@ -307,14 +307,20 @@ def compute_chunk(
     ChunkData
         ``features`` (n x m float32, NaN rows for failures) and the per-spectrum columns of
         :data:`vocloud.store.CHUNK_VARIABLES`; ``transient`` marks failed downloads that a
-        rerun retries (see :attr:`vocloud.fetch.FetchError.transient`).
+        rerun retries (see :attr:`vocloud.fetch.FetchError.transient`). With
+        ``params.weights`` also ``weight``: the inverse variance of each feature value, NaN
+        rows for failures and for spectra without an uncertainty.
     """
     if not isinstance(params, PreprocessParams):
         params = PreprocessParams.from_dict(params)
     spectra = read_block(paths, skip, fetch_options, datalinks, soda_band(params), max_size)
-    result = preprocess_block(spectra, params, rv)
+    result = preprocess_block(spectra, params, rv, weights=params.weights)
     features = np.asarray(result.features, dtype=np.float32)
-    out = new_chunk(len(paths), features.shape[1] if features.ndim == 2 else 0)
+    out = new_chunk(
+        len(paths), features.shape[1] if features.ndim == 2 else 0, weights=params.weights
+    )
+    if out.weight is not None and result.weight is not None:  # None: no spectrum had ivar
+        out.weight[:] = result.weight
     cols = out.columns
     cols["status"][:] = STATUS_OK
     cols["snr"][:] = np.asarray(result.snr, dtype="f4")
@@ -339,7 +345,9 @@ def compute_chunk(
             cols["layout"][i] = s.layout
             cols["medium"][i] = spectrum_medium(s.medium, params.spectra_medium)[1]
     features[cols["status"] != STATUS_OK] = np.nan
-    return ChunkData(features=features, columns=cols)
+    if out.weight is not None:
+        out.weight[cols["status"] != STATUS_OK] = np.nan
+    return ChunkData(features=features, columns=cols, weight=out.weight)
 
 
 def run_chunk(

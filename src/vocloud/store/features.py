@@ -3,6 +3,9 @@
 Layout (Zarr v3 group, one per preprocessing cache key)::
 
     features    (spectrum, wavelength) float32   NaN rows for failed spectra
+    weight      (spectrum, wavelength) float32   only with ``preprocess: {weights: true}``: the
+                                                 inverse variance of each feature value; 0: a bad
+                                                 pixel contributed; NaN: no uncertainty (or failed)
     wavelength  (wavelength)           float64   Angstrom (attrs: units, medium)
     id, path    (spectrum)             str       from the spectra list
     status      (spectrum)             int8      0 pending, 1 ok, 2 failed
@@ -48,6 +51,17 @@ PARTIAL_SUFFIX = ".partial"
 # Blosc lz4 + bitshuffle: about twice zarr's default zstd in write and read speed, and smaller
 # (docs/performance.md, "Zarr feature codec").
 FEATURE_CODEC = BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle")
+
+#: The optional per-pixel variable (``preprocess: {weights: true}``): the inverse variance of
+#: each feature value, laid out, chunked and compressed as ``features``.
+WEIGHT = "weight"
+WEIGHT_ATTRS: dict[str, Any] = {
+    "long_name": "inverse variance of the feature value",
+    "comment": (
+        "1 / variance of features (after continuum division, degradation, resampling and "
+        "scaling); 0: a bad pixel contributed; NaN: the spectrum has no uncertainty or failed"
+    ),
+}
 
 #: Per-spectrum variables each chunk task writes, with their dtypes (``str``: variable-length
 #: strings, ``object`` arrays in memory). The one statement of the chunk schema: the store,
@@ -101,15 +115,18 @@ def memory_dtype(name: str) -> Any:
     return object if dtype is str else dtype
 
 
-def new_chunk(n: int, m: int) -> ChunkData:
+def new_chunk(n: int, m: int, *, weights: bool = False) -> ChunkData:
     """A chunk of ``n`` rows of ``m`` features as the store holds it before it is written:
-    NaN features, ``status`` pending, every variable at its fill value.
+    NaN features (and NaN weights when ``weights``), ``status`` pending, every variable at its
+    fill value.
 
     Examples
     --------
     >>> c = new_chunk(2, 3)
     >>> c.features.shape, c.columns["status"].tolist(), c.columns["error"].tolist()
     ((2, 3), [0, 0], ['', ''])
+    >>> c.weight is None, new_chunk(2, 3, weights=True).weight.shape
+    (True, (2, 3))
     """
     return ChunkData(
         features=np.full((n, m), np.nan, dtype="f4"),
@@ -117,6 +134,7 @@ def new_chunk(n: int, m: int) -> ChunkData:
             name: np.full(n, FILL_VALUES[name], dtype=memory_dtype(name))
             for name in CHUNK_VARIABLES
         },
+        weight=np.full((n, m), np.nan, dtype="f4") if weights else None,
     )
 
 
@@ -172,10 +190,12 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 @dataclass
 class ChunkData:
-    """What one task computed for one chunk of the store (rows ``start:stop``)."""
+    """What one task computed for one chunk of the store (rows ``start:stop``): ``weight``
+    (the rows' inverse variances, as ``features``) only for a store that keeps it."""
 
     features: np.ndarray
     columns: dict[str, np.ndarray]
+    weight: np.ndarray | None = None
 
 
 class FeatureStore:
@@ -215,8 +235,10 @@ class FeatureStore:
         chunk_size: int,
         attrs: dict[str, Any] | None = None,
         grid_attrs: dict[str, Any] | None = None,
+        weights: bool = False,
     ) -> FeatureStore:
-        """Create an empty store for ``len(ids)`` spectra on ``grid`` (Angstrom)."""
+        """Create an empty store for ``len(ids)`` spectra on ``grid`` (Angstrom); with
+        ``weights`` also the ``weight`` array (as ``features``: shape, chunks, codec)."""
         path = Path(path)
         if path.exists():
             shutil.rmtree(path)
@@ -225,21 +247,26 @@ class FeatureStore:
         n_chunks = -(-n // chunk_size) if n else 0
         g = zarr.open_group(str(path), mode="w")
         spec, wave = ("spectrum",), ("wavelength",)
-        feats = g.create_array(
-            "features",
-            shape=(n, m),
-            chunks=(chunk_size, m),
-            dtype="f4",
-            fill_value=np.nan,
-            compressors=FEATURE_CODEC,
-            dimension_names=spec + wave,
-        )
-        feats.attrs.update(
-            {
-                "long_name": "preprocessed flux on the experiment grid",
-                "coordinates": " ".join(_COORDS),
-            }
-        )
+        for name in ("features", WEIGHT) if weights else ("features",):
+            a = g.create_array(
+                name,
+                shape=(n, m),
+                chunks=(chunk_size, m),
+                dtype="f4",
+                fill_value=np.nan,
+                compressors=FEATURE_CODEC,
+                dimension_names=spec + wave,
+            )
+            a.attrs.update(
+                {
+                    **(
+                        WEIGHT_ATTRS
+                        if name == WEIGHT
+                        else {"long_name": "preprocessed flux on the experiment grid"}
+                    ),
+                    "coordinates": " ".join(_COORDS),
+                }
+            )
         w = g.create_array(
             "wavelength", shape=(m,), chunks=(max(m, 1),), dtype="f8", dimension_names=wave
         )
@@ -290,6 +317,11 @@ class FeatureStore:
         start = i * self.chunk_size
         return start, min(start + self.chunk_size, self.n_spectra)
 
+    @property
+    def has_weight(self) -> bool:
+        """Whether the store keeps the ``weight`` of every feature value."""
+        return WEIGHT in self._group
+
     def done_chunks(self) -> np.ndarray:
         """Boolean array: which chunks are completely written."""
         if not self.n_chunks:
@@ -305,6 +337,8 @@ class FeatureStore:
         path = str(path)
         stop = start + data.features.shape[0]
         _writable(f"{path}/features")[start:stop] = data.features
+        if data.weight is not None:
+            _writable(f"{path}/{WEIGHT}")[start:stop] = data.weight
         for name, values in _status_last(data.columns):
             _writable(f"{path}/{name}")[start:stop] = values
         _writable(f"{path}/chunk_done")[index] = True
@@ -324,6 +358,10 @@ class FeatureStore:
             _writable(f"{path}/features").set_orthogonal_selection(
                 (rows, slice(None)), data.features
             )
+            if data.weight is not None:
+                _writable(f"{path}/{WEIGHT}").set_orthogonal_selection(
+                    (rows, slice(None)), data.weight
+                )
             for name, values in _status_last(data.columns):
                 _writable(f"{path}/{name}").set_orthogonal_selection(
                     (rows,), np.asarray(values, dtype=memory_dtype(name))
@@ -476,12 +514,13 @@ def check_store(
     cache_key: str | None = None,
     n_spectra: int | None = None,
     n_wavelengths: int | None = None,
+    weights: bool = False,
 ) -> str | None:
     """Why the feature store at ``path`` cannot be resumed, or None when it checks out.
 
     It checks out when its metadata reads, its attributes name ``cache_key`` and ``n_spectra``,
-    and every array of :data:`STORE_ARRAYS` is there with the shape those give (a store cut
-    short while it was made or removed lacks some).
+    and every array of :data:`STORE_ARRAYS` (and ``weight`` when ``weights``) is there with the
+    shape those give (a store cut short while it was made or removed lacks some).
 
     Examples
     --------
@@ -505,7 +544,10 @@ def check_store(
     if n_spectra is not None and st.n_spectra != n_spectra:
         return f"{st.n_spectra} spectra, not {n_spectra}"
     sizes = {"spectrum": st.n_spectra, "chunk": st.n_chunks}
-    for name, dims in STORE_ARRAYS.items():
+    arrays = dict(STORE_ARRAYS)
+    if weights:
+        arrays[WEIGHT] = ("spectrum", "wavelength")
+    for name, dims in arrays.items():
         try:
             shape = zarr.open_array(str(path / name), mode="r").shape
         except Exception as exc:

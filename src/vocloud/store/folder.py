@@ -157,18 +157,30 @@ class ExperimentFolder:
 
     # -- the feature store of a run ---------------------------------------------------------
     def open_partial(
-        self, key: str, *, n_spectra: int, n_wavelengths: int, retrying: bool | None = None
+        self,
+        key: str,
+        *,
+        n_spectra: int,
+        n_wavelengths: int,
+        retrying: bool | None = None,
+        weights: bool = False,
     ) -> tuple[FeatureStore | None, str | None]:
         """The ``.partial`` store of ``key`` to resume, or ``(None, why)`` when there is none or
         it does not check out (:func:`~vocloud.store.features.check_store`): it is then made
         anew, never a lasting failure. Chunks marked done whose rows are still pending (a
         chunk file lost) are marked not done. ``retrying``: only a retry copy (True) or only a
-        first run (False) is taken."""
+        first run (False) is taken; ``weights``: it must keep the ``weight`` array too."""
         partial = self.partial_path(key)
         remove_leftovers(self.directory, self.store_path(key).name)
         if not partial.exists():
             return None, None
-        why = check_store(partial, cache_key=key, n_spectra=n_spectra, n_wavelengths=n_wavelengths)
+        why = check_store(
+            partial,
+            cache_key=key,
+            n_spectra=n_spectra,
+            n_wavelengths=n_wavelengths,
+            weights=weights,
+        )
         if why is None:
             st = FeatureStore(partial)
             if retrying is not None and bool(st.attrs.get("retrying")) != retrying:
