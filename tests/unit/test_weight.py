@@ -1,18 +1,26 @@
-"""Per-pixel weight (inverse variance) of the features on the grid, BlockResult.weight.
+"""Per-pixel weight (inverse variance) of the features on the grid, BlockResult.weight, and
+the store's ``weight`` variable (``preprocess: {weights: true}``).
 
-Checked against the arithmetic (constant ivar through resampling) and against the scatter of the
-features over many noise realisations of one spectrum (the weight's claim, measured)."""
+Checked against the arithmetic (constant ivar through resampling), against the scatter of the
+features over many noise realisations of one spectrum (the weight's claim, measured) and on real
+archive files against estimates made here from the files read with astropy."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import astropy.units as u
 import numpy as np
+import pandas as pd
 import pytest
+import zarr
+from astropy.io import fits
 
 from vocloud.io import Spectrum, read_spectrum
 from vocloud.preprocess import PreprocessParams, preprocess_block
+from vocloud.run.cachekey import cache_key
+from vocloud.store import WEIGHT, FeatureStore, check_store, new_chunk, open_store
 
 DESI = Path(__file__).resolve().parents[1] / "data/real/desi/coadd-5-169-thru20210419.fits"
 
@@ -109,3 +117,159 @@ def test_weight_of_real_desi_target_is_its_ivar_on_pixels():
     idx = np.searchsorted(wl, params.grid() - 1e-6)
     expect = np.where(s.good()[idx], iv[idx], 0.0)
     np.testing.assert_allclose(res.weight[0], expect, rtol=1e-5)
+
+
+# ------------------------------------------------------------------ real files: an independent estimate
+REAL = DESI.parents[1]
+SDSS_BAD = sum(1 << b for b in (0, 1, 2, 3, 18, 24))  # docs/layouts.md: the bits that mean bad
+
+
+def _read_desi_r(row: int):
+    """The R arm of one DESI target, read with astropy: wavelength, flux, ivar, bad."""
+    with warnings.catch_warnings(), fits.open(DESI) as hdul:
+        warnings.simplefilter("ignore")
+        wl = hdul["R_WAVELENGTH"].data.astype(np.float64)
+        iv = hdul["R_IVAR"].data[row].astype(np.float64)
+        bad = hdul["R_MASK"].data[row] != 0
+        tid = int(hdul["FIBERMAP"].data["TARGETID"][row])
+    return tid, wl, iv, bad | (iv <= 0)
+
+
+def test_weight_of_real_desi_bins_of_whole_pixels_is_exact():
+    """DESI R: 0.8 A pixels centred on 5760 + 0.8 k. Grid points on pixel centres 4 A apart:
+    each flux-conserving bin [g - 2, g + 2] holds exactly 5 whole pixels, so (no continuum, no
+    scale) a grid value is their mean and its variance (1/25) sum 1/ivar_p: ivar 25 / sum(1/ivar)."""
+    tid, wl, iv, bad = _read_desi_r(4)
+    params = _params(
+        cutout={"center": 6520, "half_width": 60},
+        grid={"start": 6480.0, "stop": 6560.0, "step": 4.0, "medium": "vacuum"},
+    )
+    res = preprocess_block([read_spectrum(f"{DESI}#TARGETID={tid}")], params, weights=True)
+    assert res.error == [None]
+    expect = []
+    for g in params.grid():
+        k = int(np.argmin(np.abs(wl - g)))
+        assert abs(wl[k] - g) < 1e-6  # on a pixel centre
+        sel = slice(k - 2, k + 3)
+        expect.append(0.0 if bad[sel].any() else 25.0 / np.sum(1.0 / iv[sel]))
+    np.testing.assert_allclose(res.weight[0], expect, rtol=1e-5)
+    assert (np.asarray(expect) > 0).mean() > 0.9
+
+
+def _lamost_image(name):
+    with warnings.catch_warnings(), fits.open(REAL / name) as hdul:
+        warnings.simplefilter("ignore")
+        d = hdul[0].data.astype(np.float64)  # rows: flux, ivar, wavelength, andmask, ormask
+        assert hdul[0].header["EXTEN0"].startswith("Flux, Inverse, Wavelength, Andmask")
+    return d[2], d[0], d[1], (d[3] != 0) | (d[1] <= 0)
+
+
+def _sdss_coadd(name):
+    with warnings.catch_warnings(), fits.open(REAL / name) as hdul:
+        warnings.simplefilter("ignore")
+        c = hdul["COADD"].data
+        wl = 10 ** c["loglam"].astype(np.float64)
+        f, iv = c["flux"].astype(np.float64), c["ivar"].astype(np.float64)
+        bad = ((c["and_mask"].astype(np.int64) & SDSS_BAD) != 0) | (iv <= 0)
+    return wl, f, iv, bad
+
+
+@pytest.mark.parametrize(
+    "name, read",
+    [
+        ("lamost/spec-58397-EG014118N254444M01_sp03-031.fits", _lamost_image),
+        ("sdss/spec-6717-56397-0534.fits", _sdss_coadd),
+        ("sdss/spec-1325-52762-0133.fits", _sdss_coadd),
+    ],
+)
+def test_weight_of_real_spectra_is_the_right_size(name, read):
+    """The whole default pipeline (continuum over the whole spectrum, H-alpha cutout,
+    flux-conserving resampling, min-max to [-1, 1]) on a grid of 6 A, coarser than the ~1.4 A
+    log-lambda pixels, against an estimate made here from the file read with astropy.
+
+    A grid value is about the mean of the ~4 pixels n in its bin, divided by the continuum c and
+    multiplied by the scale's slope s = 2 / (max - min). The mean of n pixels of similar ivar has
+    variance sum_n(1 / ivar_n) / n**2 ~ 1 / sum_n(ivar_n); dividing by c multiplies the inverse
+    variance by c**2, scaling by s divides it by s**2: about ``sum_n(ivar_n c_n**2) / s**2``. The
+    estimate
+    takes c as a straight line through the flux medians of the cutout's two ends (not vocloud's
+    polynomial over the whole spectrum), counts whole pixels by their centres (the resampling
+    takes fractions of the two edge pixels: up to ~+-40 % on one bin) and the slope from the
+    binned flux; so the agreement is ~10 % in the median, not to float precision."""
+    wl, f, iv, bad = read(name)
+    step = 6.0
+    params = PreprocessParams.from_dict(
+        {"grid": {"start": 6420, "stop": 6708, "step": step, "medium": "vacuum"}}
+    )
+    res = preprocess_block([read_spectrum(REAL / name)], params, weights=True)
+    assert res.error == [None]
+    lo = (wl > 6413) & (wl < 6480) & ~bad
+    hi = (wl > 6650) & (wl < 6713) & ~bad
+    x0, x1 = wl[lo].mean(), wl[hi].mean()
+    y0, y1 = np.median(f[lo]), np.median(f[hi])
+    cont = y0 + (y1 - y0) * (wl - x0) / (x1 - x0)
+    grid = params.grid()
+    ivar_sum = np.empty(grid.size)
+    binned = np.empty(grid.size)
+    has_bad = np.empty(grid.size, bool)
+    for k, g in enumerate(grid):
+        sel = (wl >= g - step / 2) & (wl < g + step / 2)
+        ivar_sum[k] = np.sum(iv[sel] * cont[sel] ** 2)
+        binned[k] = np.mean(f[sel] / cont[sel])
+        has_bad[k] = bad[sel].any()
+    slope = 2.0 / np.ptp(binned)
+    estimate = ivar_sum / slope**2
+    got = res.weight[0].astype(np.float64)
+    assert (got[has_bad] == 0).all()  # a bad pixel contributed
+    ratio = got[~has_bad] / estimate[~has_bad]
+    assert ratio.size > 0.8 * grid.size
+    assert 0.8 < np.median(ratio) < 1.25
+    assert ratio.min() > 0.6 and ratio.max() < 1.7
+
+
+# ------------------------------------------------------------------ the option and the store
+def test_weights_option_parsed_once_and_in_the_cache_key():
+    off, on = PreprocessParams(), PreprocessParams.from_dict({"weights": True})
+    assert not off.weights and on.weights
+    assert "weights" not in off.to_dict()  # the keys of stores without weights are unchanged
+    assert PreprocessParams.from_dict(on.to_dict()) == on
+    assert PreprocessParams.from_dict({"weights": None}) == off
+    spectra = pd.DataFrame({"id": ["a"], "access_url": ["a.fits"]})
+    assert cache_key(spectra, on) != cache_key(spectra, off)
+    assert cache_key(spectra, PreprocessParams.from_dict({"weights": False})) == cache_key(
+        spectra, off
+    )
+    with pytest.raises(ValueError, match="weights: expected true or false, got 'yes'"):
+        PreprocessParams.from_dict({"weights": "yes"})
+
+
+def test_store_weight_array_written_checked_and_opened(tmp_path):
+    grid = np.array([1.0, 2.0, 3.0])
+    kw = {"ids": list("abcde"), "paths": list("abcde"), "grid": grid, "chunk_size": 2}
+    plain = FeatureStore.create(tmp_path / "plain.zarr", attrs={"cache_key": "k"}, **kw)
+    st = FeatureStore.create(tmp_path / "w.zarr", attrs={"cache_key": "k"}, weights=True, **kw)
+    assert st.has_weight and not plain.has_weight
+    feats = zarr.open_array(str(st.path / "features"), mode="r")
+    w = zarr.open_array(str(st.path / WEIGHT), mode="r")
+    assert (w.shape, w.chunks, w.dtype) == (feats.shape, feats.chunks, feats.dtype)
+    assert w.compressors == feats.compressors and np.isnan(w.fill_value)
+    data = new_chunk(2, 3, weights=True)
+    data.features[:] = 1.0
+    data.weight[:] = [[4.0, 0.0, 2.5], [np.nan, np.nan, np.nan]]
+    data.columns["status"][:] = 1
+    FeatureStore.write_chunk(st.path, 0, 0, data)
+    part = new_chunk(1, 3, weights=True)
+    part.weight[:] = 7.0
+    part.columns["status"][:] = 1
+    FeatureStore.write_rows(st.path, 2, np.array([4]), part)
+    ds = open_store(st.path)
+    assert ds[WEIGHT].dims == ("spectrum", "wavelength") and ds[WEIGHT].dtype == np.float32
+    got = ds[WEIGHT].values
+    np.testing.assert_array_equal(got[0], [4.0, 0.0, 2.5])
+    assert np.isnan(got[1:4]).all() and (got[4] == 7.0).all()
+    assert WEIGHT not in open_store(plain.path).variables
+    # resume: a store that must keep weights and lost (or never had) the array is made anew
+    assert check_store(st.path, cache_key="k", n_spectra=5, weights=True) is None
+    assert check_store(plain.path, cache_key="k", n_spectra=5) is None
+    why = check_store(plain.path, cache_key="k", n_spectra=5, weights=True)
+    assert why == "array weight: missing or unreadable (FileNotFoundError)"
