@@ -10,9 +10,14 @@ to, measured in the same run:
   (``np.polynomial.chebyshev`` sigma-clipped fit, cutout, ``np.interp`` resampling, min-max), on
   the same number of processes (on a sample: it is ~30x slower).
 
+``--weights`` measures instead what the store's ``weight`` costs (``preprocess: {weights: true}``,
+issue #8): the same end-to-end run on the same files with and without it, alternated
+(``--repeats`` pairs) from fresh stores, with the size of each store on disk.
+
 Usage::
 
     python benchmarks/preprocess.py [--n 100000] [--data benchmarks/data] [--workers 2]
+    python benchmarks/preprocess.py --weights --n 20000 [--repeats 2]
 
 Prints a Markdown table for docs/performance.md.
 """
@@ -130,6 +135,116 @@ def _parallel_rate(fn, paths: list[str], workers: int) -> tuple[float, float]:
     return len(paths) / dt_, dt_
 
 
+def _steady_rate(ts_data: list[dict], block: int) -> float:
+    """Spectra/s after each worker's first chunk task (imports, caches) until the last ends."""
+    chunks = sorted(
+        (
+            min(s["start"] for s in r["startstops"] if s["action"] == "compute"),
+            max(s["stop"] for s in r["startstops"] if s["action"] == "compute"),
+            r["worker"],
+        )
+        for r in ts_data
+        if str(r["key"]).startswith("vocloud-chunk")
+    )
+    first_stop: dict[str, float] = {}
+    for _start, stop, worker in chunks:
+        first_stop.setdefault(worker, stop)
+    t_begin = max(first_stop.values())
+    steady = [c for c in chunks if c[0] >= t_begin - 1e-3]
+    span = max(c[1] for c in chunks) - t_begin
+    return len(steady) * block / span if span > 0 else float("nan")  # nan: too few chunks
+
+
+def _timed_run(exp, args) -> dict:
+    """One run of ``exp`` on a new LocalCluster: seconds, overall and steady rates, peak RSS."""
+    from distributed import get_task_stream
+
+    from vocloud.run.cluster import get_client
+
+    with (
+        PeakRSS() as rss,
+        get_client(
+            n_workers=args.workers,
+            threads_per_worker=args.threads,
+            dashboard_address=None,
+            quiet=True,
+        ) as client,
+    ):
+        client.run(lambda: None)
+        with get_task_stream(client) as ts:
+            t0 = time.perf_counter()
+            ds = exp.run(client, progress=False, verbose=False)
+            t_run = time.perf_counter() - t0
+    return {
+        "seconds": t_run,
+        "steady": _steady_rate(ts.data, args.block),
+        "peak_rss": rss.peak,
+        "n_ok": int((ds.status == 1).sum()),
+        "ds": ds,
+    }
+
+
+def _store_bytes(path: Path, name: str) -> int:
+    return sum(f.stat().st_size for f in (path / name).rglob("*") if f.is_file())
+
+
+def weights_cost(args, info, paths, warm) -> None:
+    """The same run with and without the store's weight, alternated, each from a fresh store."""
+    from vocloud import Experiment
+
+    exp_root = Path(args.data) / "experiments"
+    rows = []
+    for rep in range(args.repeats):
+        for weights in (False, True):
+            shutil.rmtree(exp_root / "bench-weights", ignore_errors=True)
+            exp = Experiment(
+                {"directory": str(info.path), "pattern": "**/*.fits"},
+                {**HALPHA, "weights": weights},
+                name="bench-weights",
+                store=exp_root,
+                block_size=args.block,
+            )
+            if args.limit:
+                exp.spectra = exp.spectra.iloc[: len(paths)]
+            warm()
+            r = _timed_run(exp, args)
+            store = exp.store_path
+            r["features_mb"] = _store_bytes(store, "features") / 1e6
+            r["weight_mb"] = _store_bytes(store, "weight") / 1e6 if weights else 0.0
+            r["store_mb"] = _store_bytes(store.parent, store.name) / 1e6
+            if weights:
+                w = r["ds"].weight.values
+                r["weight_finite"] = float(np.isfinite(w[r["ds"].status.values == 1]).mean())
+            del r["ds"]
+            r.update(weights=weights, repeat=rep)
+            rows.append(r)
+            print(
+                f"weights={weights}: {r['seconds']:.1f} s, {len(paths) / r['seconds']:,.0f} "
+                f"spectra/s overall, {r['steady']:,.0f} steady, store {r['store_mb']:.0f} MB "
+                f"(weight {r['weight_mb']:.0f} MB), peak RSS {r['peak_rss'] / 2**30:.2f} GB",
+                flush=True,
+            )
+    shutil.rmtree(exp_root / "bench-weights", ignore_errors=True)
+    print("\n| run | weights | seconds | spectra/s overall | steady | store MB | peak RSS |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['repeat'] + 1} | {'on' if r['weights'] else 'off'} | {r['seconds']:.1f} | "
+            f"{len(paths) / r['seconds']:,.0f} | {r['steady']:,.0f} | {r['store_mb']:.0f} | "
+            f"{r['peak_rss'] / 2**30:.2f} GB |"
+        )
+    print(
+        json.dumps(
+            {
+                "date": dt.datetime.now(dt.UTC).isoformat(timespec="minutes"),
+                "n": len(paths),
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--n", type=int, default=100_000)
@@ -139,6 +254,10 @@ def main() -> None:
     ap.add_argument("--baseline-n", type=int, default=4000)
     ap.add_argument("--limit", type=int, default=0, help="use only the first N files (quick runs)")
     ap.add_argument("--threads", type=int, default=1, help="threads per worker")
+    ap.add_argument(
+        "--weights", action="store_true", help="measure the store's weight: runs with and without"
+    )
+    ap.add_argument("--repeats", type=int, default=2, help="--weights: pairs of runs")
     args = ap.parse_args()
 
     from vocloud import Experiment
@@ -162,6 +281,10 @@ def main() -> None:
         for p in paths:
             with open(p, "rb") as f:
                 f.read()
+
+    if args.weights:
+        weights_cost(args, info, paths, warm)
+        return
 
     warm()
     floor_rate, _ = _parallel_rate(_floor_worker, paths, args.workers)
@@ -188,46 +311,13 @@ def main() -> None:
         return e
 
     exp = make_exp()
-    from distributed import get_task_stream
-
-    from vocloud.run.cluster import get_client
-
     warm()
-    with (
-        PeakRSS() as rss,
-        get_client(
-            n_workers=args.workers,
-            threads_per_worker=args.threads,
-            dashboard_address=None,
-            quiet=True,
-        ) as client,
-    ):
-        client.run(lambda: None)
-        with get_task_stream(client) as ts:
-            t0 = time.perf_counter()
-            ds = exp.run(client, progress=False, verbose=False)
-            t_run = time.perf_counter() - t0
-    # steady state: after each worker's first task (imports, caches) until the last task ends
-    chunks = sorted(
-        (
-            min(s["start"] for s in r["startstops"] if s["action"] == "compute"),
-            max(s["stop"] for s in r["startstops"] if s["action"] == "compute"),
-            r["worker"],
-        )
-        for r in ts.data
-        if str(r["key"]).startswith("vocloud-chunk")
-    )
-    first_stop = {}
-    for _start, stop, worker in chunks:
-        first_stop.setdefault(worker, stop)
-    t_begin = max(first_stop.values())
-    steady = [c for c in chunks if c[0] >= t_begin - 1e-3]
-    steady_rate = len(steady) * args.block / (max(c[1] for c in chunks) - t_begin)
-    n_ok = int((ds.status == 1).sum())
+    run = _timed_run(exp, args)
+    t_run, steady_rate, n_ok = run["seconds"], run["steady"], run["n_ok"]
     rate = len(paths) / t_run
     print(
         f"vocloud run: {t_run:.1f} s, {rate:,.0f} spectra/s, ok {n_ok}/{len(paths)}, "
-        f"peak RSS {rss.peak / 2**30:.2f} GB",
+        f"peak RSS {run['peak_rss'] / 2**30:.2f} GB",
         flush=True,
     )
 
@@ -252,7 +342,7 @@ def main() -> None:
         "vocloud_seconds": round(t_run, 1),
         "steady_ratio_to_floor": round(steady_rate / floor_rate, 3),
         "steady_ratio_to_baseline": round(steady_rate / base_rate, 1),
-        "peak_rss_gb": round(rss.peak / 2**30, 2),
+        "peak_rss_gb": round(run["peak_rss"] / 2**30, 2),
         "cache_hit_seconds": round(t_cache, 2),
         "n_ok": n_ok,
     }
