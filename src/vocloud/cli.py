@@ -53,7 +53,10 @@ def _format_info(info: dict) -> str:
     ]
     if info.get("wavelength_range"):
         lo, hi = info["wavelength_range"]
-        lines.append(f"grid         {info['n_wavelengths']} points, {lo:g}-{hi:g} Angstrom")
+        medium = f" ({info['medium']})" if info.get("medium") else ""
+        lines.append(f"grid         {info['n_wavelengths']} points, {lo:g}-{hi:g} Angstrom{medium}")
+    if info.get("weights"):
+        lines.append("weights      the inverse variance of every feature value (weight)")
     examples = info.get("failure_examples", {})
     for category, count in info.get("failures", {}).items():
         # the category counts; one real reason of it shows what it is (numbers included)

@@ -23,12 +23,14 @@ from astropy.table import Table
 from test_poison import write_killer
 from tolerances import FLOAT32
 
+from vocloud.cli import main
 from vocloud.datasets import make_archive
 from vocloud.demo import DEMO_EXPERIMENT
 from vocloud.io import read_spectrum
 from vocloud.io.read import list_spectra
 from vocloud.preprocess import PreprocessParams, preprocess_block
 from vocloud.run.experiment import Experiment
+from vocloud.run.summary import summarize
 from vocloud.sources.directory import DirectorySource
 from vocloud.store import open_store
 from vocloud.testing import FaultProxy, StaticServer
@@ -173,7 +175,9 @@ def test_stored_weight_is_preprocess_block_of_the_same_spectra(archive, tmp_path
     np.testing.assert_array_equal(exp.features().weight.values, weight)  # the store, opened
 
 
-def test_no_weight_without_the_flag_and_the_flag_makes_another_store(archive, tmp_path, client):
+def test_no_weight_without_the_flag_and_the_flag_makes_another_store(
+    archive, tmp_path, client, capsys
+):
     root, df = archive
     df = df[df.path.str.startswith(("real/lamost", "real/ondrejov"))].reset_index(drop=True)
     spec = {
@@ -203,6 +207,14 @@ def test_no_weight_without_the_flag_and_the_flag_makes_another_store(archive, tm
     assert dw.attrs["parameters"]["weights"] is True
     assert np.isfinite(dw.weight.values[dw.path.str.startswith("real/lamost").values]).all()
     np.testing.assert_allclose(dw.features.values, ds.features.values, **FLOAT32)
+    # vocloud info says which store keeps weights, and the grid's medium
+    main(["info", str(weighted.store_path)])
+    out = capsys.readouterr().out
+    assert "weights      the inverse variance" in out and "Angstrom (air)" in out
+    main(["info", str(plain.store_path)])
+    assert "weights" not in capsys.readouterr().out
+    assert summarize(weighted.store_path)["weights"] is True
+    assert summarize(plain.store_path)["weights"] is False
     # both stores stay; turning the flag off again finds the first
     again, ds2 = run({**HALPHA, "weights": False})
     assert again.last_run["cached"] is True and again.store_path == plain.store_path

@@ -46,6 +46,8 @@ def summarize(path: str | os.PathLike[str]) -> dict[str, Any]:
         "wavelength_range": [float(ds.wavelength[0]), float(ds.wavelength[-1])]
         if ds.sizes["wavelength"]
         else [],
+        "medium": ds.wavelength.attrs.get("medium"),
+        "weights": st.has_weight,
         "parameters": ds.attrs.get("parameters"),
         "source": ds.attrs.get("source"),
         "vocloud_version": ds.attrs.get("vocloud_version"),
