@@ -28,12 +28,15 @@ import astropy.units as u
 import numpy as np
 from astropy.io import fits
 
-try:  # astropy's own RICE_1 decoder (what CompImageHDU calls): the tiles of a DESI mask decoded
-    # without astropy building a header per compressed HDU, which cost more than the decoding
-    from astropy.io.fits.hdu.compressed._codecs import Rice1
-except ImportError:  # pragma: no cover - another astropy layout: the CompImageHDU path
-    Rice1 = None
-
+from vocloud.io.fitslayouts.base import (
+    _all_hdus,
+    _first,
+    _join,
+    _loglinear,
+    _merge_meta,
+    _number,
+    _unknown,
+)
 from vocloud.io.fitsparse import (
     HDU,
     Column,
@@ -54,6 +57,12 @@ from vocloud.io.spectrum import (
     spectral_unit,
 )
 
+try:  # astropy's own RICE_1 decoder (what CompImageHDU calls): the tiles of a DESI mask decoded
+    # without astropy building a header per compressed HDU, which cost more than the decoding
+    from astropy.io.fits.hdu.compressed._codecs import Rice1
+except ImportError:  # pragma: no cover - another astropy layout: the CompImageHDU path
+    Rice1 = None
+
 __all__ = [
     "FITS_LAYOUTS",
     "LIST_BY",
@@ -68,6 +77,7 @@ __all__ = [
     "read_two_column",
     "spectrum_addresses",
 ]
+
 
 FITS_LAYOUTS = (
     "iraf-linear",
@@ -121,32 +131,10 @@ LIST_BY = ("spectrum", "order")
 SDSS_BAD_BITS = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 18) | (1 << 24)
 
 
-def _number(header: dict[str, Any], key: str, source: str, default: float | None = None) -> float:
-    value = header.get(key, default)
-    if value is None:
-        raise SpectrumFormatError(source, f"missing {key}")
-    if isinstance(value, str):  # a header defect archives ship: CRVAL1 = '3.5802'
-        try:
-            return float(value.strip().replace("D", "E"))
-        except ValueError:
-            pass
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpectrumFormatError(source, f"corrupt FITS header: {key} = {value!r} is not a number")
-    return float(value)
-
-
 def _shape_text(hdu: HDU) -> str:
     return "x".join(str(n) for n in reversed(hdu.shape))
 
 
-def _merge_meta(*hdus: HDU) -> dict[str, Any]:
-    meta: dict[str, Any] = {}
-    for h in hdus:
-        meta.update(h.meta())
-    return meta
-
-
-# ------------------------------------------------------------------------------------ detection
 def _telescope(h: dict[str, Any]) -> str:
     return str(h.get("TELESCOP", "")).strip().upper()
 
@@ -207,13 +195,6 @@ def _image_layout(hdu: HDU) -> str | None:
     return None
 
 
-def _first(keys: dict[str, Column], names: tuple[str, ...]) -> str | None:
-    for name in names:
-        if name in keys:
-            return name
-    return None
-
-
 def _table_layout_name(primary: HDU, hdu: HDU, cols: list[Column]) -> str | None:
     keys = {c.key: c for c in cols}
     extname = str(hdu.header.get("EXTNAME", "")).strip().upper()
@@ -255,21 +236,6 @@ def _is_eso_sdp(primary: HDU, hdu: HDU) -> bool:
     return hdu.header.get("NAXIS2") == 1 and (
         voclass.startswith("SPECTRUM") or prodcatg == "SCIENCE.SPECTRUM"
     )
-
-
-def _unknown(source: str, what: str) -> SpectrumFormatError:
-    return SpectrumFormatError(source, f"unknown FITS layout: {what}")
-
-
-def _all_hdus(buf: bytes | bytearray, first: HDU, source: str) -> list[HDU]:
-    """Every HDU of the file from ``first`` on (headers parsed, data located, not read)."""
-    hdus = [first]
-    while hdus[-1].next_start < len(buf):
-        if bytes(buf[hdus[-1].next_start : hdus[-1].next_start + 8]).strip(b"\x00 ") == b"":
-            break  # zero padding after the last HDU
-        # numbered from ``first``: astropy opens a tile-compressed HDU by this number
-        hdus.append(read_hdu(buf, hdus[-1].next_start, first.index + len(hdus), source))
-    return hdus
 
 
 def _locate(buf: bytes | bytearray, source: str) -> tuple[str, HDU, HDU | None]:
@@ -321,7 +287,6 @@ def detect_fits_layout(buf: bytes | bytearray, source: str = "<bytes>") -> str:
     return _locate(buf, source)[0]
 
 
-# ------------------------------------------------------------------------------------ readers
 def _pixel_axis(h: dict[str, Any], n: int, source: str) -> np.ndarray:
     """World coordinates ``CRVAL1 + CDELT1 * (p - CRPIX1)`` of pixels ``p = 1..n``."""
     if "CRVAL1" not in h:
@@ -425,17 +390,6 @@ def _lamost_rows(h: dict[str, Any], nrows: int) -> dict[str, int]:
             if "andmask" in found:
                 rows["andmask"] = found["andmask"]
     return rows
-
-
-def _loglinear(h: dict[str, Any], n: int, source: str) -> np.ndarray:
-    c0 = _number(h, "COEFF0", source)
-    c1 = _number(h, "COEFF1", source)
-    wave = np.arange(n, dtype=np.float64)
-    wave *= c1
-    wave += c0
-    with np.errstate(over="ignore", invalid="ignore"):
-        np.power(10.0, wave, out=wave)
-    return wave
 
 
 def read_lamost_dr7(
@@ -940,40 +894,6 @@ def read_lamost_mrs(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str)
     ]
     parts = [_table_spectrum(buf, primary, h, source, "lamost-mrs", "vacuum") for h in arms]
     return _join(parts, primary, "lamost-mrs", source, parts[0].medium)
-
-
-def _join(
-    parts: list[Spectrum], primary: HDU, layout: str, source: str, medium: str | None
-) -> Spectrum:
-    """Spectra of one object calibrated apart (arms) as one :class:`Spectrum` with segments."""
-    parts = [p for p in parts if len(p)]
-    waves, fluxes, ivars, masks, segments, start = [], [], [], [], [], 0
-    for p in parts:
-        w = p.wavelength_aa
-        order = np.argsort(w, kind="stable")
-        waves.append(w[order])
-        fluxes.append(np.asarray(p.flux, dtype=np.float64)[order])
-        ivars.append(
-            np.asarray(p.ivar, dtype=np.float64)[order] if p.ivar is not None else np.ones(len(p))
-        )
-        masks.append(p.mask[order] if p.mask is not None else np.zeros(len(p), bool))
-        segments.append((start, start + len(p)))
-        start += len(p)
-    meta = primary.meta()
-    for p in parts[::-1]:
-        meta = {**p.meta, **meta}
-    return make_spectrum(
-        np.concatenate(waves),
-        u.AA,
-        np.concatenate(fluxes),
-        ivar=np.concatenate(ivars) if any(p.ivar is not None for p in parts) else None,
-        mask=np.concatenate(masks),
-        meta=meta,
-        layout=layout,
-        source=source,
-        medium=medium,
-        segments=tuple(segments),
-    )
 
 
 def _desi_arrays(buf: bytes | bytearray, ext: HDU, source: str) -> tuple[dict, list]:
