@@ -46,6 +46,12 @@ from vocloud.io.fitslayouts.select import (
     _select_order,
     _select_row,
 )
+from vocloud.io.fitslayouts.tables import (
+    WAVE_COLUMNS,
+    _table_spectrum,
+    read_ondrejov_ssa,
+    read_two_column,
+)
 from vocloud.io.fitsparse import (
     HDU,
     Column,
@@ -108,13 +114,6 @@ FITS_LAYOUTS = (
     "two-column",
 )
 """The FITS layouts :func:`read_fits` knows."""
-
-#: wavelength column names of tables, in order of preference (upper case)
-WAVE_COLUMNS = ("WAVELENGTH", "WAVE", "LAMBDA", "LOGLAM", "SPECTRAL")
-#: error column names (converted to inverse variance)
-ERROR_COLUMNS = ("ERROR", "ERR", "FLUX_ERROR", "SIGMA")
-#: bad-pixel mask column names (non-zero: bad)
-MASK_COLUMNS = ("ANDMASK", "AND_MASK", "MASK")
 
 #: FIBERMAP columns read with a DESI file: the row ids and what each spectrum's meta keeps
 DESI_COLUMNS = ("TARGETID", "TARGET_RA", "TARGET_DEC", "EXPID", "NIGHT", "MJD", "TILEID", "FIBER")
@@ -773,64 +772,6 @@ def read_spex_merged(
     )
 
 
-def _table_spectrum(
-    buf: bytes | bytearray,
-    primary: HDU,
-    ext: HDU,
-    source: str,
-    layout: str,
-    medium: str | None = None,
-    mask_bits: int | None = None,
-) -> Spectrum:
-    """Shared reader of the table layouts (array-in-a-row or one-row-per-pixel)."""
-    cols = {c.key: c for c in table_layout(ext, source)}
-    wave_key = _first(cols, WAVE_COLUMNS)
-    ivar_key = "IVAR" if "IVAR" in cols else None
-    err_key = None if ivar_key else _first(cols, ERROR_COLUMNS)
-    mask_key = _first(cols, MASK_COLUMNS)
-    keys = [k for k in ("FLUX", wave_key, ivar_key, err_key, mask_key) if k is not None]
-    data = table_columns(buf, ext, keys, source)
-    one_row = layout == "lamost-dr8"
-    arrays = {}
-    for k, v in data.items():
-        if v.dtype.kind not in "fiub":
-            raise SpectrumFormatError(source, f"table column {cols[k].name} is not numeric")
-        arrays[k] = v[0] if one_row else v
-    flux = arrays["FLUX"]
-    wave = arrays[wave_key]
-    if wave_key == "LOGLAM":
-        with np.errstate(over="ignore", invalid="ignore"):
-            wave = np.power(10.0, wave, dtype=np.float64)
-        unit = u.AA
-    else:
-        unit = spectral_unit(cols[wave_key].unit, source)
-    if ivar_key is not None:
-        ivar = arrays[ivar_key]
-    elif err_key is not None:
-        ivar = ivar_from_error(arrays[err_key])
-    else:
-        ivar = None
-    mask = None
-    if mask_key is not None:
-        m = arrays[mask_key]
-        if mask_bits is not None:
-            mask = (np.nan_to_num(m).astype(np.int64) & mask_bits) != 0
-        else:
-            mask = m != 0
-    meta = _merge_meta(primary, ext)
-    return make_spectrum(
-        wave,
-        unit,
-        flux,
-        ivar=ivar,
-        mask=mask,
-        meta=meta,
-        layout=layout,
-        source=source,
-        medium=header_medium(ext.header, header_medium(primary.header, medium)),
-    )
-
-
 def read_lamost_dr8(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
     """``lamost-dr8``: HDU 1 table of one row with array columns FLUX, IVAR, WAVELENGTH, ANDMASK.
 
@@ -856,17 +797,6 @@ def read_sdss_coadd(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str)
             if z is not None and len(z):
                 s.meta["Z"] = float(z[0])
     return s
-
-
-def read_two_column(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
-    """``two-column``: HDU 1 table, one row per pixel: wavelength and flux (ivar or error)."""
-    return _table_spectrum(buf, primary, ext, source, "two-column")
-
-
-def read_ondrejov_ssa(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
-    """``ondrejov-ssa``: the FITS the Ondrejov SSA service serves (``DS_IDPUB ivo://asu.cas.cz/``):
-    a ``spectral``/``flux`` table, air wavelengths (its column comment says so)."""
-    return _table_spectrum(buf, primary, ext, source, "ondrejov-ssa", medium="air")
 
 
 def read_lamost_mrs(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
