@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import astropy.units as u
 import numpy as np
 
-from vocloud.io.fitslayouts.base import _all_hdus, _first, _join, _merge_meta, _unknown
+from vocloud.io.fitslayouts.base import _first, _merge_meta, _unknown
+from vocloud.io.fitslayouts.deep2 import read_deep2_spec1d
 from vocloud.io.fitslayouts.desi import _desi_arrays, _desi_target, read_desi
 from vocloud.io.fitslayouts.eso import read_eso_sdp
 from vocloud.io.fitslayouts.hst import _x1d_order, _x1d_parts, read_hst_x1d
@@ -427,29 +427,6 @@ def spectrum_addresses(
     if len(set(frags)) < n:  # the ids do not tell the rows apart: rows always do
         return [str(i) for i in range(n)]
     return frags
-
-
-def read_deep2_spec1d(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
-    """``deep2-spec1d``: DEEP2 DEIMOS spec1d: one-row tables per chip half (``Bxspf-B``,
-    ``Bxspf-R``; the Horne extractions after them are not read) with SPEC, LAMBDA, IVAR vectors.
-    Halves become segments. Medium: air (DEIMOS arc-lamp solutions)."""
-    hdus = _all_hdus(buf, ext, source)
-    first = [h for h in hdus if str(h.header.get("EXTNAME", "")).upper().startswith("BXSPF")]
-    parts = []
-    for h in first or hdus[:2]:
-        d = table_columns(buf, h, ["SPEC", "LAMBDA", "IVAR"], source)
-        parts.append(
-            make_spectrum(
-                d["LAMBDA"][0],
-                u.AA,
-                d["SPEC"][0],
-                ivar=d["IVAR"][0],
-                meta=h.meta(),
-                layout="deep2-spec1d",
-                source=source,
-            )
-        )
-    return _join(parts, primary, "deep2-spec1d", source, "air")
 
 
 def read_fits(
