@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from vocloud.io.fitslayouts.base import _first, _merge_meta, _unknown
+from vocloud.io.fitslayouts.base import _first, _unknown
 from vocloud.io.fitslayouts.deep2 import read_deep2_spec1d
 from vocloud.io.fitslayouts.desi import _desi_arrays, _desi_target, read_desi
 from vocloud.io.fitslayouts.eso import read_eso_sdp
@@ -45,16 +45,10 @@ from vocloud.io.fitslayouts.select import (
     _select_order,
     _select_row,
 )
+from vocloud.io.fitslayouts.spex import read_spex_merged
 from vocloud.io.fitslayouts.tables import WAVE_COLUMNS, read_ondrejov_ssa, read_two_column
-from vocloud.io.fitsparse import HDU, Column, image_data, read_hdu, table_columns, table_layout
-from vocloud.io.spectrum import (
-    Spectrum,
-    SpectrumFormatError,
-    header_medium,
-    ivar_from_error,
-    make_spectrum,
-    spectral_unit,
-)
+from vocloud.io.fitsparse import HDU, Column, read_hdu, table_columns, table_layout
+from vocloud.io.spectrum import Spectrum, SpectrumFormatError
 
 __all__ = [
     "FITS_LAYOUTS",
@@ -251,32 +245,6 @@ def detect_fits_layout(buf: bytes | bytearray, source: str = "<bytes>") -> str:
     'sdss-spspec'
     """
     return _locate(buf, source)[0]
-
-
-def read_spex_merged(
-    buf: bytes | bytearray, primary: HDU, source: str, image: HDU | None = None
-) -> Spectrum:
-    """``spex-merged``: Spextool merged image, rows wavelength (``XUNITS``), flux, error[, flag].
-
-    Medium: not stated by the format (the experiment's assumption applies).
-    """
-    hdu = image if image is not None else primary
-    h = hdu.header
-    data = image_data(buf, hdu, source)
-    unit = spectral_unit(h.get("XUNITS"), source)
-    wave = data[0].astype(np.float64)
-    ok = np.isfinite(wave)
-    meta = _merge_meta(primary, image) if image is not None else primary.meta()
-    return make_spectrum(
-        wave[ok],
-        unit,
-        data[1][ok],
-        ivar=ivar_from_error(data[2][ok]),
-        meta=meta,
-        layout="spex-merged",
-        source=source,
-        medium=header_medium(h),
-    )
 
 
 def read_fits_many(
