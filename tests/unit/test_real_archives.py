@@ -256,9 +256,9 @@ def test_desi_spectra_file_addresses_are_unique_and_read_what_they_name():
 def test_desi_compressed_masks_decoded_as_astropy_reads_them(tmp_path):
     """The masks' RICE_1 tiles decoded from the heap give astropy's uint32 values; other
     compressions and tilings (read through astropy) and plain images give the same masks."""
-    from vocloud.io.fitslayouts import _locate
     from vocloud.io.fitslayouts.base import _all_hdus
     from vocloud.io.fitslayouts.desi import _compressed_images, _rice_rows
+    from vocloud.io.fitslayouts.detect import _locate
 
     buf = (REAL / SPECTRA).read_bytes()
     _, _, ext = _locate(buf, SPECTRA)
