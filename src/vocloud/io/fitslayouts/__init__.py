@@ -20,20 +20,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from vocloud.io.fitslayouts.deep2 import read_deep2_spec1d
-from vocloud.io.fitslayouts.desi import _desi_arrays, _desi_target, read_desi
+from vocloud.io.fitslayouts.desi import _desi_arrays, _desi_target
 from vocloud.io.fitslayouts.detect import FITS_LAYOUTS, _locate, detect_fits_layout
-from vocloud.io.fitslayouts.eso import read_eso_sdp
-from vocloud.io.fitslayouts.hst import _x1d_order, _x1d_parts, read_hst_x1d
-from vocloud.io.fitslayouts.iraf import _multispec, _multispec_beams, read_iraf, read_iraf_multispec
-from vocloud.io.fitslayouts.lamost import read_lamost_dr7, read_lamost_dr8, read_lamost_mrs
-from vocloud.io.fitslayouts.sdss import (
-    _spplate_arrays,
-    _spplate_fibre,
-    read_sdss_coadd,
-    read_sdss_spplate,
-    read_sdss_spspec,
-)
+from vocloud.io.fitslayouts.dispatch import read_fits
+from vocloud.io.fitslayouts.hst import _x1d_order, _x1d_parts
+from vocloud.io.fitslayouts.iraf import _multispec, _multispec_beams, read_iraf
+from vocloud.io.fitslayouts.lamost import read_lamost_dr7, read_lamost_dr8
+from vocloud.io.fitslayouts.sdss import _spplate_arrays, _spplate_fibre, read_sdss_coadd
 from vocloud.io.fitslayouts.select import (
     ADDRESS_KEYS,
     ORDER_LAYOUTS,
@@ -43,8 +36,7 @@ from vocloud.io.fitslayouts.select import (
     _select_order,
     _select_row,
 )
-from vocloud.io.fitslayouts.spex import read_spex_merged
-from vocloud.io.fitslayouts.tables import read_ondrejov_ssa, read_two_column
+from vocloud.io.fitslayouts.tables import read_two_column
 from vocloud.io.fitsparse import HDU, table_columns
 from vocloud.io.spectrum import Spectrum, SpectrumFormatError
 
@@ -216,81 +208,3 @@ def spectrum_addresses(
     if len(set(frags)) < n:  # the ids do not tell the rows apart: rows always do
         return [str(i) for i in range(n)]
     return frags
-
-
-def read_fits(
-    buf: bytes | bytearray, source: str = "<bytes>", select: str | None = None
-) -> Spectrum:
-    """Read a spectrum from the bytes of an uncompressed FITS file of any known layout.
-
-    Parameters
-    ----------
-    buf : bytes or bytearray
-        The whole file.
-    source : str
-        File name for error messages.
-    select : str, optional
-        Which spectrum of a file of many (``"TARGETID=<n>"``, ``"TARGETID=<n>,EXPID=<e>"``,
-        ``"FIBERID=<n>"`` or a row number: :func:`spectrum_addresses`), or which order of an
-        echelle file (``"ORDER=<m>"``). A file of one spectrum refuses any.
-
-    Returns
-    -------
-    Spectrum
-
-    Raises
-    ------
-    SpectrumFormatError
-        For a truncated or corrupt file, an unknown layout, or an address that names no
-        spectrum or several.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from astropy.io import fits
-    >>> from vocloud.io.fitsparse import hdu_bytes
-    >>> img = fits.PrimaryHDU(np.ones((2, 3), dtype=np.float32))
-    >>> img.header.update(CTYPE1="MULTISPE", WAT0_001="system=multispec",
-    ...     WAT2_001='wtype=multispec spec1 = "1 61 0 6500. 1. 3 0. 1. 2." spec2 = "2 60 0 6600. 1.',
-    ...     WAT2_002=' 3 0. 3. 4."')
-    >>> s = read_fits(hdu_bytes(img), "ech.fits", "ORDER=60")
-    >>> s.wavelength_aa, s.meta["ORDER"], s.meta["APERTURE"], s.segments
-    (array([6600., 6601., 6602.]), 60, 2, ((0, 3),))
-    >>> read_fits(hdu_bytes(img), "ech.fits", "ORDER=7")
-    Traceback (most recent call last):
-    ...
-    vocloud.io.spectrum.SpectrumFormatError: ech.fits: no ORDER 7 in the file (it holds orders 60-61)
-    """
-    layout, primary, ext = _locate(buf, source)
-    if select is not None and layout not in ORDER_LAYOUTS and layout not in ADDRESS_KEYS:
-        raise SpectrumFormatError(
-            source, f"file holds one spectrum (layout {layout}): there is no spectrum #{select}"
-        )
-    if layout in ("iraf-linear", "iraf-log"):
-        return read_iraf(buf, primary, source, ext)
-    if layout == "lamost-dr7":
-        return read_lamost_dr7(buf, primary, source, ext)
-    if layout == "sdss-spspec":
-        return read_sdss_spspec(buf, primary, source, ext)
-    if layout == "sdss-spplate":
-        return read_sdss_spplate(buf, primary, source, select)
-    if layout == "iraf-multispec":
-        return read_iraf_multispec(buf, primary, source, ext, select)
-    if layout == "spex-merged":
-        return read_spex_merged(buf, primary, source, ext)
-    assert ext is not None
-    readers = {
-        "lamost-dr8": read_lamost_dr8,
-        "lamost-mrs": read_lamost_mrs,
-        "sdss-coadd": read_sdss_coadd,
-        "deep2-spec1d": read_deep2_spec1d,
-        "eso-sdp": read_eso_sdp,
-        "ondrejov-ssa": read_ondrejov_ssa,
-    }
-    if layout in ("desi-coadd", "desi-spectra"):
-        return read_desi(buf, primary, ext, source, select, layout)
-    if layout == "hst-x1d":
-        return read_hst_x1d(buf, primary, ext, source, select)
-    if layout in readers:
-        return readers[layout](buf, primary, ext, source)
-    return read_two_column(buf, primary, ext, source)
