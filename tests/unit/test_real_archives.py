@@ -893,7 +893,7 @@ def test_hst_x1d_orders_addressed_by_sporder():
 
 
 def test_echelle_orders_read_once_per_task(monkeypatch):
-    from vocloud.io import fitslayouts
+    from vocloud.io.fitslayouts import address
     from vocloud.io.read import list_spectra
     from vocloud.run import tasks as chunks
 
@@ -902,10 +902,10 @@ def test_echelle_orders_read_once_per_task(monkeypatch):
     with _open("iraf/evega.0039.rs.ec.dispcor.fits") as hdul:
         d = hdul[0].data
     opened, parsed = [], []
-    real_open, real_parse = chunks._open_ahead, fitslayouts._multispec
+    real_open, real_parse = chunks._open_ahead, address._multispec
     monkeypatch.setattr(chunks, "_open_ahead", lambda p: opened.append(p) or real_open(p))
     monkeypatch.setattr(
-        fitslayouts, "_multispec", lambda *a, **k: parsed.append(a[2]) or real_parse(*a, **k)
+        address, "_multispec", lambda *a, **k: parsed.append(a[2]) or real_parse(*a, **k)
     )
     paths = [*list_spectra(path, by="order")[:4], f"{path}#ORDER=3", *list_spectra(x1d, by="order")]
     got = chunks.read_block(paths, [None] * len(paths))
