@@ -245,6 +245,13 @@ def test_layouts_tuple():
     )
 
 
+def test_every_fits_layout_has_one_reader():
+    from vocloud.io.fitslayouts import FITS_LAYOUTS
+    from vocloud.io.fitslayouts.dispatch import READERS
+
+    assert sorted(READERS) == sorted(FITS_LAYOUTS)
+
+
 def test_iraf_linear(tmp_path):
     path = iraf(
         tmp_path / "a.fits",

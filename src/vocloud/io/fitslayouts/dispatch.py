@@ -1,6 +1,8 @@
-"""``read_fits``: the one table from a detected layout to its reader."""
+"""``read_fits``: the one table (:data:`READERS`) from a detected layout to its reader."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from vocloud.io.fitslayouts.deep2 import read_deep2_spec1d
 from vocloud.io.fitslayouts.desi import read_desi
@@ -13,7 +15,54 @@ from vocloud.io.fitslayouts.sdss import read_sdss_coadd, read_sdss_spplate, read
 from vocloud.io.fitslayouts.select import ADDRESS_KEYS, ORDER_LAYOUTS
 from vocloud.io.fitslayouts.spex import read_spex_merged
 from vocloud.io.fitslayouts.tables import read_ondrejov_ssa, read_two_column
+from vocloud.io.fitsparse import HDU
 from vocloud.io.spectrum import Spectrum, SpectrumFormatError
+
+Reader = Callable[[bytes | bytearray, HDU, HDU | None, str, str | None], Spectrum]
+"""How :func:`read_fits` calls a reader: ``(buf, primary, ext, source, select)``, ``ext`` the
+HDU after the primary when the layout lives there (else ``None``), ``select`` the address."""
+
+
+def _image(read: Callable[..., Spectrum]) -> Reader:
+    """The reader of an image layout: ``read(buf, primary, source, image)``, no address."""
+    return lambda buf, primary, ext, source, select: read(buf, primary, source, ext)
+
+
+def _table(read: Callable[..., Spectrum]) -> Reader:
+    """The reader of a table layout: ``read(buf, primary, table, source)``, no address."""
+    return lambda buf, primary, ext, source, select: read(buf, primary, ext, source)
+
+
+READERS: dict[str, Reader] = {
+    "iraf-linear": _image(read_iraf),
+    "iraf-log": _image(read_iraf),
+    "iraf-multispec": lambda buf, primary, ext, source, select: read_iraf_multispec(
+        buf, primary, source, ext, select
+    ),
+    "lamost-dr7": _image(read_lamost_dr7),
+    "lamost-dr8": _table(read_lamost_dr8),
+    "lamost-mrs": _table(read_lamost_mrs),
+    "sdss-coadd": _table(read_sdss_coadd),
+    "sdss-spspec": _image(read_sdss_spspec),
+    "sdss-spplate": lambda buf, primary, ext, source, select: read_sdss_spplate(
+        buf, primary, source, select
+    ),
+    "desi-coadd": lambda buf, primary, ext, source, select: read_desi(
+        buf, primary, ext, source, select, "desi-coadd"
+    ),
+    "desi-spectra": lambda buf, primary, ext, source, select: read_desi(
+        buf, primary, ext, source, select, "desi-spectra"
+    ),
+    "hst-x1d": read_hst_x1d,
+    "eso-sdp": _table(read_eso_sdp),
+    "deep2-spec1d": _table(read_deep2_spec1d),
+    "spex-merged": _image(read_spex_merged),
+    "ondrejov-ssa": _table(read_ondrejov_ssa),
+    "two-column": _table(read_two_column),
+}
+"""The reader of each of :data:`~vocloud.io.fitslayouts.detect.FITS_LAYOUTS`: the one place a
+layout is tied to its reader (a new layout is a detection rule in ``detect.py``, its reader in
+its family's module and a row here)."""
 
 
 def read_fits(
@@ -64,31 +113,4 @@ def read_fits(
         raise SpectrumFormatError(
             source, f"file holds one spectrum (layout {layout}): there is no spectrum #{select}"
         )
-    if layout in ("iraf-linear", "iraf-log"):
-        return read_iraf(buf, primary, source, ext)
-    if layout == "lamost-dr7":
-        return read_lamost_dr7(buf, primary, source, ext)
-    if layout == "sdss-spspec":
-        return read_sdss_spspec(buf, primary, source, ext)
-    if layout == "sdss-spplate":
-        return read_sdss_spplate(buf, primary, source, select)
-    if layout == "iraf-multispec":
-        return read_iraf_multispec(buf, primary, source, ext, select)
-    if layout == "spex-merged":
-        return read_spex_merged(buf, primary, source, ext)
-    assert ext is not None
-    readers = {
-        "lamost-dr8": read_lamost_dr8,
-        "lamost-mrs": read_lamost_mrs,
-        "sdss-coadd": read_sdss_coadd,
-        "deep2-spec1d": read_deep2_spec1d,
-        "eso-sdp": read_eso_sdp,
-        "ondrejov-ssa": read_ondrejov_ssa,
-    }
-    if layout in ("desi-coadd", "desi-spectra"):
-        return read_desi(buf, primary, ext, source, select, layout)
-    if layout == "hst-x1d":
-        return read_hst_x1d(buf, primary, ext, source, select)
-    if layout in readers:
-        return readers[layout](buf, primary, ext, source)
-    return read_two_column(buf, primary, ext, source)
+    return READERS[layout](buf, primary, ext, source, select)
