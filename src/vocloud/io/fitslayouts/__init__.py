@@ -13,7 +13,8 @@ cannot make sense of raises :class:`~vocloud.io.spectrum.SpectrumFormatError` wi
 - ``desi``: ``desi-coadd``, ``desi-spectra`` (and their tile-compressed masks)
 - ``hst``: ``hst-x1d``; ``eso``: ``eso-sdp``; ``deep2``: ``deep2-spec1d``; ``spex``:
   ``spex-merged``
-- ``tables``: ``two-column``, ``ondrejov-ssa`` (and the reading by column names that
+- ``ondrejov``: ``ondrejov-ssa``
+- ``tables``: ``two-column`` (and the reading by column names that ``ondrejov-ssa``,
   ``lamost-dr8``, ``lamost-mrs`` and ``sdss-coadd`` share)
 - ``select``: which row or order an address (``#TARGETID=<id>``, ``#ORDER=<m>``...) picks
 - ``address``: files of many: :func:`spectrum_addresses`, :func:`read_fits_many`

@@ -1,7 +1,7 @@
-"""Which FITS layout a file is (:data:`FITS_LAYOUTS`, docs/layouts.md "detected by"), from its
-headers and table columns alone: the one place that tells the layouts apart, so that two
-archives with alike shapes (LAMOST and SDSS spSpec images) are told apart by the same rules
-for every reader."""
+"""Which FITS layout a file is (:data:`FITS_LAYOUTS`; docs/layouts.md, "detected by"), from its
+headers and table columns alone. Every rule is here, in the order they are tried, because
+layouts of alike shapes are told apart by comparing them (LAMOST and SDSS spSpec images are
+both 2-D: the header decides; a FIBERMAP with EXPID and no COADD_* columns is desi-spectra)."""
 
 from __future__ import annotations
 

@@ -11,10 +11,11 @@ from vocloud.io.fitslayouts.eso import read_eso_sdp
 from vocloud.io.fitslayouts.hst import read_hst_x1d
 from vocloud.io.fitslayouts.iraf import read_iraf, read_iraf_multispec
 from vocloud.io.fitslayouts.lamost import read_lamost_dr7, read_lamost_dr8, read_lamost_mrs
+from vocloud.io.fitslayouts.ondrejov import read_ondrejov_ssa
 from vocloud.io.fitslayouts.sdss import read_sdss_coadd, read_sdss_spplate, read_sdss_spspec
 from vocloud.io.fitslayouts.select import ADDRESS_KEYS, ORDER_LAYOUTS
 from vocloud.io.fitslayouts.spex import read_spex_merged
-from vocloud.io.fitslayouts.tables import read_ondrejov_ssa, read_two_column
+from vocloud.io.fitslayouts.tables import read_two_column
 from vocloud.io.fitsparse import HDU
 from vocloud.io.spectrum import Spectrum, SpectrumFormatError
 

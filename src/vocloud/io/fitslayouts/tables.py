@@ -1,6 +1,7 @@
 """Spectra in FITS tables whose columns are found by name: ``two-column`` (a wavelength column
-and ``FLUX``, optional ``IVAR`` or ``ERROR`` and a mask) and ``ondrejov-ssa`` (what the Ondřejov
-SSA service serves); the column-name reading is shared with ``lamost-dr8``, ``lamost-mrs``
+and ``FLUX``, optional ``IVAR`` or ``ERROR`` and a mask), and that reading by column names
+(:func:`_table_spectrum`) for the layouts that differ only in medium or mask bits:
+``ondrejov-ssa`` (:mod:`~vocloud.io.fitslayouts.ondrejov`), ``lamost-dr8``, ``lamost-mrs``
 (:mod:`~vocloud.io.fitslayouts.lamost`) and ``sdss-coadd`` (:mod:`~vocloud.io.fitslayouts.sdss`).
 """
 
@@ -89,9 +90,3 @@ def _table_spectrum(
 def read_two_column(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
     """``two-column``: HDU 1 table, one row per pixel: wavelength and flux (ivar or error)."""
     return _table_spectrum(buf, primary, ext, source, "two-column")
-
-
-def read_ondrejov_ssa(buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> Spectrum:
-    """``ondrejov-ssa``: the FITS the Ondrejov SSA service serves (``DS_IDPUB ivo://asu.cas.cz/``):
-    a ``spectral``/``flux`` table, air wavelengths (its column comment says so)."""
-    return _table_spectrum(buf, primary, ext, source, "ondrejov-ssa", medium="air")
