@@ -236,6 +236,7 @@ def test_layouts_tuple():
         "desi-spectra",
         "hst-x1d",
         "eso-sdp",
+        "crires-extracted",
         "deep2-spec1d",
         "spex-merged",
         "ondrejov-ssa",

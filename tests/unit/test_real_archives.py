@@ -13,6 +13,7 @@ import warnings
 from itertools import pairwise
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -946,3 +947,269 @@ def test_multifibre_beams_that_repeat_are_no_order_numbers(tmp_path):
     np.testing.assert_array_equal(read_spectrum(f"{path}#7").flux[[0, -1]], d[7][[0, -1]])
     with pytest.raises(SpectrumFormatError, match=r"ORDER=1 names 51 spectra \(row 0"):
         read_spectrum(f"{path}#ORDER=1")
+
+
+# ------------------------------------------------------------------------------------ CRIRES+
+#: no file written by cr2res is in any public repository searched (PROVENANCE.md, "ESO
+#: CRIRES+"): the test writes real echelle orders (the ARCES Vega file's beams) in the cr2res
+#: EXTRACT_1D layout. Order index -> the beams on detectors 1, 2, 3: disjoint and increasing in
+#: wavelength with gaps between them, as an order crosses the three CRIRES+ detectors; a higher
+#: index is a higher echelle order, bluer, as in cr2res (order = ZP_ORD + index - 1).
+CRIRES_BEAMS = {1: (81, 78, 75), 2: (90, 87, 84), 3: (99, 96, 93)}
+CRIRES_ZP = 20
+CRIRES_SECOND_TRACE = (1, 2, 77)  # order index 1 on detector 2 has a trace 2 (beam 77)
+CRIRES_FAILED = (3, 3)  # order index 3 on detector 3: trace not extracted, all NaN (cr2res)
+
+
+def _arces_order(header, data, beam: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ARCES order ``beam`` read with astropy: air wavelengths (Å) and flux (float64)."""
+    from vocloud.preprocess.medium import air_to_vac
+
+    ap = beam - 55  # beams 56-162 are apertures 1-107
+    num = _spec_numbers(header, ap)
+    assert int(num[1]) == beam
+    wave = (num[3] + num[4] * np.arange(data.shape[1])) / (1 + num[6])
+    return air_to_vac(wave) / 10.0, np.asarray(data[ap - 1], dtype=np.float64)
+
+
+def _write_crires(path: Path, *, real_orders: bool = True, skip_detector: int | None = None):
+    """Write the cr2res EXTRACT_1D layout (cr2res_extract_EXTRACT1D_create and
+    cr2res_io_save_table of the cr2res pipeline; docs/layouts.md lists the sources): primary
+    without data (INSTRUME, ESO PRO CATG, ESO DRS TYPE = EXTRACT_1D, RA/DEC in degrees, MJD-OBS,
+    ESO DRS TMID, ESO TEL GEOLAT/GEOLON/GEOELEV), one BINTABLE per detector ``CHIPn.INT1`` of
+    2048 rows, float64 columns ``OO_TT_SPEC``, ``OO_TT_ERR``, ``OO_TT_WL`` (nm, no TUNIT) per
+    order and trace, ``ESO QC REALORDERn`` in each detector header. The wavelengths are the
+    ARCES air wavelengths moved to vacuum (the cr2res convention); ERR = sqrt(|flux|) is made
+    here (the ARCES file has no error band). A few hot pixels are NaN and a few errors 0.
+
+    Returns ``{(index, detector): (wl_nm, spec, err)}`` of the trace-1 columns written."""
+    from astropy.coordinates import SkyCoord
+    from astropy.time import Time
+
+    with _open("iraf/evega.0039.rs.ec.dispcor.fits") as hdul:
+        h, d = hdul[0].header, hdul[0].data
+    pos = SkyCoord(h["RA"], h["DEC"], unit=("hourangle", "deg"))
+    mid = Time(h["DATE-OBS"][:10] + "T" + h["UTMIDDLE"], scale="utc")
+    written = {}
+    tables: dict[int, list[fits.Column]] = {1: [], 2: [], 3: []}
+    for idx, beams in CRIRES_BEAMS.items():
+        for det, beam in enumerate(beams, start=1):
+            wl, spec = _arces_order(h, d, beam)
+            err = np.sqrt(np.abs(spec))
+            if (idx, det) == CRIRES_FAILED:
+                wl, spec, err = (np.full(2048, np.nan) for _ in range(3))
+            if (idx, det) == (2, 1):
+                spec[[5, 700, 1500]] = np.nan  # bad pixels the extraction left
+                err[[6, 1200]] = 0.0
+            written[idx, det] = (wl, spec, err)
+            tables[det] += [
+                fits.Column(f"{idx:02d}_01_SPEC", "D", array=spec),
+                fits.Column(f"{idx:02d}_01_ERR", "D", array=err),
+                fits.Column(f"{idx:02d}_01_WL", "D", array=wl),
+            ]
+    idx, det, beam = CRIRES_SECOND_TRACE
+    wl2, spec2 = _arces_order(h, d, beam)
+    tables[det] += [
+        fits.Column(f"{idx:02d}_02_SPEC", "D", array=spec2),
+        fits.Column(f"{idx:02d}_02_ERR", "D", array=np.sqrt(np.abs(spec2))),
+        fits.Column(f"{idx:02d}_02_WL", "D", array=wl2),
+    ]
+    primary = fits.PrimaryHDU()
+    primary.header.update(
+        {
+            "INSTRUME": "CRIRES",
+            "RA": pos.ra.deg,
+            "DEC": pos.dec.deg,
+            "MJD-OBS": mid.mjd - h["EXPTIME"] / 2 / 86400,
+            "EXPTIME": h["EXPTIME"],
+            "HIERARCH ESO TEL GEOLAT": -24.6268,
+            "HIERARCH ESO TEL GEOLON": -70.4045,
+            "HIERARCH ESO TEL GEOELEV": 2648.0,
+            "HIERARCH ESO PRO CATG": "OBS_NODDING_EXTRACTA",
+            "HIERARCH ESO DRS TYPE": "EXTRACT_1D",
+            "HIERARCH ESO DRS TMID": mid.mjd,
+        }
+    )
+    hdus = [primary]
+    for det in (1, 2, 3):
+        hdr = fits.Header()
+        if real_orders:
+            for idx in CRIRES_BEAMS:
+                hdr[f"HIERARCH ESO QC REALORDER{idx}"] = CRIRES_ZP + idx - 1
+        if det == skip_detector:  # a detector cr2res did not reduce: a header, no table
+            hdus.append(fits.ImageHDU(header=hdr, name=f"CHIP{det}.INT1"))
+        else:
+            hdus.append(
+                fits.BinTableHDU.from_columns(tables[det], header=hdr, name=f"CHIP{det}.INT1")
+            )
+    fits.HDUList(hdus).writeto(path)
+    return written
+
+
+def _crires_astropy(path: Path, idx: int, det: int) -> tuple[np.ndarray, ...]:
+    """Independent reading of one (order, detector) trace-1 column set with astropy: Å sorted,
+    flux, ivar = 1/ERR², bad = NaN flux or ERR not positive."""
+    with _open(path) as hdul:
+        t = hdul[f"CHIP{det}.INT1"].data
+        wl, spec, err = (
+            np.asarray(t[f"{idx:02d}_01_{k}"], np.float64) for k in ("WL", "SPEC", "ERR")
+        )
+    o = np.argsort(wl, kind="stable")
+    wl, spec, err = wl[o] * 10.0, spec[o], err[o]
+    ok = np.isfinite(err) & (err > 0)
+    ivar = np.where(ok, 1.0 / np.where(ok, err, 1.0) ** 2, 0.0)
+    return wl, spec, ivar, ~np.isfinite(spec) | ~ok
+
+
+def test_crires_extracted_every_order_and_detector_as_segments(tmp_path):
+    from vocloud.io.fitslayouts import detect_fits_layout
+    from vocloud.io.read import list_spectra
+
+    path = tmp_path / "cr2res_obs_nodding_extractedA.fits"
+    written = _write_crires(path)
+    assert detect_fits_layout(path.read_bytes()) == "crires-extracted"
+    s = read_spectrum(path)
+    assert s.layout == "crires-extracted" and s.medium == "vacuum"
+    parts = sorted((k for k in written if k != CRIRES_FAILED), key=lambda k: written[k][0][0])
+    assert len(s.segments) == len(parts) == 8  # the failed trace is no segment
+    for (a, b), (idx, det) in zip(s.segments, parts):
+        wl, spec, ivar, bad = _crires_astropy(path, idx, det)
+        assert b - a == 2048
+        np.testing.assert_allclose(s.wavelength_aa[[a, b - 1]], wl[[0, -1]], rtol=1e-12)
+        np.testing.assert_allclose(s.wavelength_aa[a:b], wl, rtol=1e-12)
+        np.testing.assert_array_equal(s.flux[a:b], spec)
+        np.testing.assert_allclose(s.ivar[a:b], ivar, rtol=1e-12)
+        np.testing.assert_array_equal(s.mask[a:b], bad)
+        assert (~s.good()[a:b] == bad).all()
+    assert np.all(np.diff([s.wavelength_aa[a] for a, _ in s.segments]) > 0)
+    assert s.meta["INSTRUME"] == "CRIRES" and s.meta["ESO PRO CATG"] == "OBS_NODDING_EXTRACTA"
+    # by order: the echelle orders ESO QC REALORDERn names, ZP_ORD + index - 1
+    orders = [CRIRES_ZP + i - 1 for i in CRIRES_BEAMS]
+    assert list_spectra(path, by="order") == [f"{path}#ORDER={m}" for m in orders]
+    assert list_spectra(path) == [str(path)]
+
+
+def test_crires_extracted_one_order_is_its_detectors(tmp_path):
+    path = tmp_path / "cr2res_obs_nodding_extractedA.fits"
+    _write_crires(path)
+    for idx in CRIRES_BEAMS:
+        m = CRIRES_ZP + idx - 1
+        s = read_spectrum(f"{path}#ORDER={m}")
+        dets = [det for det in (1, 2, 3) if (idx, det) != CRIRES_FAILED]
+        assert s.meta["ORDER"] == m and s.meta["TRACE"] == 1 and s.meta["ORDER_INDEX"] == idx
+        assert s.segments == tuple((2048 * i, 2048 * (i + 1)) for i in range(len(dets)))
+        for (a, b), det in zip(s.segments, dets):
+            wl, spec, ivar, bad = _crires_astropy(path, idx, det)
+            np.testing.assert_allclose(s.wavelength_aa[a:b], wl, rtol=1e-12)
+            np.testing.assert_array_equal(s.flux[a:b], spec)
+            np.testing.assert_allclose(s.ivar[a:b], ivar, rtol=1e-12)
+            np.testing.assert_array_equal(s.mask[a:b], bad)
+    # trace 1 is read, never the order's trace 2 (the beam-77 columns)
+    idx, det, _ = CRIRES_SECOND_TRACE
+    with _open(path) as hdul:
+        t2 = hdul[f"CHIP{det}.INT1"].data
+        wl2, spec2 = t2[f"{idx:02d}_02_WL"], t2[f"{idx:02d}_02_SPEC"]
+    one = read_spectrum(f"{path}#ORDER={CRIRES_ZP + idx - 1}")
+    a, b = one.segments[det - 1]
+    assert one.wavelength_aa[a] != pytest.approx(wl2.min() * 10, rel=1e-6)
+    assert not np.array_equal(one.flux[a:b], spec2[np.argsort(wl2)])
+    assert read_spectrum(f"{path}#1").meta["ORDER"] == CRIRES_ZP + 1  # row 1: index 2
+    with pytest.raises(SpectrumFormatError) as info:
+        read_spectrum(f"{path}#ORDER=5")
+    assert info.value.reason == "no ORDER 5 in the file (it holds orders 20-22)"
+
+
+def test_crires_extracted_without_real_orders_or_a_detector(tmp_path):
+    from vocloud.io.read import list_spectra
+
+    # no ORDER_ZP known to the pipeline: no REALORDER keys, the order index is the number
+    plain = tmp_path / "cr2res_obs_staring_extracted.fits"
+    _write_crires(plain, real_orders=False)
+    assert list_spectra(plain, by="order") == [f"{plain}#ORDER={i}" for i in CRIRES_BEAMS]
+    assert read_spectrum(f"{plain}#ORDER=2").meta["ORDER"] == 2
+    # detector 1 not reduced: HDU 1 is a header without a table, still this layout
+    gap = tmp_path / "gap.fits"
+    _write_crires(gap, skip_detector=1)
+    s = read_spectrum(f"{gap}#ORDER=21")
+    assert s.layout == "crires-extracted" and len(s.segments) == 2
+    wl, spec, _, _ = _crires_astropy(gap, 2, 2)
+    np.testing.assert_allclose(s.wavelength_aa[:2048], wl, rtol=1e-12)
+    np.testing.assert_array_equal(s.flux[:2048], spec)
+    assert len(read_spectrum(gap).segments) == 5
+
+
+def test_crires_extracted_halpha_cutout_takes_the_covering_order(tmp_path):
+    from vocloud.io.spectrum import make_spectrum
+    from vocloud.preprocess import PreprocessParams, preprocess_block
+
+    path = tmp_path / "cr2res_obs_nodding_extractedA.fits"
+    _write_crires(path)
+    params = PreprocessParams.from_dict(
+        {"cutout": {"center": 6564.6, "half_width": 15}, "grid": {"start": 6552, "stop": 6577}}
+    )
+    whole = preprocess_block([read_spectrum(path)], params)
+    # beam 87 on detector 2 of order index 2 covers it alone: read it with astropy
+    wl, spec, ivar, bad = _crires_astropy(path, 2, 2)
+    assert wl[0] < 6549.6 and wl[-1] > 6579.6
+    alone = make_spectrum(
+        wl,
+        u.AA,
+        spec,
+        ivar=ivar,
+        mask=bad,
+        layout="crires-extracted",
+        source="alone",
+        medium="vacuum",
+    )
+    one = preprocess_block([alone], params)
+    assert whole.error == [None] and one.error == [None]
+    np.testing.assert_array_equal(whole.features, one.features)
+
+
+def test_crires_extracted_barycentric_correction_from_its_header(tmp_path):
+    from astropy.coordinates import EarthLocation, SkyCoord
+    from astropy.time import Time
+
+    from vocloud.preprocess.frame import barycentric_velocity
+
+    path = tmp_path / "cr2res_obs_nodding_extractedA.fits"
+    _write_crires(path)
+    s = read_spectrum(path)
+    with _open(path) as hdul:
+        h = hdul[0].header
+    expected = SkyCoord(h["RA"] * u.deg, h["DEC"] * u.deg).radial_velocity_correction(
+        "barycentric",
+        obstime=Time(h["HIERARCH ESO DRS TMID"], format="mjd", scale="utc"),
+        location=EarthLocation.from_geodetic(-70.4045 * u.deg, -24.6268 * u.deg, 2648.0 * u.m),
+    )
+    v, label = barycentric_velocity(s.meta, s.layout)
+    assert v == pytest.approx(expected.to_value(u.km / u.s), abs=1e-9)
+    assert label.startswith("barycentric (")
+    # without the ESO TEL GEO* cards the layout's site (Paranal) is used
+    meta = {k: val for k, val in s.meta.items() if not k.startswith("ESO TEL GEO")}
+    assert barycentric_velocity(meta, s.layout)[0] == pytest.approx(v, abs=1e-9)
+
+
+def test_real_corpus_files_are_not_taken_for_crires(tmp_path):
+    from vocloud.io.fitslayouts import detect_fits_layout
+
+    seen = {}
+    for p in sorted(REAL.rglob("*.fits")):
+        try:
+            seen[p.name] = detect_fits_layout(p.read_bytes(), p.name)
+        except SpectrumFormatError:
+            continue
+    assert "crires-extracted" not in seen.values()
+    assert seen["evega.0039.rs.ec.dispcor.fits"] == "iraf-multispec"
+    assert seen["odbue5030_x1d.fits"] == "hst-x1d"
+    # an old CRIRES table of the same extension names (crires_spec_jitter) is not this layout
+    old = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("Wavelength", "D", array=np.linspace(2300, 2310, 5)),
+            fits.Column("Extracted_OPT", "D", array=np.ones(5)),
+        ],
+        name="CHIP1.INT1",
+    )
+    fits.HDUList([fits.PrimaryHDU(), old]).writeto(tmp_path / "old.fits")
+    with pytest.raises(SpectrumFormatError, match="unknown FITS layout: table columns"):
+        detect_fits_layout((tmp_path / "old.fits").read_bytes())

@@ -3,8 +3,9 @@
 Survey pipelines correct their wavelengths already (LAMOST ``HELIO = T``: heliocentric; SDSS:
 heliocentric; DESI and the ESO HARPS DRS: barycentric); most IRAF reductions and the Ondrejov
 spectra do not. With ``frame: barycentric`` vocloud corrects the others from the observing time
-(``TMID``/``MJD-OBS``/``MJD``/``DATE-OBS``), the target position (``RA``/``DEC``) and the
-observatory (``OBSGEO-X/Y/Z``, ``LATITUDE``/``LONGITUD``/``HEIGHT`` or the layout's known site),
+(``TMID``/``ESO DRS TMID``/``MJD-OBS``/``MJD``/``DATE-OBS``), the target position
+(``RA``/``DEC``) and the observatory (``OBSGEO-X/Y/Z``, ``LATITUDE``/``LONGITUD``/``HEIGHT``,
+ESO's ``ESO TEL GEOLAT``/``GEOLON``/``GEOELEV`` or the layout's known site),
 with :meth:`astropy.coordinates.SkyCoord.radial_velocity_correction`:
 ``lambda_bary = lambda_obs * (1 + v / c)``. What was done is recorded per spectrum.
 
@@ -32,6 +33,7 @@ FRAMES = ("as-read", "barycentric")
 #: (longitude deg E, latitude deg N, height m).
 SITES: dict[str, tuple[float, float, float]] = {
     "ondrejov-ssa": (14.783611, 49.910555, 528.0),  # Ondrejov 2-m Perek telescope
+    "crires-extracted": (-70.4045, -24.6268, 2648.0),  # VLT, Paranal (CRIRES+ on UT3)
 }
 
 _CORRECTED = {
@@ -62,7 +64,7 @@ def _number(meta: dict[str, Any], *keys: str) -> float | None:
 
 
 def _time(meta: dict[str, Any]):
-    mjd = _number(meta, "TMID", "MJD-AVG", "MJD-OBS", "MJD")
+    mjd = _number(meta, "TMID", "ESO DRS TMID", "MJD-AVG", "MJD-OBS", "MJD")
     if mjd is not None:
         return Time(mjd, format="mjd", scale="utc")
     date = meta.get("DATE-OBS")
@@ -92,6 +94,10 @@ def _location(meta: dict[str, Any], layout: str):
         return EarthLocation.from_geodetic(
             lon * u.deg, lat * u.deg, (_number(meta, "HEIGHT", "SITEELEV", "OBS-ELEV") or 0.0) * u.m
         )
+    lat, lon = _number(meta, "ESO TEL GEOLAT"), _number(meta, "ESO TEL GEOLON")
+    if lat is not None and lon is not None:  # every ESO telescope header
+        h = _number(meta, "ESO TEL GEOELEV") or 0.0
+        return EarthLocation.from_geodetic(lon * u.deg, lat * u.deg, h * u.m)
     if layout in SITES:
         lon, lat, h = SITES[layout]
         return EarthLocation.from_geodetic(lon * u.deg, lat * u.deg, h * u.m)

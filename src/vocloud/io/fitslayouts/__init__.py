@@ -11,8 +11,8 @@ cannot make sense of raises :class:`~vocloud.io.spectrum.SpectrumFormatError` wi
 - ``lamost``: ``lamost-dr7``, ``lamost-dr8``, ``lamost-mrs``
 - ``sdss``: ``sdss-coadd``, ``sdss-spspec``, ``sdss-spplate``
 - ``desi``: ``desi-coadd``, ``desi-spectra`` (and their tile-compressed masks)
-- ``hst``: ``hst-x1d``; ``eso``: ``eso-sdp``; ``deep2``: ``deep2-spec1d``; ``spex``:
-  ``spex-merged``
+- ``hst``: ``hst-x1d``; ``eso``: ``eso-sdp``; ``crires``: ``crires-extracted`` (ESO CRIRES+
+  cr2res); ``deep2``: ``deep2-spec1d``; ``spex``: ``spex-merged``
 - ``ondrejov``: ``ondrejov-ssa``
 - ``tables``: ``two-column`` (and the reading by column names that ``ondrejov-ssa``,
   ``lamost-dr8``, ``lamost-mrs`` and ``sdss-coadd`` share)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vocloud.io.fitslayouts.crires import CriresFile, crires_orders
 from vocloud.io.fitslayouts.desi import _desi_arrays, _desi_target
 from vocloud.io.fitslayouts.detect import _locate
 from vocloud.io.fitslayouts.dispatch import read_fits
@@ -37,7 +38,7 @@ def read_fits_many(
 
     ``names[i]`` is the ``source`` of spectrum ``i`` (its address); each entry is the spectrum or
     the error of that entry. The orders of an echelle file (``ORDER=<m>``: IRAF multispec, HST
-    x1d) are likewise taken from one parse. Other layouts read the one spectrum the file holds
+    x1d, CRIRES+ extracted) are likewise taken from one parse. Other layouts read the one spectrum the file holds
     for each entry.
     """
     names = names if names is not None else [source] * len(selects)
@@ -87,6 +88,8 @@ def _orders_many(
     when its entry asks for it."""
     if layout == "iraf-multispec":
         lazy, aps, beams = _multispec(buf, primary, source, ext)
+    elif layout == "crires-extracted":
+        crires = CriresFile(buf, primary, source)
     else:
         assert ext is not None
         parts, orders = _x1d_parts(buf, primary, ext, source)
@@ -100,6 +103,8 @@ def _orders_many(
                 one = _one_order(lazy, lazy.take([row]), beams[row], {"APERTURE": int(aps[row])})
                 one.source = name
                 out.append(one)
+            elif layout == "crires-extracted":
+                out.append(crires.order(sel, name))
             else:
                 out.append(_x1d_order(primary, parts, orders, sel, name))
         except SpectrumFormatError as exc:
@@ -115,8 +120,9 @@ def spectrum_addresses(
 
     DESI coadds: ``TARGETID=<id>``; DESI spectra files, where a target has a row per exposure:
     ``TARGETID=<id>,EXPID=<e>``; SDSS spPlates: ``FIBERID=<n>``. With ``by="order"`` an echelle
-    file (IRAF multispec, HST x1d with ``SPORDER``) is a file of many too, one spectrum per order:
-    ``ORDER=<m>`` (the beam number of its ``specN`` string, the row's ``SPORDER``). Should a
+    file (IRAF multispec, HST x1d with ``SPORDER``, CRIRES+ extracted) is a file of many too, one
+    spectrum per order: ``ORDER=<m>`` (the beam number of its ``specN`` string, the row's
+    ``SPORDER``, the CRIRES+ ``ESO QC REALORDERn`` or else the cr2res order index). Should a
     file's ids not tell its rows apart, every address of that file is its row number
     (``"<row>"``), so no two spectra ever share one.
 
@@ -168,6 +174,9 @@ def spectrum_addresses(
         if orders is None:
             return None
         ids = {"ORDER": np.asarray(orders).reshape(-1)}
+    elif by == "order" and layout == "crires-extracted":
+        _, traces, numbers = crires_orders(buf, primary, source)
+        ids = {"ORDER": np.array([numbers[i] for i in sorted(traces)], dtype=np.int64)}
     else:
         return None
     n = len(ids[next(iter(ids))])

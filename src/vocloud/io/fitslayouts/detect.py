@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from vocloud.io.fitslayouts.base import _first, _unknown
+from vocloud.io.fitslayouts.crires import chip_number, spectrum_columns
 from vocloud.io.fitslayouts.tables import WAVE_COLUMNS
 from vocloud.io.fitsparse import HDU, Column, read_hdu, table_layout
 
@@ -25,6 +26,7 @@ FITS_LAYOUTS = (
     "desi-spectra",
     "hst-x1d",
     "eso-sdp",
+    "crires-extracted",
     "deep2-spec1d",
     "spex-merged",
     "ondrejov-ssa",
@@ -140,6 +142,19 @@ def _is_eso_sdp(primary: HDU, hdu: HDU) -> bool:
     )
 
 
+def _is_crires_extracted(primary: HDU, ext: HDU, source: str) -> bool:
+    """ESO CRIRES+ cr2res extracted spectra: HDU 1 named ``CHIPn.INT1`` holding ``OO_TT_SPEC``
+    and ``OO_TT_WL`` columns, or, where the pipeline did not reduce that detector (an extension
+    without a table), a primary ``ESO DRS TYPE = 'EXTRACT_1D'``. Old CRIRES tables share the
+    extension names, not the columns."""
+    if chip_number(ext) is None:
+        return False
+    if spectrum_columns(ext, source):
+        return True
+    drs = str(primary.header.get("ESO DRS TYPE", "")).strip().upper()
+    return drs == "EXTRACT_1D" and ext.data_size == 0
+
+
 def _locate(buf: bytes | bytearray, source: str) -> tuple[str, HDU, HDU | None]:
     """Parse the HDUs needed and detect the layout: ``(layout, primary, extension or None)``."""
     primary = read_hdu(buf, 0, 0, source)
@@ -153,6 +168,8 @@ def _locate(buf: bytes | bytearray, source: str) -> tuple[str, HDU, HDU | None]:
     if primary.next_start >= len(buf):
         raise _unknown(source, "empty primary HDU and no extension")
     ext = read_hdu(buf, primary.next_start, 1, source)
+    if _is_crires_extracted(primary, ext, source):
+        return "crires-extracted", primary, ext
     kind = ext.xtension
     if kind == "BINTABLE":
         cols = table_layout(ext, source)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from vocloud.io.fitslayouts.crires import read_crires_extracted
 from vocloud.io.fitslayouts.deep2 import read_deep2_spec1d
 from vocloud.io.fitslayouts.desi import read_desi
 from vocloud.io.fitslayouts.detect import _locate
@@ -56,6 +57,9 @@ READERS: dict[str, Reader] = {
     ),
     "hst-x1d": read_hst_x1d,
     "eso-sdp": _table(read_eso_sdp),
+    "crires-extracted": lambda buf, primary, ext, source, select: read_crires_extracted(
+        buf, primary, source, select
+    ),
     "deep2-spec1d": _table(read_deep2_spec1d),
     "spex-merged": _image(read_spex_merged),
     "ondrejov-ssa": _table(read_ondrejov_ssa),

@@ -1,7 +1,8 @@
 """What a spectrum address (the ``#`` fragment of ``path#TARGETID=<id>``, ``#FIBERID=<n>``,
 ``#ORDER=<m>``, ``#<row>``; docs/layouts.md, "Files of many spectra") picks in a file: the row
 of a file of many (``desi-coadd``, ``desi-spectra``, ``sdss-spplate``) or the order of an
-echelle file (``iraf-multispec``, ``hst-x1d``), refusing an address that names none or several.
+echelle file (``iraf-multispec``, ``hst-x1d``, ``crires-extracted``), refusing an address that
+names none or several.
 
 The readers of those layouts use it; listing the addresses and reading many spectra of one
 file is :mod:`vocloud.io.fitslayouts.address`.
@@ -24,8 +25,9 @@ ADDRESS_KEYS = {
 }
 
 #: the layouts whose files hold echelle orders an address ``ORDER=<m>`` picks one of: the
-#: order number m is the beam number of a multispec ``specN`` string, an x1d row's ``SPORDER``
-ORDER_LAYOUTS = ("iraf-multispec", "hst-x1d")
+#: order number m is the beam number of a multispec ``specN`` string, an x1d row's ``SPORDER``,
+#: a CRIRES+ order's ``ESO QC REALORDERn`` (else its cr2res order index)
+ORDER_LAYOUTS = ("iraf-multispec", "hst-x1d", "crires-extracted")
 
 
 def _one_order(whole: Spectrum, part: Spectrum, order: int, extra: dict[str, Any]) -> Spectrum:
