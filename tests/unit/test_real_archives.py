@@ -1136,6 +1136,12 @@ def test_crires_extracted_without_real_orders_or_a_detector(tmp_path):
     np.testing.assert_allclose(s.wavelength_aa[:2048], wl, rtol=1e-12)
     np.testing.assert_array_equal(s.flux[:2048], spec)
     assert len(read_spectrum(gap).segments) == 5
+    # cr2res_obs_2d's EXTRACT_2D tables share the column names: refused with the reason
+    with _open(plain) as hdul:
+        hdul[0].header["HIERARCH ESO DRS TYPE"] = "EXTRACT_2D"
+        hdul.writeto(tmp_path / "2d.fits")
+    with pytest.raises(SpectrumFormatError, match="cr2res EXTRACT_2D table: only EXTRACT_1D"):
+        read_spectrum(tmp_path / "2d.fits")
 
 
 def test_crires_extracted_halpha_cutout_takes_the_covering_order(tmp_path):

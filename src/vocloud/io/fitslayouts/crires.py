@@ -130,6 +130,11 @@ class CriresFile:
 
     def __init__(self, buf: bytes | bytearray, primary: HDU, source: str) -> None:
         self.buf, self.primary, self.source = buf, primary, source
+        drs = str(primary.header.get("ESO DRS TYPE", "EXTRACT_1D")).strip().upper()
+        if drs != "EXTRACT_1D":  # EXTRACT_2D (cr2res_obs_2d): a row per pixel of the 2-D frame
+            raise SpectrumFormatError(
+                source, f"cr2res {drs} table: only EXTRACT_1D extracted spectra are read"
+            )
         self.chips, self.traces, self.numbers = crires_orders(buf, primary, source)
         self._columns: dict[int, dict[str, np.ndarray]] = {}
         if not self.traces:
