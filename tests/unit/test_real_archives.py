@@ -950,99 +950,114 @@ def test_multifibre_beams_that_repeat_are_no_order_numbers(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ CRIRES+
-#: no file written by cr2res is in any public repository searched (PROVENANCE.md, "ESO
-#: CRIRES+"): the test writes real echelle orders (the ARCES Vega file's beams) in the cr2res
-#: EXTRACT_1D layout. Order index -> the beams on detectors 1, 2, 3: disjoint and increasing in
-#: wavelength with gaps between them, as an order crosses the three CRIRES+ detectors; a higher
-#: index is a higher echelle order, bluer, as in cr2res (order = ZP_ORD + index - 1).
-CRIRES_BEAMS = {1: (81, 78, 75), 2: (90, 87, 84), 3: (99, 96, 93)}
-CRIRES_ZP = 20
-CRIRES_SECOND_TRACE = (1, 2, 77)  # order index 1 on detector 2 has a trace 2 (beam 77)
-CRIRES_FAILED = (3, 3)  # order index 3 on detector 3: trace not extracted, all NaN (cr2res)
+#: no extracted spectrum written by cr2res is in any public repository searched (PROVENANCE.md,
+#: "ESO CRIRES+"). This real cr2res product (a trace-wave table of setting J1228, written by
+#: cr2res 0.9.3) gives the real headers, the real orders and traces of each detector (order
+#: index 1 is not on detector 3) and the real wavelength solutions; the test writes from it the
+#: EXTRACT_1D table cr2res makes with that solution, the flux of each (order, detector) being a
+#: real ARCES echelle order (2048 pixels, as a detector row).
+CR2RES_TW = REAL / "crires/cr2res_util_calib_calibrated_collapsed_extr1D_tw.fits"
+CRIRES_FAILED = (5, 3)  # order index 5 on detector 3: trace not extracted, all NaN (cr2res)
+CRIRES_SECOND_TRACE = (2, 2)  # order index 2 on detector 2 has a trace 2 as well
+CRIRES_ZP = 42  # the TW file's ESO INS GRAT1 ZP_ORD: order indices 1-9 are orders 42-50
+CRIRES_INDICES = range(1, 10)
 
 
-def _arces_order(header, data, beam: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ARCES order ``beam`` read with astropy: air wavelengths (Å) and flux (float64)."""
-    from vocloud.preprocess.medium import air_to_vac
+def _crires_detectors(idx: int) -> list[int]:
+    """The detectors order index ``idx`` has a trace-1 segment on (index 1 is not on detector
+    3 in the TW file; the failed trace is none)."""
+    return [d for d in (1, 2, 3) if (idx, d) != CRIRES_FAILED and not (idx == 1 and d == 3)]
 
-    ap = beam - 55  # beams 56-162 are apertures 1-107
-    num = _spec_numbers(header, ap)
-    assert int(num[1]) == beam
-    wave = (num[3] + num[4] * np.arange(data.shape[1])) / (1 + num[6])
-    return air_to_vac(wave) / 10.0, np.asarray(data[ap - 1], dtype=np.float64)
+
+_TABLE_CARDS = ("XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "TFIELDS", "EXTNAME", "TTYPE")
+_TABLE_CARDS += ("TFORM", "TUNIT", "TDIM", "TNULL", "TSCAL", "TZERO")
+
+
+def _tw_solutions() -> tuple[fits.Header, dict, dict[int, fits.Header]]:
+    """The TW file read with astropy: primary header, ``{(index, trace, detector): λ (nm) at
+    pixels 1-2048}`` (cr2res_trace_get_wl: the ``Wavelength`` polynomial filled from x = 1) and
+    each detector's header without its table cards."""
+    with _open("crires/cr2res_util_calib_calibrated_collapsed_extr1D_tw.fits") as hdul:
+        primary = hdul[0].header.copy()
+        waves, headers = {}, {}
+        for det in (1, 2, 3):
+            t = hdul[f"CHIP{det}.INT1"]
+            for o, tr, coef in zip(t.data["Order"], t.data["TraceNb"], t.data["Wavelength"]):
+                x = np.arange(1, 2049, dtype=np.float64)
+                waves[int(o), int(tr), det] = np.polynomial.polynomial.polyval(x, coef)
+            headers[det] = fits.Header(
+                [c for c in t.header.cards if not c.keyword.startswith(_TABLE_CARDS)]
+            )
+    return primary, waves, headers
 
 
 def _write_crires(path: Path, *, real_orders: bool = True, skip_detector: int | None = None):
     """Write the cr2res EXTRACT_1D layout (cr2res_extract_EXTRACT1D_create and
-    cr2res_io_save_table of the cr2res pipeline; docs/layouts.md lists the sources): primary
-    without data (INSTRUME, ESO PRO CATG, ESO DRS TYPE = EXTRACT_1D, RA/DEC in degrees, MJD-OBS,
-    ESO DRS TMID, ESO TEL GEOLAT/GEOLON/GEOELEV), one BINTABLE per detector ``CHIPn.INT1`` of
-    2048 rows, float64 columns ``OO_TT_SPEC``, ``OO_TT_ERR``, ``OO_TT_WL`` (nm, no TUNIT) per
-    order and trace, ``ESO QC REALORDERn`` in each detector header. The wavelengths are the
-    ARCES air wavelengths moved to vacuum (the cr2res convention); ERR = sqrt(|flux|) is made
-    here (the ARCES file has no error band). A few hot pixels are NaN and a few errors 0.
+    cr2res_io_save_table; docs/layouts.md lists the sources) from the real TW file: its primary
+    header with ``ESO PRO CATG = 'OBS_NODDING_EXTRACTA'``, ``ESO DRS TYPE = 'EXTRACT_1D'``, and
+    what a science frame adds (RA/DEC in degrees: the ARCES target's; ``ESO DRS TMID``; ``ESO
+    TEL GEOLAT/GEOLON/GEOELEV`` of Paranal); one BINTABLE per detector ``CHIPn.INT1`` of 2048
+    rows with its TW header and ``ESO QC REALORDERn`` (``ESO INS GRAT1 ZP_ORD`` + n - 1),
+    float64 columns ``OO_TT_SPEC``, ``OO_TT_ERR``, ``OO_TT_WL`` (nm, no TUNIT) for each order
+    and trace the TW table holds on that detector. SPEC: a real ARCES order per (order,
+    detector); ERR = sqrt(|SPEC|), made here (the ARCES file has no error band). A few hot
+    pixels are NaN and a few errors 0.
 
     Returns ``{(index, detector): (wl_nm, spec, err)}`` of the trace-1 columns written."""
     from astropy.coordinates import SkyCoord
-    from astropy.time import Time
 
+    primary_header, waves, det_headers = _tw_solutions()
     with _open("iraf/evega.0039.rs.ec.dispcor.fits") as hdul:
-        h, d = hdul[0].header, hdul[0].data
-    pos = SkyCoord(h["RA"], h["DEC"], unit=("hourangle", "deg"))
-    mid = Time(h["DATE-OBS"][:10] + "T" + h["UTMIDDLE"], scale="utc")
+        arces_header, arces = hdul[0].header, np.asarray(hdul[0].data, dtype=np.float64)
+    pos = SkyCoord(arces_header["RA"], arces_header["DEC"], unit=("hourangle", "deg"))
+    zp = primary_header["HIERARCH ESO INS GRAT1 ZP_ORD"]
     written = {}
     tables: dict[int, list[fits.Column]] = {1: [], 2: [], 3: []}
-    for idx, beams in CRIRES_BEAMS.items():
-        for det, beam in enumerate(beams, start=1):
-            wl, spec = _arces_order(h, d, beam)
-            err = np.sqrt(np.abs(spec))
-            if (idx, det) == CRIRES_FAILED:
-                wl, spec, err = (np.full(2048, np.nan) for _ in range(3))
-            if (idx, det) == (2, 1):
-                spec[[5, 700, 1500]] = np.nan  # bad pixels the extraction left
-                err[[6, 1200]] = 0.0
-            written[idx, det] = (wl, spec, err)
+    for (idx, trace, det), wl in sorted(waves.items()):
+        spec = arces[3 * (idx - 1) + (det - 1)].copy()  # a different real order each
+        err = np.sqrt(np.abs(spec))
+        if (idx, det) == CRIRES_FAILED:
+            wl, spec, err = (np.full(2048, np.nan) for _ in range(3))
+        if (idx, det) == (3, 1):
+            spec[[5, 700, 1500]] = np.nan  # bad pixels the extraction left
+            err[[6, 1200]] = 0.0
+        written[idx, det] = (wl, spec, err)
+        sets = [(trace, wl, spec, err)]
+        if (idx, det) == CRIRES_SECOND_TRACE:
+            other = arces[100]
+            sets.append((2, wl + 0.01, other, np.sqrt(np.abs(other))))
+        for tr, w, f, e in sets:
             tables[det] += [
-                fits.Column(f"{idx:02d}_01_SPEC", "D", array=spec),
-                fits.Column(f"{idx:02d}_01_ERR", "D", array=err),
-                fits.Column(f"{idx:02d}_01_WL", "D", array=wl),
+                fits.Column(f"{idx:02d}_{tr:02d}_SPEC", "D", array=f),
+                fits.Column(f"{idx:02d}_{tr:02d}_ERR", "D", array=e),
+                fits.Column(f"{idx:02d}_{tr:02d}_WL", "D", array=w),
             ]
-    idx, det, beam = CRIRES_SECOND_TRACE
-    wl2, spec2 = _arces_order(h, d, beam)
-    tables[det] += [
-        fits.Column(f"{idx:02d}_02_SPEC", "D", array=spec2),
-        fits.Column(f"{idx:02d}_02_ERR", "D", array=np.sqrt(np.abs(spec2))),
-        fits.Column(f"{idx:02d}_02_WL", "D", array=wl2),
-    ]
-    primary = fits.PrimaryHDU()
+    primary = fits.PrimaryHDU(header=primary_header)
+    primary.header.remove("HIERARCH ESO PRO TYPE", ignore_missing=True)
     primary.header.update(
         {
-            "INSTRUME": "CRIRES",
             "RA": pos.ra.deg,
             "DEC": pos.dec.deg,
-            "MJD-OBS": mid.mjd - h["EXPTIME"] / 2 / 86400,
-            "EXPTIME": h["EXPTIME"],
             "HIERARCH ESO TEL GEOLAT": -24.6268,
             "HIERARCH ESO TEL GEOLON": -70.4045,
             "HIERARCH ESO TEL GEOELEV": 2648.0,
             "HIERARCH ESO PRO CATG": "OBS_NODDING_EXTRACTA",
             "HIERARCH ESO DRS TYPE": "EXTRACT_1D",
-            "HIERARCH ESO DRS TMID": mid.mjd,
+            "HIERARCH ESO DRS TMID": primary_header["MJD-OBS"],
         }
     )
     hdus = [primary]
     for det in (1, 2, 3):
-        hdr = fits.Header()
+        hdr = det_headers[det].copy()
         if real_orders:
-            for idx in CRIRES_BEAMS:
-                hdr[f"HIERARCH ESO QC REALORDER{idx}"] = CRIRES_ZP + idx - 1
+            for idx in sorted({k[0] for k in waves if k[2] == det}):
+                hdr[f"HIERARCH ESO QC REALORDER{idx}"] = zp + idx - 1
         if det == skip_detector:  # a detector cr2res did not reduce: a header, no table
             hdus.append(fits.ImageHDU(header=hdr, name=f"CHIP{det}.INT1"))
         else:
-            hdus.append(
-                fits.BinTableHDU.from_columns(tables[det], header=hdr, name=f"CHIP{det}.INT1")
-            )
-    fits.HDUList(hdus).writeto(path)
+            table = fits.BinTableHDU.from_columns(tables[det], header=hdr, name=f"CHIP{det}.INT1")
+            hdus.append(table)
+    fits.HDUList(hdus).writeto(path, output_verify="ignore")
     return written
 
 
@@ -1071,7 +1086,7 @@ def test_crires_extracted_every_order_and_detector_as_segments(tmp_path):
     s = read_spectrum(path)
     assert s.layout == "crires-extracted" and s.medium == "vacuum"
     parts = sorted((k for k in written if k != CRIRES_FAILED), key=lambda k: written[k][0][0])
-    assert len(s.segments) == len(parts) == 8  # the failed trace is no segment
+    assert len(s.segments) == len(parts) == 9 + 9 + 8 - 1  # the failed trace is no segment
     for (a, b), (idx, det) in zip(s.segments, parts):
         wl, spec, ivar, bad = _crires_astropy(path, idx, det)
         assert b - a == 2048
@@ -1083,8 +1098,13 @@ def test_crires_extracted_every_order_and_detector_as_segments(tmp_path):
         assert (~s.good()[a:b] == bad).all()
     assert np.all(np.diff([s.wavelength_aa[a] for a, _ in s.segments]) > 0)
     assert s.meta["INSTRUME"] == "CRIRES" and s.meta["ESO PRO CATG"] == "OBS_NODDING_EXTRACTA"
+    assert s.meta["ESO INS WLEN ID"] == "J1228" and s.meta["ESO INS GRAT1 ZP_ORD"] == CRIRES_ZP
+    # the real solutions: an order crosses detectors 1-3 to the red, a higher index is bluer
+    wl = {k: v[0] for k, v in written.items() if k != CRIRES_FAILED}
+    assert wl[4, 1][-1] < wl[4, 2][0] and wl[4, 2][-1] < wl[4, 3][0]
+    assert all(wl[i + 1, 2][-1] < wl[i, 2][0] for i in range(1, 9))
     # by order: the echelle orders ESO QC REALORDERn names, ZP_ORD + index - 1
-    orders = [CRIRES_ZP + i - 1 for i in CRIRES_BEAMS]
+    orders = [CRIRES_ZP + i - 1 for i in CRIRES_INDICES]
     assert list_spectra(path, by="order") == [f"{path}#ORDER={m}" for m in orders]
     assert list_spectra(path) == [str(path)]
 
@@ -1092,10 +1112,10 @@ def test_crires_extracted_every_order_and_detector_as_segments(tmp_path):
 def test_crires_extracted_one_order_is_its_detectors(tmp_path):
     path = tmp_path / "cr2res_obs_nodding_extractedA.fits"
     _write_crires(path)
-    for idx in CRIRES_BEAMS:
+    for idx in CRIRES_INDICES:
         m = CRIRES_ZP + idx - 1
         s = read_spectrum(f"{path}#ORDER={m}")
-        dets = [det for det in (1, 2, 3) if (idx, det) != CRIRES_FAILED]
+        dets = _crires_detectors(idx)
         assert s.meta["ORDER"] == m and s.meta["TRACE"] == 1 and s.meta["ORDER_INDEX"] == idx
         assert s.segments == tuple((2048 * i, 2048 * (i + 1)) for i in range(len(dets)))
         for (a, b), det in zip(s.segments, dets):
@@ -1104,8 +1124,8 @@ def test_crires_extracted_one_order_is_its_detectors(tmp_path):
             np.testing.assert_array_equal(s.flux[a:b], spec)
             np.testing.assert_allclose(s.ivar[a:b], ivar, rtol=1e-12)
             np.testing.assert_array_equal(s.mask[a:b], bad)
-    # trace 1 is read, never the order's trace 2 (the beam-77 columns)
-    idx, det, _ = CRIRES_SECOND_TRACE
+    # trace 1 is read, never the order's trace 2
+    idx, det = CRIRES_SECOND_TRACE
     with _open(path) as hdul:
         t2 = hdul[f"CHIP{det}.INT1"].data
         wl2, spec2 = t2[f"{idx:02d}_02_WL"], t2[f"{idx:02d}_02_SPEC"]
@@ -1116,7 +1136,7 @@ def test_crires_extracted_one_order_is_its_detectors(tmp_path):
     assert read_spectrum(f"{path}#1").meta["ORDER"] == CRIRES_ZP + 1  # row 1: index 2
     with pytest.raises(SpectrumFormatError) as info:
         read_spectrum(f"{path}#ORDER=5")
-    assert info.value.reason == "no ORDER 5 in the file (it holds orders 20-22)"
+    assert info.value.reason == "no ORDER 5 in the file (it holds orders 42-50)"
 
 
 def test_crires_extracted_without_real_orders_or_a_detector(tmp_path):
@@ -1125,17 +1145,17 @@ def test_crires_extracted_without_real_orders_or_a_detector(tmp_path):
     # no ORDER_ZP known to the pipeline: no REALORDER keys, the order index is the number
     plain = tmp_path / "cr2res_obs_staring_extracted.fits"
     _write_crires(plain, real_orders=False)
-    assert list_spectra(plain, by="order") == [f"{plain}#ORDER={i}" for i in CRIRES_BEAMS]
+    assert list_spectra(plain, by="order") == [f"{plain}#ORDER={i}" for i in CRIRES_INDICES]
     assert read_spectrum(f"{plain}#ORDER=2").meta["ORDER"] == 2
     # detector 1 not reduced: HDU 1 is a header without a table, still this layout
     gap = tmp_path / "gap.fits"
     _write_crires(gap, skip_detector=1)
-    s = read_spectrum(f"{gap}#ORDER=21")
+    s = read_spectrum(f"{gap}#ORDER=43")
     assert s.layout == "crires-extracted" and len(s.segments) == 2
     wl, spec, _, _ = _crires_astropy(gap, 2, 2)
     np.testing.assert_allclose(s.wavelength_aa[:2048], wl, rtol=1e-12)
     np.testing.assert_array_equal(s.flux[:2048], spec)
-    assert len(read_spectrum(gap).segments) == 5
+    assert len(read_spectrum(gap).segments) == 9 + 8 - 1
     # cr2res_obs_2d's EXTRACT_2D tables share the column names: refused with the reason
     with _open(plain) as hdul:
         hdul[0].header["HIERARCH ESO DRS TYPE"] = "EXTRACT_2D"
@@ -1144,19 +1164,25 @@ def test_crires_extracted_without_real_orders_or_a_detector(tmp_path):
         read_spectrum(tmp_path / "2d.fits")
 
 
-def test_crires_extracted_halpha_cutout_takes_the_covering_order(tmp_path):
+def test_crires_extracted_paschen_beta_cutout_takes_the_covering_order(tmp_path):
     from vocloud.io.spectrum import make_spectrum
     from vocloud.preprocess import PreprocessParams, preprocess_block
 
     path = tmp_path / "cr2res_obs_nodding_extractedA.fits"
     _write_crires(path)
+    # Paschen beta, the H-alpha of the J band (12821.6 Å in vacuum), on the vacuum grid
     params = PreprocessParams.from_dict(
-        {"cutout": {"center": 6564.6, "half_width": 15}, "grid": {"start": 6552, "stop": 6577}}
+        {
+            "cutout": {"center": 12821.6, "half_width": 15},
+            "grid": {"start": 12810, "stop": 12833, "medium": "vacuum"},
+        }
     )
     whole = preprocess_block([read_spectrum(path)], params)
-    # beam 87 on detector 2 of order index 2 covers it alone: read it with astropy
-    wl, spec, ivar, bad = _crires_astropy(path, 2, 2)
-    assert wl[0] < 6549.6 and wl[-1] > 6579.6
+    # detector 2 of order index 3 (order 44) covers it alone: read it with astropy
+    wl, spec, ivar, bad = _crires_astropy(path, 3, 2)
+    assert wl[0] < 12806.6 and wl[-1] > 12836.6
+    others = [_crires_astropy(path, i, d)[0] for i in CRIRES_INDICES for d in _crires_detectors(i)]
+    assert sum(w[0] < 12806.6 and w[-1] > 12836.6 for w in others) == 1
     alone = make_spectrum(
         wl,
         u.AA,
@@ -1208,6 +1234,9 @@ def test_real_corpus_files_are_not_taken_for_crires(tmp_path):
     assert "crires-extracted" not in seen.values()
     assert seen["evega.0039.rs.ec.dispcor.fits"] == "iraf-multispec"
     assert seen["odbue5030_x1d.fits"] == "hst-x1d"
+    # the real cr2res trace-wave table has the CHIPn.INT1 tables but no spectrum: unknown, as before
+    with pytest.raises(SpectrumFormatError, match="unknown FITS layout: table columns"):
+        read_spectrum(CR2RES_TW)
     # an old CRIRES table of the same extension names (crires_spec_jitter) is not this layout
     old = fits.BinTableHDU.from_columns(
         [
@@ -1219,3 +1248,22 @@ def test_real_corpus_files_are_not_taken_for_crires(tmp_path):
     fits.HDUList([fits.PrimaryHDU(), old]).writeto(tmp_path / "old.fits")
     with pytest.raises(SpectrumFormatError, match="unknown FITS layout: table columns"):
         detect_fits_layout((tmp_path / "old.fits").read_bytes())
+
+
+def test_crires_extracted_orders_read_once_per_task(tmp_path, monkeypatch):
+    from vocloud.io.fitslayouts import address
+    from vocloud.io.read import list_spectra
+    from vocloud.run import tasks as chunks
+
+    path = tmp_path / "cr2res_obs_nodding_extractedA.fits"
+    _write_crires(path)
+    opened, parsed = [], []
+    real_open, real_file = chunks._open_ahead, address.CriresFile
+    monkeypatch.setattr(chunks, "_open_ahead", lambda p: opened.append(p) or real_open(p))
+    monkeypatch.setattr(address, "CriresFile", lambda *a: parsed.append(a[2]) or real_file(*a))
+    paths = [*list_spectra(path, by="order"), f"{path}#ORDER=3"]
+    got = chunks.read_block(paths, [None] * len(paths))
+    assert opened == [str(path)] and parsed == [str(path)]
+    assert [s.meta["ORDER"] for s in got[:9]] == list(range(42, 51))
+    assert [len(s.segments) for s in got[:9]] == [len(_crires_detectors(i)) for i in CRIRES_INDICES]
+    assert str(got[9]) == "no ORDER 3 in the file (it holds orders 42-50)"  # spoils no other
