@@ -17,6 +17,7 @@ Usage::
     python benchmarks/read.py --real     # only the real files
     python benchmarks/read.py --multispec  # echelle files: read, + the order used, + all orders
     python benchmarks/read.py --many     # spectra/s of files of many spectra vs single files
+    python benchmarks/read.py --crires   # a CRIRES+ cr2res extracted file: whole, one order, orders
 """
 
 from __future__ import annotations
@@ -94,8 +95,8 @@ def real_files() -> None:
     )
     print("|---|---|---|---|---|---|")
     for path in sorted(REAL.glob("*/*.fits*")):
-        if path.name == "spline.fits":
-            continue  # refused (cubic-spline dispersion)
+        if path.name in ("spline.fits", CR2RES_TW.name):
+            continue  # refused: cubic-spline dispersion; a cr2res trace-wave table, no spectrum
         p = str(path)
         if path.parent.name == "desi":  # a file of many: one address
             p = list_spectra(p)[1]
@@ -121,6 +122,7 @@ def real_files() -> None:
             ours = best(read_spectrum, [str(REAL / name)] * 100)
             print(f"| specutils fallback, {name} | {fb:.0f} us | vocloud fast path {ours:.0f} us |")
     multispec_orders()
+    crires_orders()
 
 
 def many_spectra() -> None:
@@ -168,7 +170,82 @@ def multispec_orders() -> None:
         )
 
 
+CR2RES_TW = REAL / "crires" / "cr2res_util_calib_calibrated_collapsed_extr1D_tw.fits"
+
+
+def _write_crires(path: Path) -> None:
+    """A cr2res EXTRACT_1D file as tests/unit/test_real_archives.py writes it (there without its
+    NaN cases): the real trace-wave table's headers, orders per detector and wavelength
+    solutions, real ARCES echelle orders as flux, 2048 float64 rows per detector."""
+    with fits.open(CR2RES_TW) as tw, fits.open(REAL / "iraf/evega.0039.rs.ec.dispcor.fits") as ec:
+        flux = np.asarray(ec[0].data, dtype=np.float64)
+        hdus = [fits.PrimaryHDU(header=tw[0].header.copy())]
+        hdus[0].header["HIERARCH ESO DRS TYPE"] = "EXTRACT_1D"
+        zp = tw[0].header["HIERARCH ESO INS GRAT1 ZP_ORD"]
+        x = np.arange(1, 2049, dtype=np.float64)
+        for det in (1, 2, 3):
+            t = tw[f"CHIP{det}.INT1"].data
+            cols = []
+            for o, tr, coef in zip(t["Order"], t["TraceNb"], t["Wavelength"]):
+                f = flux[3 * (o - 1) + det - 1]
+                cols += [
+                    fits.Column(f"{o:02d}_{tr:02d}_SPEC", "D", array=f),
+                    fits.Column(f"{o:02d}_{tr:02d}_ERR", "D", array=np.sqrt(np.abs(f))),
+                    fits.Column(
+                        f"{o:02d}_{tr:02d}_WL", "D", array=np.polynomial.polynomial.polyval(x, coef)
+                    ),
+                ]
+            hdu = fits.BinTableHDU.from_columns(cols, name=f"CHIP{det}.INT1")
+            for o in t["Order"]:
+                hdu.header[f"HIERARCH ESO QC REALORDER{o}"] = zp + int(o) - 1
+            hdus.append(hdu)
+        fits.HDUList(hdus).writeto(path, overwrite=True, output_verify="ignore")
+
+
+def crires_orders() -> None:
+    """A CRIRES+ cr2res extracted file (9 orders x 3 detectors, 1.3 MB): the whole read (every
+    order and detector), one order (``#ORDER=<m>``), and spectra per second of the 9 orders of
+    22 such files through ``read_block`` (one read and parse per file) against single-spectrum
+    files."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _crires_orders(Path(tmp) / "cr2res_obs_nodding_extractedA.fits")
+
+
+def _crires_orders(path: Path) -> None:
+    from vocloud.io.read import list_spectra
+    from vocloud.run.tasks import read_block
+
+    _write_crires(path)
+    p = str(path)
+    orders = list_spectra(p, by="order")
+    fl = best(lambda q: floor(_raw(q)), [p] * 100)
+    rd = best(read_spectrum, [p] * 100)
+    one = best(read_spectrum, [orders[2]] * 100)
+    print()
+    print("| CRIRES+ extracted file | floor | whole file | ratio | one order | ratio |")
+    print("|---|---|---|---|---|---|")
+    print(
+        f"| {len(orders)} orders, 3 detectors | {fl:.0f} us | {rd:.0f} us | {rd / fl:.2f} | "
+        f"{one:.0f} us | {one / fl:.2f} |"
+    )
+    block = []  # 198 spectra: 22 files (copies), each file's 9 orders one read and parse
+    for i in range(22):
+        copy = path.with_name(f"copy{i}.fits")
+        copy.write_bytes(path.read_bytes())
+        block += [o.replace(p, str(copy)) for o in orders]
+    single = [str(REAL / "lamost/spec-58397-EG014118N254444M01_sp03-031.fits")] * len(block)
+    print()
+    print("| block | spectra per second |")
+    print("|---|---|")
+    for label, paths in (("CRIRES+ orders, 9/file", block), ("LAMOST DR7 image", single)):
+        t = best(lambda ps: read_block(ps, [None] * len(ps)), [paths], repeat=3)
+        print(f"| read_block of {label} | {len(paths) / (t / 1e6):,.0f} spectra/s |")
+
+
 def main() -> None:
+    if "--crires" in sys.argv:
+        crires_orders()
+        return
     if "--multispec" in sys.argv:
         multispec_orders()
         return

@@ -1260,7 +1260,7 @@ def test_crires_extracted_orders_read_once_per_task(tmp_path, monkeypatch):
     opened, parsed = [], []
     real_open, real_file = chunks._open_ahead, address.CriresFile
     monkeypatch.setattr(chunks, "_open_ahead", lambda p: opened.append(p) or real_open(p))
-    monkeypatch.setattr(address, "CriresFile", lambda *a: parsed.append(a[2]) or real_file(*a))
+    monkeypatch.setattr(address, "CriresFile", lambda *a: parsed.append(a[3]) or real_file(*a))
     paths = [*list_spectra(path, by="order"), f"{path}#ORDER=3"]
     got = chunks.read_block(paths, [None] * len(paths))
     assert opened == [str(path)] and parsed == [str(path)]

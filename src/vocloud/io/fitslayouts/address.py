@@ -89,7 +89,8 @@ def _orders_many(
     if layout == "iraf-multispec":
         lazy, aps, beams = _multispec(buf, primary, source, ext)
     elif layout == "crires-extracted":
-        crires = CriresFile(buf, primary, source)
+        assert ext is not None
+        crires = CriresFile(buf, primary, ext, source)
     else:
         assert ext is not None
         parts, orders = _x1d_parts(buf, primary, ext, source)
@@ -174,8 +175,8 @@ def spectrum_addresses(
         if orders is None:
             return None
         ids = {"ORDER": np.asarray(orders).reshape(-1)}
-    elif by == "order" and layout == "crires-extracted":
-        _, traces, numbers = crires_orders(buf, primary, source)
+    elif by == "order" and layout == "crires-extracted" and ext is not None:
+        _, traces, numbers = crires_orders(buf, ext, source)
         ids = {"ORDER": np.array([numbers[i] for i in sorted(traces)], dtype=np.int64)}
     else:
         return None

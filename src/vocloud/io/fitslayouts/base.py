@@ -68,9 +68,15 @@ def _loglinear(h: dict[str, Any], n: int, source: str) -> np.ndarray:
 
 
 def _join(
-    parts: list[Spectrum], primary: HDU, layout: str, source: str, medium: str | None
+    parts: list[Spectrum],
+    primary: HDU,
+    layout: str,
+    source: str,
+    medium: str | None,
+    meta: dict[str, Any] | None = None,
 ) -> Spectrum:
-    """Spectra of one object calibrated apart (arms) as one :class:`Spectrum` with segments."""
+    """Spectra of one object calibrated apart (arms) as one :class:`Spectrum` with segments.
+    ``meta``: the primary's metadata when the caller has it already (a file of many orders)."""
     parts = [p for p in parts if len(p)]
     waves, fluxes, ivars, masks, segments, start = [], [], [], [], [], 0
     for p in parts:
@@ -84,7 +90,7 @@ def _join(
         masks.append(p.mask[order] if p.mask is not None else np.zeros(len(p), bool))
         segments.append((start, start + len(p)))
         start += len(p)
-    meta = primary.meta()
+    meta = dict(meta) if meta is not None else primary.meta()
     for p in parts[::-1]:
         meta = {**p.meta, **meta}
     return make_spectrum(

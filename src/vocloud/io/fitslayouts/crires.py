@@ -74,8 +74,9 @@ def _order_numbers(chips: list[HDU], idxps: list[int]) -> dict[int, int]:
     return {i: i for i in idxps}
 
 
-def _chips(buf: bytes | bytearray, primary: HDU, source: str) -> list[HDU]:
-    return [h for h in _all_hdus(buf, primary, source)[1:] if chip_number(h) is not None]
+def _chips(buf: bytes | bytearray, first: HDU, source: str) -> list[HDU]:
+    """The ``CHIPn.INT1`` HDUs from ``first`` (HDU 1, parsed already by the detection) on."""
+    return [h for h in _all_hdus(buf, first, source) if chip_number(h) is not None]
 
 
 def _traces(chips: list[HDU], source: str) -> dict[int, int]:
@@ -88,11 +89,12 @@ def _traces(chips: list[HDU], source: str) -> dict[int, int]:
 
 
 def crires_orders(
-    buf: bytes | bytearray, primary: HDU, source: str
+    buf: bytes | bytearray, ext: HDU, source: str
 ) -> tuple[list[HDU], dict[int, int], dict[int, int]]:
-    """The detector tables, the trace read per order index and the order number of each index
-    (headers and column names only: what :func:`spectrum_addresses` lists)."""
-    chips = _chips(buf, primary, source)
+    """The detector tables from HDU 1 ``ext`` on, the trace read per order index and the order
+    number of each index (headers and column names only: what :func:`spectrum_addresses`
+    lists)."""
+    chips = _chips(buf, ext, source)
     traces = _traces(chips, source)
     return chips, traces, _order_numbers(chips, sorted(traces))
 
@@ -128,15 +130,18 @@ class CriresFile:
     """A cr2res EXTRACT_1D file parsed once: its orders, each a list of detector segments
     (read when first asked for)."""
 
-    def __init__(self, buf: bytes | bytearray, primary: HDU, source: str) -> None:
+    def __init__(self, buf: bytes | bytearray, primary: HDU, ext: HDU, source: str) -> None:
         self.buf, self.primary, self.source = buf, primary, source
         drs = str(primary.header.get("ESO DRS TYPE", "EXTRACT_1D")).strip().upper()
         if drs != "EXTRACT_1D":  # EXTRACT_2D (cr2res_obs_2d): a row per pixel of the 2-D frame
             raise SpectrumFormatError(
                 source, f"cr2res {drs} table: only EXTRACT_1D extracted spectra are read"
             )
-        self.chips, self.traces, self.numbers = crires_orders(buf, primary, source)
+        self.chips, self.traces, self.numbers = crires_orders(buf, ext, source)
         self._columns: dict[int, dict[str, np.ndarray]] = {}
+        # parsed once per file: the column sets of each detector and the primary's metadata
+        self._sets = {c.index: spectrum_columns(c, source) for c in self.chips}
+        self._meta = primary.meta()
         if not self.traces:
             raise SpectrumFormatError(
                 source, "CRIRES+ extracted file without any OO_TT_SPEC/OO_TT_WL column"
@@ -144,7 +149,7 @@ class CriresFile:
 
     def _read(self, chip: HDU) -> dict[str, np.ndarray]:
         if chip.index not in self._columns:
-            want = [k for ks in spectrum_columns(chip, self.source).values() for k in ks.values()]
+            want = [k for ks in self._sets[chip.index].values() for k in ks.values()]
             self._columns[chip.index] = table_columns(self.buf, chip, want, self.source)
         return self._columns[chip.index]
 
@@ -152,7 +157,7 @@ class CriresFile:
         """The detectors of order index ``idxp`` as spectra, detector 1 first."""
         parts = []
         for chip in sorted(self.chips, key=chip_number):  # type: ignore[arg-type]
-            keys = spectrum_columns(chip, self.source).get((idxp, self.traces[idxp]))
+            keys = self._sets[chip.index].get((idxp, self.traces[idxp]))
             if keys is None:
                 continue
             meta = {
@@ -174,7 +179,7 @@ class CriresFile:
         if not parts:
             raise SpectrumFormatError(name, "no extracted CRIRES+ order has flux and wavelengths")
         parts.sort(key=lambda p: float(np.min(p.wavelength_aa)))
-        s = _join(parts, self.primary, "crires-extracted", name, self.medium())
+        s = _join(parts, self.primary, "crires-extracted", name, self.medium(), self._meta)
         for k in ("ORDER", "TRACE", "DETECTOR"):
             s.meta.pop(k, None)
         return s
@@ -191,14 +196,14 @@ class CriresFile:
                 name, f"ORDER {self.numbers[idxp]} has no extracted flux with wavelengths"
             )
         parts.sort(key=lambda p: float(np.min(p.wavelength_aa)))
-        s = _join(parts, self.primary, "crires-extracted", name, self.medium())
+        s = _join(parts, self.primary, "crires-extracted", name, self.medium(), self._meta)
         s.meta.pop("DETECTOR", None)
         s.meta.update(ORDER=self.numbers[idxp], TRACE=self.traces[idxp], ORDER_INDEX=idxp)
         return s
 
 
 def read_crires_extracted(
-    buf: bytes | bytearray, primary: HDU, source: str, select: str | None = None
+    buf: bytes | bytearray, primary: HDU, ext: HDU, source: str, select: str | None = None
 ) -> Spectrum:
     """``crires-extracted``: ESO CRIRES+ cr2res extracted spectra (module docstring). Medium:
     **vacuum** (cr2res calibrates on the vacuum uranium lists of Redman et al. 2011 and
@@ -226,5 +231,5 @@ def read_crires_extracted(
     >>> s.wavelength_aa[:3], s.ivar[:3]
     (array([20000., 20010., 20020.]), array([4., 0., 4.]))
     """
-    f = CriresFile(buf, primary, source)
+    f = CriresFile(buf, primary, ext, source)
     return f.whole(source) if select is None else f.order(select, source)

@@ -57,9 +57,7 @@ READERS: dict[str, Reader] = {
     ),
     "hst-x1d": read_hst_x1d,
     "eso-sdp": _table(read_eso_sdp),
-    "crires-extracted": lambda buf, primary, ext, source, select: read_crires_extracted(
-        buf, primary, source, select
-    ),
+    "crires-extracted": read_crires_extracted,
     "deep2-spec1d": _table(read_deep2_spec1d),
     "spex-merged": _image(read_spex_merged),
     "ondrejov-ssa": _table(read_ondrejov_ssa),
