@@ -1267,3 +1267,19 @@ def test_crires_extracted_orders_read_once_per_task(tmp_path, monkeypatch):
     assert [s.meta["ORDER"] for s in got[:9]] == list(range(42, 51))
     assert [len(s.segments) for s in got[:9]] == [len(_crires_detectors(i)) for i in CRIRES_INDICES]
     assert str(got[9]) == "no ORDER 3 in the file (it holds orders 42-50)"  # spoils no other
+
+
+def test_crires_extracted_expand_orders_reads_no_column(tmp_path, monkeypatch):
+    from vocloud.io.fitslayouts import crires
+    from vocloud.sources import DirectorySource
+
+    _write_crires(tmp_path / "cr2res_obs_nodding_extractedA.fits")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a column read while listing")
+
+    monkeypatch.setattr(crires, "table_columns", refuse)
+    df = DirectorySource(tmp_path, expand="orders").list()
+    name = "cr2res_obs_nodding_extractedA.fits"
+    assert df["id"].tolist() == [f"{name}#ORDER={m}" for m in range(42, 51)]
+    assert DirectorySource(tmp_path).list()["id"].tolist() == [name]

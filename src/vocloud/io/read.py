@@ -222,8 +222,8 @@ def read_spectrum(
 
     A file of many spectra is addressed as ``path#TARGETID=<n>`` (DESI coadd),
     ``path#TARGETID=<n>,EXPID=<e>`` (DESI spectra file), ``path#FIBERID=<n>`` (SDSS spPlate) or
-    ``path#<row>`` (or with ``select``); one order of an echelle file (IRAF multispec, HST x1d)
-    as ``path#ORDER=<m>``; :func:`list_spectra` lists them.
+    ``path#<row>`` (or with ``select``); one order of an echelle file (IRAF multispec, HST x1d,
+    CRIRES+) as ``path#ORDER=<m>``; :func:`list_spectra` lists them.
 
     The layout is detected from the content (magic bytes and headers), never from the name.
     FITS files are parsed straight from their bytes (about as fast as ``read`` +

@@ -46,7 +46,7 @@ class DirectorySource:
         a file of many spectra (DESI coadd and spectra files, SDSS spPlate) gives one row per
         spectrum, addressed ``file#<fragment>`` (:func:`vocloud.sources.expand.expand_spectra`;
         its headers and id columns are read, not its flux). ``"orders"``: also one row per
-        order of an echelle file (IRAF multispec, HST x1d), ``file#ORDER=<m>``.
+        order of an echelle file (IRAF multispec, HST x1d, CRIRES+), ``file#ORDER=<m>``.
 
     Notes
     -----
