@@ -156,7 +156,7 @@ class CriresFile:
     def order_parts(self, idxp: int) -> list[Spectrum]:
         """The detectors of order index ``idxp`` as spectra, detector 1 first."""
         parts = []
-        for chip in sorted(self.chips, key=chip_number):  # type: ignore[arg-type]
+        for chip in sorted(self.chips, key=lambda c: chip_number(c) or 0):
             keys = self._sets[chip.index].get((idxp, self.traces[idxp]))
             if keys is None:
                 continue
