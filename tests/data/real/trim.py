@@ -320,6 +320,19 @@ SOURCES = [
         "HST STIS x1d (echelle orders as table rows)",
     ),
     (
+        "crires/cr2res_util_calib_calibrated_collapsed_extr1D_tw.fits",
+        "ivh/cr2rep",
+        "f201ae5d3007e3fd1c2acc96822825cae1e50046",
+        "cr2res/tests/cr2res_util_calib_calibrated_collapsed_extr1D_tw.fits",
+        "GPL-2.0",
+        copy,
+        "ESO CRIRES+ trace-wave table (`ESO PRO CATG = 'UTIL_WAVE_TW'`) written by cr2res 0.9.3, "
+        "setting J1228: primary header of 1233 cards, tables `CHIP1.INT1`-`CHIP3.INT1` with the "
+        "orders and traces of each detector (order index 1 is not on detector 3) and their "
+        "wavelength solutions (nm). No spectrum: the `crires-extracted` tests write an "
+        "EXTRACT_1D file from it (below)",
+    ),
+    (
         "deep2/spec1d.1245.066.12004136.fits",
         "astropy/specutils",
         "17e4938005a07c2cef3637deb7c9cd45fa2f652f",
