@@ -1156,6 +1156,12 @@ def test_crires_extracted_without_real_orders_or_a_detector(tmp_path):
     np.testing.assert_allclose(s.wavelength_aa[:2048], wl, rtol=1e-12)
     np.testing.assert_array_equal(s.flux[:2048], spec)
     assert len(read_spectrum(gap).segments) == 9 + 8 - 1
+    # a trace without a wavelength solution (cr2res fills WL with 0) is no segment either
+    with _open(plain) as hdul:
+        hdul["CHIP2.INT1"].data["04_01_WL"] = 0.0
+        hdul.writeto(tmp_path / "nowave.fits")
+    assert len(read_spectrum(tmp_path / "nowave.fits").segments) == 9 + 9 + 8 - 2
+    assert len(read_spectrum(f"{tmp_path / 'nowave.fits'}#ORDER=4").segments) == 2
     # cr2res_obs_2d's EXTRACT_2D tables share the column names: refused with the reason
     with _open(plain) as hdul:
         hdul[0].header["HIERARCH ESO DRS TYPE"] = "EXTRACT_2D"
