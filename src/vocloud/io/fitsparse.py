@@ -76,8 +76,13 @@ _TFORM_DTYPES = {
     "C": (">c8", 8),
     "M": (">c16", 16),
 }
-# a valued card (one per line): key in columns 1-8, "= ", then a quoted string or a value
-_CARD_RE = re.compile(r"\n(.{8})= *('[^'\n]*(?:''[^'\n]*)*'|[^/\n]*)")
+# One card per line: its key part, a valued card's key in columns 1-8 and "= ", a HIERARCH card's
+# words up to the first "=", or CONTINUE; then its value: a quoted string ('' an escaped quote;
+# possessive, so that an unclosed string runs to the card's end and is never cut at a '' pair),
+# or anything up to a "/" comment.
+_CARD_RE = re.compile(
+    r"\n([^\n]{8}= |HIERARCH[^\n][^=\n]*=|CONTINUE) *('[^'\n]*+(?:''[^'\n]*+)*+'?|[^/\n]*)"
+)
 _TFORM_RE = re.compile(r"^\s*(\d*)\s*([LXBIJKAEDCMPQ])(.*)$")
 
 
@@ -209,18 +214,35 @@ def parse_header(buf: bytes | bytearray, start: int, source: str) -> tuple[dict[
         raise SpectrumFormatError(
             source, f"corrupt FITS: header at byte {start} starts with {raw[:10]!r}"
         )
-    if b"HIERARCH" in raw or b"CONTINUE" in raw:
+    cards = np.frombuffer(raw, dtype=np.uint8).reshape(-1, _CARD)
+    if (cards - np.uint8(0x20) > 0x5E).any():
+        # a byte outside printable ASCII (FITS allows none): a newline would split a card and
+        # str.strip() takes other control bytes for blanks, so the card-by-card parser decides
         return _parse_cards_slow(raw.decode("latin-1")), data_start
     # one line per card, then a single regex pass in C over all the cards
-    lines = b"\n" + b"\n".join(np.frombuffer(raw, dtype="S80").tolist())
+    lines = np.empty((len(cards), _CARD + 1), dtype=np.uint8)
+    lines[:, 0] = ord("\n")
+    lines[:, 1:] = cards
+    return _parse_lines(lines.tobytes().decode("ascii")), data_start
+
+
+def _parse_lines(text: str) -> dict[str, Any]:
+    """The cards of ``text`` (each after a newline) as :func:`_parse_cards_slow` reads them."""
     header: dict[str, Any] = {}
-    for key, v in _CARD_RE.findall(lines.decode("latin-1")):
+    last_key = None  # the last key given a value: where a CONTINUE card appends
+    keys = _CARD_KEYS
+    for k, v in _CARD_RE.findall(text):
         if v[:1] == "'":
-            value: Any = v[1:-1].replace("''", "'").rstrip()
+            v = v[1:]
+            # closed: the closing quote ends an odd run of quotes ('' pairs are escapes)
+            if (len(v) - len(v.rstrip("'"))) % 2:
+                value: Any = v[:-1].replace("''", "'").rstrip()
+            else:
+                value = v.rstrip()  # no closing quote: the rest of the card, as written
         else:
             v = v.strip()
             if not v:
-                continue  # undefined value
+                continue  # undefined value (a CONTINUE card without a string appends nothing)
             if v == "T":
                 value = True
             elif v == "F":
@@ -235,12 +257,38 @@ def parse_header(buf: bytes | bytearray, start: int, source: str) -> tuple[dict[
                     value = int(v)
                 except ValueError:
                     value = v
-        header[key.rstrip().upper()] = value
-    return header, data_start
+        key = keys.get(k)
+        if key is None:
+            key = _card_key(k)
+            if len(keys) < 100_000:  # archives repeat a few thousand keywords
+                keys[k] = key
+        if not key and k == "CONTINUE":
+            if last_key is not None:
+                prev = header[last_key]
+                if isinstance(value, str) and isinstance(prev, str) and prev.endswith("&"):
+                    header[last_key] = prev[:-1] + value
+            continue
+        header[key] = value
+        last_key = key
+    return header
+
+
+def _card_key(k: str) -> str:
+    """The header key of a card's key part as :data:`_CARD_RE` finds it ("" for CONTINUE)."""
+    if k[8:10] == "= ":
+        return k[:8].rstrip().upper()
+    if k == "CONTINUE":
+        return ""
+    return " ".join(k[9:-1].split()).upper()  # HIERARCH: its words, single blanks
+
+
+_CARD_KEYS: dict[str, str] = {}
+"""A card's key part as written -> its header key (:func:`_card_key`)."""
 
 
 def _parse_cards_slow(text: str) -> dict[str, Any]:
-    """Card-by-card parser for headers with ``HIERARCH`` or ``CONTINUE`` cards."""
+    """Card-by-card parser: the reference of :func:`_parse_lines` (tests compare the two) and
+    the parser of headers with bytes outside printable ASCII."""
     header: dict[str, Any] = {}
     last_key = None
     for i in range(0, len(text) - _CARD + 1, _CARD):
