@@ -603,7 +603,7 @@ def test_header_parser_edge_cases():
     assert "COMMENT" not in header
     s = read_spectrum(buf, name="edge.fits")
     np.testing.assert_allclose(s.wavelength.value, [6500.0, 6500.5, 6501.0])
-    # the fast path (no HIERARCH / CONTINUE) gives the same values
+    # the same cards without HIERARCH / CONTINUE give the same values
     fast, _ = parse_header(raw_fits(cards[:12]), 0, "edge.fits")
     assert {k: header[k] for k in fast} == fast
 
