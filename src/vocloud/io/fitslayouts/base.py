@@ -90,16 +90,19 @@ def _join(
         masks.append(p.mask[order] if p.mask is not None else np.zeros(len(p), bool))
         segments.append((start, start + len(p)))
         start += len(p)
-    meta = dict(meta) if meta is not None else primary.meta()
-    for p in parts[::-1]:
-        meta = {**p.meta, **meta}
+    # the parts' keys in their order, a later part's value winning, then the primary's over all:
+    # one pass over a primary of a thousand ESO cards, not a copy of it per part
+    merged: dict[str, Any] = {}
+    for p in parts:
+        merged.update(p.meta)
+    merged.update(meta if meta is not None else primary.meta())
     return make_spectrum(
         np.concatenate(waves),
         u.AA,
         np.concatenate(fluxes),
         ivar=np.concatenate(ivars) if any(p.ivar is not None for p in parts) else None,
         mask=np.concatenate(masks),
-        meta=meta,
+        meta=merged,
         layout=layout,
         source=source,
         medium=medium,

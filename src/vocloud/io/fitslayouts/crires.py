@@ -35,6 +35,7 @@ from vocloud.io.spectrum import (
 CHIP_EXTNAME = re.compile(r"^CHIP([1-9])\.INT1$")
 #: a column of an EXTRACT_1D table (cr2res_dfs_SPEC_colname: ``%02d_%02d_%s``)
 COLUMN = re.compile(r"^(\d\d)_(\d\d)_(SPEC|ERR|WL)$")
+_NM_TO_AA = u.nm.to(u.AA)
 
 
 def chip_number(hdu: HDU) -> int | None:
@@ -114,9 +115,11 @@ def _segment(
     bad = ~np.isfinite(flux[keep])
     if ivar is not None:
         bad |= ivar == 0
+    # in Angstrom by astropy's own nm -> AA factor: the same values as the unit conversion that
+    # joining the segments would make, without its cost per segment
     return make_spectrum(
-        wave[keep],
-        u.nm,
+        wave[keep] * _NM_TO_AA,
+        u.AA,
         flux[keep],
         ivar=ivar,
         mask=bad,
