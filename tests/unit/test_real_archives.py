@@ -1168,6 +1168,14 @@ def test_crires_extracted_without_real_orders_or_a_detector(tmp_path):
         hdul.writeto(tmp_path / "2d.fits")
     with pytest.raises(SpectrumFormatError, match="cr2res EXTRACT_2D table: only EXTRACT_1D"):
         read_spectrum(tmp_path / "2d.fits")
+    # a column of several values a row is not a cr2res column: refused, naming it
+    vector = fits.BinTableHDU.from_columns(
+        [fits.Column(f"02_01_{k}", "2D", array=np.ones((3, 2))) for k in ("SPEC", "WL")],
+        name="CHIP1.INT1",
+    )
+    fits.HDUList([fits.PrimaryHDU(), vector]).writeto(tmp_path / "vector.fits")
+    with pytest.raises(SpectrumFormatError, match=r"column 02_01_SPEC holds \(2,\) values a row"):
+        read_spectrum(tmp_path / "vector.fits")
 
 
 def test_crires_extracted_paschen_beta_cutout_takes_the_covering_order(tmp_path):
