@@ -100,57 +100,33 @@ def crires_orders(
     return chips, traces, _order_numbers(chips, sorted(traces))
 
 
-class _Detector:
-    """The column sets of one detector table as 2-D arrays, a row per set: each test on pixels
-    made once for all its orders (numpy's cost per call, not per pixel, dominates at 2048 rows);
-    a segment takes its row."""
-
-    def __init__(
-        self, cols: dict[str, np.ndarray], sets: dict[tuple[int, int], dict[str, str]]
-    ) -> None:
-        self.row = {k: i for i, k in enumerate(sets)}
-        wave = np.stack([np.asarray(cols[ks["WL"]], dtype=np.float64) for ks in sets.values()])
-        self.flux = np.stack(
-            [np.asarray(cols[ks["SPEC"]], dtype=np.float64) for ks in sets.values()]
-        )
-        self.keep = np.isfinite(wave) & (wave > 0)
-        self.finite = np.isfinite(self.flux)
-        # in Angstrom by astropy's own nm -> AA factor: the values the unit conversion gives
-        self.wave_aa = wave * _NM_TO_AA
-        with_err = [k for k, ks in sets.items() if "ERR" in ks]
-        self.err_row = {k: i for i, k in enumerate(with_err)}
-        self.ivar = (
-            ivar_from_error(np.stack([cols[sets[k]["ERR"]] for k in with_err]).astype(np.float64))
-            if with_err
-            else None
-        )
-
-    def segment(self, key: tuple[int, int], meta: dict[str, Any], source: str) -> Spectrum | None:
-        """One (order, detector): pixels with a wavelength (> 0, finite), NaN flux and an error
-        that is not positive bad; None for a trace the pipeline left NaN or without
-        wavelengths."""
-        r = self.row[key]
-        keep = self.keep[r]
-        if not keep.any():
-            return None
-        finite = self.finite[r][keep]
-        if not finite.any():
-            return None
-        e = self.err_row.get(key)
-        ivar = self.ivar[e][keep] if self.ivar is not None and e is not None else None
-        bad = ~finite
-        if ivar is not None:
-            bad |= ivar == 0
-        return make_spectrum(
-            self.wave_aa[r][keep],
-            u.AA,
-            self.flux[r][keep],
-            ivar=ivar,
-            mask=bad,
-            meta=meta,
-            layout="crires-extracted",
-            source=source,
-        )
+def _segment(
+    cols: dict[str, np.ndarray], keys: dict[str, str], meta: dict[str, Any], source: str
+) -> Spectrum | None:
+    """One (order, detector): pixels with a wavelength (> 0, finite), NaN flux and an error that
+    is not positive bad; None for a trace the pipeline left NaN or without wavelengths."""
+    wave = np.asarray(cols[keys["WL"]], dtype=np.float64)
+    keep = np.isfinite(wave) & (wave > 0)
+    flux = np.asarray(cols[keys["SPEC"]], dtype=np.float64)
+    if not keep.any() or not np.isfinite(flux[keep]).any():
+        return None
+    err = cols.get(keys.get("ERR", ""))
+    ivar = ivar_from_error(err[keep]) if err is not None else None
+    bad = ~np.isfinite(flux[keep])
+    if ivar is not None:
+        bad |= ivar == 0
+    # in Angstrom by astropy's own nm -> AA factor: the same values as the unit conversion that
+    # joining the segments would make, without its cost per segment
+    return make_spectrum(
+        wave[keep] * _NM_TO_AA,
+        u.AA,
+        flux[keep],
+        ivar=ivar,
+        mask=bad,
+        meta=meta,
+        layout="crires-extracted",
+        source=source,
+    )
 
 
 class CriresFile:
@@ -165,7 +141,7 @@ class CriresFile:
                 source, f"cr2res {drs} table: only EXTRACT_1D extracted spectra are read"
             )
         self.chips, self.traces, self.numbers = crires_orders(buf, ext, source)
-        self._detectors: dict[int, _Detector] = {}
+        self._columns: dict[int, dict[str, np.ndarray]] = {}
         # parsed once per file: the column sets of each detector and the primary's metadata
         self._sets = {c.index: spectrum_columns(c, source) for c in self.chips}
         self._meta = primary.meta()
@@ -174,32 +150,31 @@ class CriresFile:
                 source, "CRIRES+ extracted file without any OO_TT_SPEC/OO_TT_WL column"
             )
 
-    def _detector(self, chip: HDU) -> _Detector:
-        if chip.index not in self._detectors:
-            sets = self._sets[chip.index]
-            want = [k for ks in sets.values() for k in ks.values()]
+    def _read(self, chip: HDU) -> dict[str, np.ndarray]:
+        if chip.index not in self._columns:
+            want = [k for ks in self._sets[chip.index].values() for k in ks.values()]
             cols = table_columns(self.buf, chip, want, self.source)
-            for k in want:
+            for k in want:  # the masks would flatten a vector into pixels
                 if cols[k].ndim != 1:
                     raise SpectrumFormatError(
                         self.source, f"CRIRES+ column {k} holds {cols[k].shape[1:]} values a row"
                     )
-            self._detectors[chip.index] = _Detector(cols, sets)
-        return self._detectors[chip.index]
+            self._columns[chip.index] = cols
+        return self._columns[chip.index]
 
     def order_parts(self, idxp: int) -> list[Spectrum]:
         """The detectors of order index ``idxp`` as spectra, detector 1 first."""
         parts = []
         for chip in sorted(self.chips, key=lambda c: chip_number(c) or 0):
-            key = (idxp, self.traces[idxp])
-            if key not in self._sets[chip.index]:
+            keys = self._sets[chip.index].get((idxp, self.traces[idxp]))
+            if keys is None:
                 continue
             meta = {
                 "ORDER": self.numbers[idxp],
                 "TRACE": self.traces[idxp],
                 "DETECTOR": chip_number(chip),
             }
-            part = self._detector(chip).segment(key, meta, self.source)
+            part = _segment(self._read(chip), keys, meta, self.source)
             if part is not None:
                 parts.append(part)
         return parts
