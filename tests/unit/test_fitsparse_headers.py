@@ -119,6 +119,9 @@ EDGE = [
     "EMPTY   = ''",
     "BLANKSTR= '        '",
     "UNCLOSED= 'no closing quote''",
+    "QUOTE80 = " + " " * 69 + "'",
+    "CLOSEDQ = " + " " * 60 + "'closed'''",
+    "CLOSED80= " + " " * 62 + "'closed'",
     "",
     "        / a blank key with a comment",
     "COMMENT   this = not a value",
@@ -155,6 +158,9 @@ def test_edge_cards_equal_reference():
     assert header["QUOTES"] == "O'Brien / x" and header["ESCAPES"] == "''"
     assert header["EMPTY"] == "" and header["BLANKSTR"] == ""
     assert header["UNCLOSED"] == "no closing quote''"  # the rest of the card, as written
+    # a quote in column 80: an unclosed empty string; strings closed in column 80
+    assert header["QUOTE80"] == "" and header["CLOSEDQ"] == "closed'"
+    assert header["CLOSED80"] == "closed"
     assert header["LOWER"] == 1.5 and header["MIXED_1"] == 6500.0
     assert header["INTLIKE"] == 7 and header["WORD"] == "notanumber"
     assert header["NAN"] != header["NAN"]

@@ -234,12 +234,15 @@ def _parse_lines(text: str) -> dict[str, Any]:
     keys = _CARD_KEYS
     for k, v in _CARD_RE.findall(text):
         if v[:1] == "'":
-            v = v[1:]
-            # closed: the closing quote ends an odd run of quotes ('' pairs are escapes)
-            if (len(v) - len(v.rstrip("'"))) % 2:
-                value: Any = v[:-1].replace("''", "'").rstrip()
+            if len(v) > 1 and v[-1] == "'" and v[-2] != "'":  # 'closed', the usual string
+                value: Any = v[1:-1].replace("''", "'").rstrip()
             else:
-                value = v.rstrip()  # no closing quote: the rest of the card, as written
+                v = v[1:]
+                # closed: the closing quote ends an odd run of quotes ('' pairs are escapes)
+                if (len(v) - len(v.rstrip("'"))) % 2:
+                    value = v[:-1].replace("''", "'").rstrip()
+                else:
+                    value = v.rstrip()  # no closing quote: the rest of the card, as written
         else:
             v = v.strip()
             if not v:
