@@ -98,6 +98,11 @@ class ContinuumFit:
     error : list of (str or None)
         Failure reason per spectrum.
     method, degree : str, int
+    grid : numpy.ndarray
+        ``B`` float: the ideal grid each row was fitted on (0 linear, else the geometric step
+        ``ln(lambda_{k+1} / lambda_k)``; NaN: its own wavelengths), see :func:`fit_continuum`.
+    n : int
+        The fitted rows' length (pixels).
     """
 
     coef: np.ndarray
@@ -107,13 +112,33 @@ class ContinuumFit:
     error: list[str | None]
     method: str
     degree: int
+    grid: np.ndarray | None = None
+    n: int = 0
 
-    def evaluate(self, wavelength: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """The continuum at ``wavelength`` (``b x k``, rows of the block given by ``rows``)."""
+    def evaluate(
+        self,
+        wavelength: np.ndarray,
+        rows: np.ndarray | None = None,
+        *,
+        pixels: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The continuum at ``wavelength`` (``b x k``, rows of the block given by ``rows``).
+
+        ``pixels`` (``b x k`` column indices of the fitted rows at those wavelengths) evaluates
+        a row fitted on an ideal grid's x (``grid`` not NaN) at that grid's x, as it was fitted:
+        the continuum is then a function of the pixel that no padding or rounding of the
+        wavelengths moves. Without ``pixels`` every row maps its wavelengths onto x.
+        """
         rows = np.arange(self.coef.shape[0]) if rows is None else np.asarray(rows)
         w = np.asarray(wavelength, dtype=np.float64)
         lo, hi = self.lo[rows, None], self.hi[rows, None]
         x = (w - lo) * (2.0 / (hi - lo)) - 1.0
+        if pixels is not None and self.grid is not None:
+            pix = np.broadcast_to(np.asarray(pixels), x.shape)
+            g = self.grid[rows]
+            for key in np.unique(g[~np.isnan(g)]):
+                sel = np.flatnonzero(g == key)
+                x[sel] = _ideal_x(self.n, float(key))[pix[sel]]
         out = np.empty(w.shape, dtype=np.float64)
         kn = self.knots[rows]
         for k in np.unique(kn):
@@ -190,6 +215,7 @@ def _clip_fit(
     ok_rows = nkeep >= d
     coef = np.zeros((b, d))
     ok = np.zeros(b, dtype=bool)
+    n_all = np.zeros((b, iu0.size))  # each row's normal matrix of its last mask
     ra = y  # residuals of the current coefficients (none yet) of the active rows
     active = np.arange(b)
 
@@ -217,6 +243,7 @@ def _clip_fit(
         ka = keep if full else keep[active]
         w = ka.astype(dtype)
         n_tri, rhs = products(w, ra)
+        n_all[active] = n_tri
         c, o = _solve(n_tri, rhs, d, ok_rows[active])
         ok[active] = o
         c[~o] = 0.0
@@ -237,14 +264,6 @@ def _clip_fit(
         changed = (new != ka).any(axis=1) & o
         nnew = np.count_nonzero(new, axis=1)
         changed &= nnew >= d  # never clip a fit into degeneracy: keep the previous mask
-        # rows done after the first solve get one correction from their residuals; later solves
-        # are corrections already
-        done = np.flatnonzero(~changed & o) if it == 0 else np.zeros(0, np.intp)
-        if done.size:
-            _, rhs2 = products(w[done], r[done], done)
-            c2, o2 = _solve(n_tri[done], rhs2, d, o[done])
-            c2[~o2] = 0.0
-            coef[active[done]] += c2
         if not changed.any():
             break
         rows = active[changed]
@@ -253,47 +272,81 @@ def _clip_fit(
         ra = r[changed]
         active = rows
     ok &= ok_rows
+    if dtype != np.float64:
+        _polish(coef, ok, y, keep, a, n_all)
     coef[~ok] = np.nan
     return coef, ok
 
 
-def _x_groups(wl: np.ndarray, min_shared: int = 2) -> list[np.ndarray]:
-    """Candidate groups of rows whose normalised x may coincide within ``_X_TOL``.
+def _polish(
+    coef: np.ndarray, ok: np.ndarray, y: np.ndarray, keep: np.ndarray, a: np.ndarray, n_tri
+) -> None:
+    """One correction of float32 coefficients from float64 residuals, in place.
 
-    Rows are clustered by x at their middle pixel (sorted, a new cluster where x moves by more
-    than ``_X_TOL`` from the cluster's first row). Returns the clusters of >= ``min_shared`` rows,
-    each ordered with its reference row (the middle one by x) first, then the other rows; the
-    full-row match with the reference is verified slab by slab during the fit.
+    With the final mask, ``c += N^-1 A^T W (y - A c)`` in float64 (``N`` the float32 normal
+    matrix) takes the coefficients to the float64 least-squares solution (~1e-13 relative):
+    what float32 rounding, which depends on the padded length and the BLAS kernel a slab's
+    size picks, leaves in them is removed, so a row's continuum does not depend on its block.
+    """
+    rows = np.flatnonzero(ok)
+    if rows.size == 0:
+        return
+    shared = a.ndim == 2
+    a64 = np.asarray(a, dtype=np.float64)
+    c = coef[rows]
+    w = keep[rows]
+    if shared:
+        r = y[rows] - c @ a64.T
+        rhs = np.where(w, r, 0.0) @ a64
+    else:
+        ar = a64[rows] if rows.size < a64.shape[0] else a64
+        r = y[rows] - np.matmul(ar, c[:, :, None])[:, :, 0]
+        rhs = np.matmul(np.where(w, r, 0.0)[:, None, :], ar)[:, 0, :]
+    dc, o = _solve(n_tri[rows], rhs, a.shape[-1], np.ones(rows.size, bool))
+    coef[rows[o]] += dc[o]
+
+
+def _quantise(s: np.ndarray, bits: int = 20) -> np.ndarray:
+    """``s`` rounded to ``bits`` significant bits: a key that only the row's own value sets."""
+    mant, ex = np.frexp(s)
+    return np.ldexp(np.round(mant * (1 << bits)), ex - bits)
+
+
+def _ideal_x(n: int, s: float) -> np.ndarray:
+    """Normalised x of an ideal grid of ``n`` pixels: linear (``s`` 0) or geometric with
+    ``ln(lambda_{k+1} / lambda_k) = s``."""
+    if s == 0.0:
+        return np.linspace(-1.0, 1.0, n)
+    k = np.arange(n, dtype=np.float64)
+    return np.clip(2.0 * np.expm1(k * s) / np.expm1((n - 1) * s) - 1.0, -1.0, 1.0)
+
+
+def _x_groups(wl: np.ndarray) -> tuple[list[tuple[np.ndarray, float, np.ndarray]], np.ndarray]:
+    """Rows that may share an ideal grid's design matrix, and the others.
+
+    Each row gets a key from its own wavelengths only: linear (x at its middle pixel within
+    ``_X_TOL`` of a linear grid's) or geometric with its step ``ln(hi / lo) / (n - 1)`` rounded to
+    20 significant bits. Returns ``([(rows, key, x_ideal), ...], rows without a key)``; whether a
+    row's x is within ``_X_TOL`` of its key's grid at every pixel is verified during the fit.
+    The reference grid therefore never depends on which other rows are in the block.
     """
     b, n = wl.shape
     if b == 0:
-        return []
+        return [], np.zeros(0, np.intp)
     c = n // 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        probe = (wl[:, c] - wl[:, 0]) * (2.0 / (wl[:, -1] - wl[:, 0])) - 1.0
-    probe = np.nan_to_num(probe, nan=9.0, posinf=9.0, neginf=9.0)
-    order = np.argsort(probe, kind="stable")
-    p = probe[order]
-    groups: list[np.ndarray] = []
-    start = 0
-    while start < b:
-        stop = int(np.searchsorted(p, p[start] + _X_TOL, side="right"))
-        stop = max(stop, start + 1)
-        if stop - start >= min_shared:
-            rows = order[start:stop]
-            groups.append(
-                rows[
-                    np.r_[
-                        (stop - start) // 2,
-                        0 : (stop - start) // 2,
-                        (stop - start) // 2 + 1 : stop - start,
-                    ]
-                ]
-            )
-        else:
-            groups.append(order[start:stop])
-        start = stop
-    return groups
+    lo, mid, hi = wl[:, 0], wl[:, c], wl[:, -1]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        probe = (mid - lo) * (2.0 / (hi - lo)) - 1.0
+        lin = np.abs(probe - (2.0 * c / (n - 1) - 1.0)) <= _X_TOL
+        s = _quantise(np.log(hi / lo) / (n - 1))
+        geo = ~lin & np.isfinite(s) & (s > 0)
+        geo[geo] &= np.abs(probe[geo] - (2.0 * np.expm1(c * s[geo]) / np.expm1((n - 1) * s[geo]) - 1.0)) <= _X_TOL
+    key = np.where(lin, 0.0, np.where(geo, s, np.nan))
+    groups = []
+    has = ~np.isnan(key)
+    for k in np.unique(key[has]):
+        groups.append((np.flatnonzero(key == k), float(k), _ideal_x(n, float(k))))
+    return groups, np.flatnonzero(~has)
 
 
 def fit_continuum(
@@ -351,7 +404,9 @@ def fit_continuum(
     lower, upper = params.sigma
     step = max(1, _SLAB_ELEMENTS // max(n, 1))
 
-    def run(rows: np.ndarray, xref: np.ndarray | None, k: int) -> list[int]:
+    grid = np.full(b, np.nan)
+
+    def run(rows: np.ndarray, xref: np.ndarray | None, k: int, key: float = np.nan) -> list[int]:
         """Fit ``rows`` slab by slab (all work on a slab stays in cache).
 
         With ``xref`` the rows share its design matrix; rows whose own x deviate from it by more
@@ -369,6 +424,7 @@ def fit_continuum(
                     r, x = r[same], x[same]
                     if r.size == 0:
                         continue
+                grid[r] = key
             f = fl[r]
             k0 = np.isfinite(f)
             if gd is not None:
@@ -382,6 +438,8 @@ def fit_continuum(
             nkeep_all[r] = nk
             scale = np.abs(y).sum(axis=1) / np.maximum(nk, 1)
             scale[~(np.isfinite(scale) & (scale > 0))] = 1.0
+            # a power of 2: dividing by it is exact, whatever the row's padding did to the sum
+            scale = np.exp2(np.clip(np.round(np.log2(scale)), -1000, 1000))
             y = (y * (1.0 / scale)[:, None]).astype(dtype)
             ar = a if a is not None else basis(x, params.method, params.degree, k)
             d = ar.shape[-1]
@@ -392,14 +450,10 @@ def fit_continuum(
 
     for k in np.unique(kn):
         rows_k = np.flatnonzero(kn == k)
-        single: list[int] = []
-        for g in _x_groups(wl[rows_k]):
-            rows = rows_k[g]
-            if rows.size < 2:
-                single.extend(rows.tolist())
-                continue
-            xref = normalised_x(wl[rows[0]])
-            single.extend(run(np.sort(rows), xref, int(k)))
+        groups, rest = _x_groups(wl[rows_k])
+        single: list[int] = rows_k[rest].tolist()
+        for g, key, xref in groups:
+            single.extend(run(rows_k[g], xref, int(k), key))
         if single:
             run(np.sort(np.asarray(single, dtype=np.intp)), None, int(k))
     d_row = kn + 4 if params.method == "spline" else np.full(b, params.degree + 1)
@@ -411,7 +465,7 @@ def fit_continuum(
         else:
             error[i] = "continuum fit failed: singular least-squares system"
         coef[i] = np.nan
-    return ContinuumFit(coef, kn, lo, hi, error, params.method, params.degree)
+    return ContinuumFit(coef, kn, lo, hi, error, params.method, params.degree, grid, n)
 
 
 def normalise_continuum(
@@ -437,7 +491,7 @@ def normalise_continuum(
     wl = np.atleast_2d(np.asarray(wavelength, dtype=np.float64))
     fl = np.atleast_2d(np.asarray(flux, dtype=np.float64))
     fit = fit_continuum(wl, fl, good, params, dtype=dtype)
-    cont = fit.evaluate(wl)
+    cont = fit.evaluate(wl, pixels=np.arange(wl.shape[1]))
     err = list(fit.error)
     bad = ~(np.isfinite(cont) & (cont > 0)).all(axis=1)
     for i in np.flatnonzero(bad):

@@ -407,7 +407,10 @@ def _group(
     cont = None
     if fit is not None:
         ok = _fail_rows(error, rows, fit.error)
-        cont = fit.evaluate(wlc)
+        # at the cutout's pixels: a row fitted on an ideal grid is evaluated on it
+        cols = np.arange(wlc.shape[1])
+        pix = start[:, None] + np.minimum(cols[None, :], np.maximum(stop - start - 1, 0)[:, None])
+        cont = fit.evaluate(wlc, pixels=pix)
         with np.errstate(invalid="ignore"):
             bad_cont = ok & ~((np.isfinite(cont) & (cont > 0)) | ~valid).all(axis=1)
         for j in np.flatnonzero(bad_cont):
