@@ -194,21 +194,25 @@ def _clip_fit(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sigma-clipped fit of one slab of rows. ``a``: shared ``n x d`` or per-row ``b x n x d`` basis.
 
-    ``y`` (b x n, ``dtype``) is zero where ``keep0`` is False. Returns (coef b x d, ok b).
-    Only rows whose mask changed in the last round are fitted again: by the fourth round about
-    half of the LAMOST-like rows have converged, and refitting just the others saves ~20 % of the
-    fit (1,000 spectra, degree 5, 5 rounds).
+    ``y`` (b x n) is zero where ``keep0`` is False. Returns (coef b x d, ok b). Only rows whose
+    mask changed in the last round are fitted again: by the fourth round about half of the
+    LAMOST-like rows have converged, and refitting just the others saves ~20 % of the fit
+    (1,000 spectra, degree 5, 5 rounds).
 
     Each round after the first solves for the *correction* of the coefficients from the residuals
-    of the previous round (``c' = c + N'^-1 A^T W' r``, the same least-squares solution), and a
-    row that keeps its first mask gets one such correction (iterative refinement): the float32
-    products then carry errors relative to the residuals, not to the flux, which keeps float32
-    within ~1e-7 of float64 also when the data fill only part of [-1, 1] (padded rows).
+    of the previous round (``c' = c + N'^-1 A^T W' r``, the same least-squares solution). Only the
+    normal matrices ``N`` (the costly product, ``d (d + 1) / 2`` columns) are formed in ``dtype``;
+    residuals and right-hand sides are float64, and the first round is refined once more
+    (iterative refinement), so a float32 ``N`` leaves ~1e-7 of each *correction* in the
+    coefficients, ~1e-13 of the continuum. That makes the fit, and the clipping decisions made
+    on its residuals, independent of how BLAS sums a row (which depends on the padded length and
+    on the slab's size): a spectrum's continuum does not depend on its block.
     """
     shared = a.ndim == 2
     b, d = y.shape[0], a.shape[-1]
     iu0, iu1 = _triu(d)
-    af = a.astype(dtype)
+    a64 = np.asarray(a, dtype=np.float64)
+    af = a64.astype(dtype, copy=False)
     aa = af[..., iu0] * af[..., iu1]
     keep = keep0.copy()
     nkeep = np.count_nonzero(keep, axis=1)
@@ -216,45 +220,46 @@ def _clip_fit(
     coef = np.zeros((b, d))
     ok = np.zeros(b, dtype=bool)
     n_all = np.zeros((b, iu0.size))  # each row's normal matrix of its last mask
-    ra = y  # residuals of the current coefficients (none yet) of the active rows
+    ra = np.asarray(y, dtype=np.float64)  # residuals of the current coefficients of the active rows
     active = np.arange(b)
 
-    def products(w, r, sel=None):
-        """Normal matrices (upper triangles) and right-hand sides of the rows ``active[sel]``."""
-        wr = w * r
+    def normal(w):
+        """Normal matrices (upper triangles, ``dtype``) of the active rows."""
         if shared:
-            return w @ aa, wr @ af
-        rows = active if sel is None else active[sel]
-        aa_a, af_a = (aa, af) if rows.size == b else (aa[rows], af[rows])
-        return (
-            np.matmul(w[:, None, :], aa_a)[:, 0, :],
-            np.matmul(wr[:, None, :], af_a)[:, 0, :],
-        )
+            return w @ aa
+        aa_a = aa if active.size == b else aa[active]
+        return np.matmul(w[:, None, :], aa_a)[:, 0, :]
 
-    def model(c, sel=None):
+    def rhs_of(wr):
         if shared:
-            return c @ af.T
-        rows = active if sel is None else active[sel]
-        af_a = af if rows.size == b else af[rows]
-        return np.matmul(af_a, c[:, :, None])[:, :, 0]
+            return wr @ a64
+        a_a = a64 if active.size == b else a64[active]
+        return np.matmul(wr[:, None, :], a_a)[:, 0, :]
+
+    def model(c):
+        if shared:
+            return c @ a64.T
+        a_a = a64 if active.size == b else a64[active]
+        return np.matmul(a_a, c[:, :, None])[:, :, 0]
 
     for it in range(iterations + 1):
         full = active.size == b
         ka = keep if full else keep[active]
-        w = ka.astype(dtype)
-        n_tri, rhs = products(w, ra)
-        n_all[active] = n_tri
-        c, o = _solve(n_tri, rhs, d, ok_rows[active])
-        ok[active] = o
+        n_tri = normal(ka.astype(dtype))
+        c, o = _solve(n_tri, rhs_of(np.where(ka, ra, 0.0)), d, ok_rows[active])
         c[~o] = 0.0
+        if it == 0 and dtype != np.float64:  # refine: the whole fit came from a float32 N
+            c2, _ = _solve(n_tri, rhs_of(np.where(ka, ra - model(c), 0.0)), d, o)
+            c += np.where(np.isfinite(c2), c2, 0.0)
+        ok[active] = o
         coef[active] += c
+        n_all[active] = n_tri
         if it == iterations:
             break
-        m = model(c.astype(dtype))
-        r = np.subtract(ra, m, out=m)
+        r = ra - model(c)
         r2 = r * r
         na = nkeep[active]
-        rms = np.sqrt(np.einsum("ij,ij->i", w, r2) / np.maximum(na, 1)).astype(dtype)
+        rms = np.sqrt(np.where(ka, r2, 0.0).sum(axis=1) / np.maximum(na, 1))
         if lower == upper:
             new = r2 <= ((upper * rms) ** 2)[:, None]
         else:
@@ -272,38 +277,19 @@ def _clip_fit(
         ra = r[changed]
         active = rows
     ok &= ok_rows
-    if dtype != np.float64:
-        _polish(coef, ok, y, keep, a, n_all)
+    if dtype != np.float64:  # the last correction, refined as the first
+        rows = np.flatnonzero(ok)
+        if rows.size:
+            ar = a64 if shared else a64[rows]
+            yr = np.asarray(y[rows], dtype=np.float64)
+            cr = coef[rows]
+            r = yr - (cr @ ar.T if shared else np.matmul(ar, cr[:, :, None])[:, :, 0])
+            wr = np.where(keep[rows], r, 0.0)
+            rhs = wr @ ar if shared else np.matmul(wr[:, None, :], ar)[:, 0, :]
+            c2, o2 = _solve(n_all[rows], rhs, d, np.ones(rows.size, bool))
+            coef[rows[o2]] += c2[o2]
     coef[~ok] = np.nan
     return coef, ok
-
-
-def _polish(
-    coef: np.ndarray, ok: np.ndarray, y: np.ndarray, keep: np.ndarray, a: np.ndarray, n_tri
-) -> None:
-    """One correction of float32 coefficients from float64 residuals, in place.
-
-    With the final mask, ``c += N^-1 A^T W (y - A c)`` in float64 (``N`` the float32 normal
-    matrix) takes the coefficients to the float64 least-squares solution (~1e-13 relative):
-    what float32 rounding, which depends on the padded length and the BLAS kernel a slab's
-    size picks, leaves in them is removed, so a row's continuum does not depend on its block.
-    """
-    rows = np.flatnonzero(ok)
-    if rows.size == 0:
-        return
-    shared = a.ndim == 2
-    a64 = np.asarray(a, dtype=np.float64)
-    c = coef[rows]
-    w = keep[rows]
-    if shared:
-        r = y[rows] - c @ a64.T
-        rhs = np.where(w, r, 0.0) @ a64
-    else:
-        ar = a64[rows] if rows.size < a64.shape[0] else a64
-        r = y[rows] - np.matmul(ar, c[:, :, None])[:, :, 0]
-        rhs = np.matmul(np.where(w, r, 0.0)[:, None, :], ar)[:, 0, :]
-    dc, o = _solve(n_tri[rows], rhs, a.shape[-1], np.ones(rows.size, bool))
-    coef[rows[o]] += dc[o]
 
 
 def _quantise(s: np.ndarray, bits: int = 20) -> np.ndarray:
