@@ -194,19 +194,21 @@ def _clip_fit(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sigma-clipped fit of one slab of rows. ``a``: shared ``n x d`` or per-row ``b x n x d`` basis.
 
-    ``y`` (b x n) is zero where ``keep0`` is False. Returns (coef b x d, ok b). Only rows whose
-    mask changed in the last round are fitted again: by the fourth round about half of the
-    LAMOST-like rows have converged, and refitting just the others saves ~20 % of the fit
-    (1,000 spectra, degree 5, 5 rounds).
+    ``y`` (b x n, ``dtype``) is zero where ``keep0`` is False. Returns (coef b x d, ok b).
+    Only rows whose mask changed in the last round are fitted again: by the fourth round about
+    half of the LAMOST-like rows have converged, and refitting just the others saves ~20 % of the
+    fit (1,000 spectra, degree 5, 5 rounds).
 
     Each round after the first solves for the *correction* of the coefficients from the residuals
-    of the previous round (``c' = c + N'^-1 A^T W' r``, the same least-squares solution). Only the
-    normal matrices ``N`` (the costly product, ``d (d + 1) / 2`` columns) are formed in ``dtype``;
-    residuals and right-hand sides are float64, and the first round is refined once more
-    (iterative refinement), so a float32 ``N`` leaves ~1e-7 of each *correction* in the
-    coefficients, ~1e-13 of the continuum. That makes the fit, and the clipping decisions made
-    on its residuals, independent of how BLAS sums a row (which depends on the padded length and
-    on the slab's size): a spectrum's continuum does not depend on its block.
+    of the previous round (``c' = c + N'^-1 A^T W' r``, the same least-squares solution). In
+    float32 the coefficients are kept in float64 and the residuals computed from them in float64
+    after the first fit, which gets one more correction from them (float64 right-hand side);
+    later rounds update them by their (small) corrections in float32, and the final
+    coefficients get one more float64 correction. The products' float32 errors are then
+    relative to the residuals and corrections, not to the flux: the coefficients end ~1e-12
+    from the float64 solution, and the clipping decisions see residuals within ~1e-7 of the
+    rms of exact ones. That is what makes a spectrum's continuum independent of its block: the rounding
+    of a float32 product depends on the padded length and on the BLAS kernel a slab's size picks.
     """
     shared = a.ndim == 2
     b, d = y.shape[0], a.shape[-1]
@@ -214,52 +216,68 @@ def _clip_fit(
     a64 = np.asarray(a, dtype=np.float64)
     af = a64.astype(dtype, copy=False)
     aa = af[..., iu0] * af[..., iu1]
+    exact = np.dtype(dtype) != np.float64
     keep = keep0.copy()
     nkeep = np.count_nonzero(keep, axis=1)
     ok_rows = nkeep >= d
     coef = np.zeros((b, d))
     ok = np.zeros(b, dtype=bool)
-    n_all = np.zeros((b, iu0.size))  # each row's normal matrix of its last mask
-    ra = np.asarray(y, dtype=np.float64)  # residuals of the current coefficients of the active rows
+    n_all = np.zeros((b, iu0.size))  # each row's normal matrix of its current mask
+    ra = y  # residuals of the current coefficients (none yet) of the active rows
     active = np.arange(b)
 
-    def normal(w):
-        """Normal matrices (upper triangles, ``dtype``) of the active rows."""
+    def normal(w, rows):
         if shared:
             return w @ aa
-        aa_a = aa if active.size == b else aa[active]
-        return np.matmul(w[:, None, :], aa_a)[:, 0, :]
+        return np.matmul(w[:, None, :], aa if rows.size == b else aa[rows])[:, 0, :]
 
-    def rhs_of(wr):
+    def rhs_of(wr, rows):
         if shared:
-            return wr @ a64
-        a_a = a64 if active.size == b else a64[active]
-        return np.matmul(wr[:, None, :], a_a)[:, 0, :]
+            return wr @ af
+        return np.matmul(wr[:, None, :], af if rows.size == b else af[rows])[:, 0, :]
 
-    def model(c):
+    def residuals(rows):
+        """``y - A coef`` of ``rows`` in float64."""
+        c = coef[rows]
         if shared:
-            return c @ a64.T
-        a_a = a64 if active.size == b else a64[active]
-        return np.matmul(a_a, c[:, :, None])[:, :, 0]
+            m = c @ a64.T
+        else:
+            m = np.matmul(a64 if rows.size == b else a64[rows], c[:, :, None])[:, :, 0]
+        return np.subtract(y if rows.size == b else y[rows], m, out=m)
+
+    def correct(rows, w, r, n_tri):
+        """One more correction of ``coef[rows]`` from float64 residuals ``r`` (mask ``w``)."""
+        r *= w
+        if shared:
+            rhs = r @ a64
+        else:
+            rhs = np.matmul(r[:, None, :], a64 if rows.size == b else a64[rows])[:, 0, :]
+        c2, o2 = _solve(n_tri, rhs, d, np.ones(rows.size, bool))
+        coef[rows[o2]] += c2[o2]
 
     for it in range(iterations + 1):
         full = active.size == b
         ka = keep if full else keep[active]
-        n_tri = normal(ka.astype(dtype))
-        c, o = _solve(n_tri, rhs_of(np.where(ka, ra, 0.0)), d, ok_rows[active])
-        c[~o] = 0.0
-        if it == 0 and dtype != np.float64:  # refine: the whole fit came from a float32 N
-            c2, _ = _solve(n_tri, rhs_of(np.where(ka, ra - model(c), 0.0)), d, o)
-            c += np.where(np.isfinite(c2), c2, 0.0)
-        ok[active] = o
-        coef[active] += c
+        w = ka.astype(dtype)
+        n_tri = normal(w, active)
         n_all[active] = n_tri
+        c, o = _solve(n_tri, rhs_of(w * ra, active), d, ok_rows[active])
+        ok[active] = o
+        c[~o] = 0.0
+        coef[active] += c
+        if it == 0 and exact:  # the whole fit came from float32 products of the flux
+            correct(active[o], w[o], residuals(active[o]), n_tri[o])
         if it == iterations:
             break
-        r = ra - model(c)
+        if it == 0 and exact:  # later residuals are updated by corrections (small) in float32
+            r = residuals(active).astype(dtype)
+        else:
+            c = c.astype(dtype)
+            m = c @ af.T if shared else np.matmul(af if full else af[active], c[:, :, None])[:, :, 0]
+            r = np.subtract(ra, m, out=m)
         r2 = r * r
         na = nkeep[active]
-        rms = np.sqrt(np.where(ka, r2, 0.0).sum(axis=1) / np.maximum(na, 1))
+        rms = np.sqrt(np.einsum("ij,ij->i", w, r2) / np.maximum(na, 1)).astype(dtype)
         if lower == upper:
             new = r2 <= ((upper * rms) ** 2)[:, None]
         else:
@@ -277,17 +295,10 @@ def _clip_fit(
         ra = r[changed]
         active = rows
     ok &= ok_rows
-    if dtype != np.float64:  # the last correction, refined as the first
+    if exact:  # the last correction, refined as the first
         rows = np.flatnonzero(ok)
         if rows.size:
-            ar = a64 if shared else a64[rows]
-            yr = np.asarray(y[rows], dtype=np.float64)
-            cr = coef[rows]
-            r = yr - (cr @ ar.T if shared else np.matmul(ar, cr[:, :, None])[:, :, 0])
-            wr = np.where(keep[rows], r, 0.0)
-            rhs = wr @ ar if shared else np.matmul(wr[:, None, :], ar)[:, 0, :]
-            c2, o2 = _solve(n_all[rows], rhs, d, np.ones(rows.size, bool))
-            coef[rows[o2]] += c2[o2]
+            correct(rows, keep[rows].astype(dtype), residuals(rows), n_all[rows])
     coef[~ok] = np.nan
     return coef, ok
 
