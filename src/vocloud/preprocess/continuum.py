@@ -273,7 +273,11 @@ def _clip_fit(
             r = residuals(active).astype(dtype)
         else:
             c = c.astype(dtype)
-            m = c @ af.T if shared else np.matmul(af if full else af[active], c[:, :, None])[:, :, 0]
+            m = (
+                c @ af.T
+                if shared
+                else np.matmul(af if full else af[active], c[:, :, None])[:, :, 0]
+            )
             r = np.subtract(ra, m, out=m)
         r2 = r * r
         na = nkeep[active]
@@ -337,7 +341,10 @@ def _x_groups(wl: np.ndarray) -> tuple[list[tuple[np.ndarray, float, np.ndarray]
         lin = np.abs(probe - (2.0 * c / (n - 1) - 1.0)) <= _X_TOL
         s = _quantise(np.log(hi / lo) / (n - 1))
         geo = ~lin & np.isfinite(s) & (s > 0)
-        geo[geo] &= np.abs(probe[geo] - (2.0 * np.expm1(c * s[geo]) / np.expm1((n - 1) * s[geo]) - 1.0)) <= _X_TOL
+        geo[geo] &= (
+            np.abs(probe[geo] - (2.0 * np.expm1(c * s[geo]) / np.expm1((n - 1) * s[geo]) - 1.0))
+            <= _X_TOL
+        )
     key = np.where(lin, 0.0, np.where(geo, s, np.nan))
     groups = []
     has = ~np.isnan(key)
