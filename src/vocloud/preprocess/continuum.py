@@ -1,19 +1,30 @@
 """Continuum normalisation: iterative sigma-clipped least squares, vectorised over a block.
 
 The fit coordinate is the wavelength: ``x`` maps each row's wavelength range linearly onto
-[-1, 1]. Rows whose ``x`` coincide within 1e-5 (same length and grid shape: every linear grid,
-log-lambda grids of the same step, the float32 rounding of LAMOST/SDSS wavelengths included) share
-one design matrix; their normal matrices for a whole slab of rows come from one GEMM ``W @ (A_i A_j)``.
-The others are fitted with per-spectrum design matrices, still batched (batched matmul).
+[-1, 1]. A row whose ``x`` is within 1e-5 at every pixel of an *ideal* grid's (linear, or
+geometric with the row's own step ``ln(hi / lo) / (n - 1)`` rounded to 20 significant bits:
+every linear grid, log-lambda grids, the float32 rounding of LAMOST/SDSS wavelengths included)
+is fitted on that ideal grid's ``x``, and rows of one ideal grid share its design matrix: their
+normal matrices for a whole slab of rows come from one GEMM ``W @ (A_i A_j)``. The ideal grid is
+chosen from the row alone, never from the other rows of the block, and the continuum is
+evaluated on it at the row's pixels (:meth:`ContinuumFit.evaluate` with ``pixels``): a function
+of the pixel that neither the padding nor the rounding of the wavelengths moves. The other rows
+are fitted on their own ``x`` with per-spectrum design matrices, still batched (batched matmul).
 
 Padded rows: :func:`vocloud.preprocess.preprocess_block` pads the spectra of a block of similar
 lengths to a common length (weight 0 in the padding, wavelengths continuing each grid linearly or
 geometrically). The padding extends the range mapped onto [-1, 1], so a row's data occupy
-``[-1, x_end]``; a polynomial of degree d in an affine map of the wavelength spans the same
-functions, so its least-squares fit, and the continuum, do not change (only the conditioning:
-the pipeline keeps ``x_end >= 0.7``). Linear grids of different lengths then share ``x``, and so
-do log-lambda grids of the same step. Splines are not padded (their knots follow each row's range).
-Float32 fits are refined from the residuals (see :func:`_clip_fit`): within ~1e-7 of float64.
+``[-1, x_end]``; a polynomial of degree d in an affine map of ``x`` spans the same functions,
+so its least-squares fit, and the continuum, do not change (only the conditioning: the pipeline
+keeps ``x_end >= 0.7``). Linear grids of different lengths then share ``x``, and so do log-lambda
+grids of the same step. Splines are not padded (their knots follow each row's range).
+
+Float32 fits (the default) form only the normal matrices in float32; coefficients are float64 and
+corrected from float64 residuals (see :func:`_clip_fit`): they end ~1e-12 from the float64
+least-squares solution, and the clipping decisions see residuals exact to their own float32
+rounding, whatever the padded length, the slab's size or the BLAS kernel. The flux is scaled
+by a power of 2 (exact). So a spectrum's continuum does not depend on the block it is fitted
+in (tests/unit/test_preprocess_blocks.py: bit-identical across blockings).
 """
 
 from __future__ import annotations

@@ -6,8 +6,15 @@ rescale. Everything but the per-spectrum unpacking (a few us each) is vectorised
 Spectra are processed in buckets of similar length (shortest >= 0.85 x longest, one bucket per
 length for spline continua): shorter rows are padded to the bucket's length (weight 0, wavelengths
 continuing the grid), so a block of an archive with ~100 distinct lengths costs a few vectorised
-passes instead of one per length. The padding changes no result (see
-:mod:`vocloud.preprocess.continuum`); cutouts never reach into it.
+passes instead of one per length. Cutouts never reach into the padding, and every later stage
+works row by row in float64, so only the continuum fit sees it: the padding, and the other rows
+of the block, change its arithmetic (float32 products, padded lengths, slab sizes), not its
+result, which :mod:`vocloud.preprocess.continuum` makes independent of them to ~1e-12 relative
+(ideal grids chosen per row, float64 residuals and corrections). A spectrum's row -- features,
+weight, snr, failure reason -- is therefore the same in any block, in practice bit for bit
+(tests/unit/test_preprocess_blocks.py); what remains is float64 rounding, which can move a
+float32 feature by one ulp where it lies on a rounding boundary, or a clipping decision where a
+pixel's residual lies within ~1e-7 of the rms of the threshold.
 """
 
 from __future__ import annotations
