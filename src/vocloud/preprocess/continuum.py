@@ -41,6 +41,7 @@ __all__ = ["ContinuumFit", "basis", "fit_continuum", "normalise_continuum", "nor
 
 _SLAB_ELEMENTS = 1 << 17  # rows per slab ~ this / n pixels: keeps the B x n work in cache
 _X_TOL = 1e-5  # rows whose normalised x agree within this share a basis
+_MIN_SHARED = 8  # rows of an ideal grid fitted with one shared design matrix, at least
 
 
 def normalised_x(wavelength: np.ndarray) -> np.ndarray:
@@ -420,6 +421,7 @@ def fit_continuum(
     step = max(1, _SLAB_ELEMENTS // max(n, 1))
 
     grid = np.full(b, np.nan)
+    ideal: dict[int, tuple[float, np.ndarray]] = {}
 
     def run(rows: np.ndarray, xref: np.ndarray | None, k: int, key: float = np.nan) -> list[int]:
         """Fit ``rows`` slab by slab (all work on a slab stays in cache).
@@ -440,6 +442,10 @@ def fit_continuum(
                     if r.size == 0:
                         continue
                 grid[r] = key
+            elif ideal:  # rows of small groups: their ideal grid's x where it holds
+                for j, i in enumerate(r.tolist()):
+                    if i in ideal and (np.abs(x[j] - ideal[i][1]) <= _X_TOL).all():
+                        grid[i], x[j] = ideal[i]
             f = fl[r]
             k0 = np.isfinite(f)
             if gd is not None:
@@ -467,8 +473,13 @@ def fit_continuum(
         rows_k = np.flatnonzero(kn == k)
         groups, rest = _x_groups(wl[rows_k])
         single: list[int] = rows_k[rest].tolist()
+        ideal.clear()
         for g, key, xref in groups:
-            single.extend(run(rows_k[g], xref, int(k), key))
+            if g.size >= _MIN_SHARED:
+                single.extend(run(rows_k[g], xref, int(k), key))
+            else:  # a design matrix for a few rows costs more than per-row ones
+                ideal.update((int(i), (key, xref)) for i in rows_k[g])
+                single.extend(rows_k[g].tolist())
         if single:
             run(np.sort(np.asarray(single, dtype=np.intp)), None, int(k))
     d_row = kn + 4 if params.method == "spline" else np.full(b, params.degree + 1)
