@@ -125,13 +125,64 @@ def real_files() -> None:
     crires_orders()
 
 
+def _write_spplate(path: Path, n_fibres: int = 640) -> None:
+    """An SDSS-I spPlate of ``n_fibres`` fibres in the layout of the SDSS data model, every fibre
+    the real coadd of plate 1325 fibre 133 (no spPlate is public: PROVENANCE.md); as
+    tests/unit/test_real_archives.py writes it, at the size of a real SDSS-I plate."""
+    with fits.open(REAL / "sdss/spec-1325-52762-0133.fits") as hdul:
+        hdr = hdul[0].header.copy()
+        c = hdul["COADD"].data
+        loglam = c["loglam"].astype(np.float64)
+        first = round(float((loglam[0] - hdr["COEFF0"]) / hdr["COEFF1"]))
+        npix = first + len(c) + 5
+        img = np.zeros((n_fibres, npix), np.float32)
+        iv = np.zeros_like(img)
+        am = np.zeros((n_fibres, npix), np.int32)
+        img[:, first : first + len(c)] = c["flux"]
+        iv[:, first : first + len(c)] = c["ivar"]
+        am[:, first : first + len(c)] = c["and_mask"]
+    for key in ("FIBERID", "PLUG_RA", "PLUG_DEC", "RA", "DEC"):
+        hdr.remove(key, ignore_missing=True)
+    fibres = np.arange(1, n_fibres + 1)
+    plug = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("FIBERID", "J", array=fibres),
+            fits.Column("RA", "D", array=213.0 + fibres * 1e-3),
+            fits.Column("DEC", "D", array=53.0 + fibres * 1e-3),
+            fits.Column("OBJTYPE", "6A", array=["QSO"] * n_fibres),
+        ],
+        name="PLUGMAP",
+    )
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(img, header=hdr),
+            fits.ImageHDU(iv, name="IVAR"),
+            fits.ImageHDU(am, name="ANDMASK"),
+            fits.ImageHDU(am, name="ORMASK"),
+            fits.ImageHDU(np.ones_like(img), name="WAVEDISP"),
+            plug,
+            fits.ImageHDU(np.zeros_like(img), name="SKY"),
+        ]
+    ).writeto(path, output_verify="ignore")
+
+
 def many_spectra() -> None:
     """Spectra per second of blocks (``read_block``, 200 spectra) of files of many spectra --
-    a DESI coadd (5 targets) and a DESI spectra file (5 target-exposures), each file's run of
-    addresses one read and one parse -- against single-spectrum files, in the same run."""
+    a DESI coadd (5 targets), a DESI spectra file (5 target-exposures) and an SDSS spPlate (640
+    fibres, 200 of them per block), each file's run of addresses one read and one parse --
+    against single-spectrum files, in the same run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        plate = Path(tmp) / "spPlate-1325-52762.fits"
+        _write_spplate(plate)
+        _many_spectra(plate)
+
+
+def _many_spectra(plate: Path) -> None:
     from vocloud.io.read import list_spectra
+    from vocloud.run import tasks
     from vocloud.run.tasks import read_block
 
+    fibres = list_spectra(str(plate))
     coadd = list_spectra(str(REAL / "desi/coadd-5-169-thru20210419.fits"))
     spectra = list_spectra(str(REAL / "desi/spectra-sv3-dark-26065.fits"))
     single = [str(REAL / "lamost/spec-58397-EG014118N254444M01_sp03-031.fits")] * 200
@@ -142,11 +193,21 @@ def many_spectra() -> None:
     for label, paths in (
         ("DESI coadd, 5 targets/file", coadd * 40),  # each run of 5 shares one read
         ("DESI spectra, 5 target-exposures/file", spectra * 40),
+        ("SDSS spPlate, 200 of its 640 fibres", fibres[:200]),
         ("LAMOST DR7 image", single),
         ("SDSS spec (lite)", sdss),
     ):
         t = best(lambda ps: read_block(ps, [None] * len(ps)), [paths], repeat=3)
         print(f"| read_block of {label} | {len(paths) / (t / 1e6):,.0f} spectra/s |")
+    # the baseline of the map: the same spPlate block with the whole file read
+    mapped_from, tasks.MAP_MIN_SIZE = tasks.MAP_MIN_SIZE, 1 << 62
+    try:
+        t = best(lambda ps: read_block(ps, [None] * len(ps)), [fibres[:200]], repeat=3)
+    finally:
+        tasks.MAP_MIN_SIZE = mapped_from
+    print(
+        f"| read_block of SDSS spPlate, whole file read (not mapped) | {200 / (t / 1e6):,.0f} spectra/s |"
+    )
 
 
 def multispec_orders() -> None:

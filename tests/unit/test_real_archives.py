@@ -802,6 +802,38 @@ def test_sdss_spplate_read_once_per_task(tmp_path, monkeypatch):
     assert [g.meta["FIBERID"] for g in got] == [132, 133, 134]
 
 
+@pytest.mark.parametrize("kind", ["spplate", "desi"])
+def test_file_of_many_mapped_reads_as_read(tmp_path, monkeypatch, kind):
+    """A file of many spectra mapped (``MAP_MIN_SIZE``) gives the spectra its bytes give."""
+    import mmap
+
+    from vocloud.io.read import list_spectra, read_many
+    from vocloud.run import tasks as chunks
+
+    if kind == "spplate":
+        path = tmp_path / "spPlate-1325-52762.fits"
+        _write_spplate(path)
+    else:
+        path = REAL / "desi/coadd-5-169-thru20210419.fits"
+    addresses = list_spectra(path)
+    want = chunks.read_block(addresses, [None] * len(addresses))  # under MAP_MIN_SIZE: read
+    maps = []
+    real_many = chunks.read_many
+    monkeypatch.setattr(chunks, "MAP_MIN_SIZE", 0)
+    monkeypatch.setattr(
+        chunks, "read_many", lambda buf, *a, **k: maps.append(type(buf)) or real_many(buf, *a, **k)
+    )
+    got = chunks.read_block(addresses, [None] * len(addresses))
+    assert maps == [mmap.mmap]
+    assert read_many is real_many
+    for w, g in zip(want, got, strict=True):
+        assert g.meta == w.meta and g.layout == w.layout
+        np.testing.assert_array_equal(g.wavelength, w.wavelength)
+        np.testing.assert_array_equal(g.flux, w.flux)
+        np.testing.assert_array_equal(g.ivar, w.ivar)
+        np.testing.assert_array_equal(g.mask, w.mask)
+
+
 # ------------------------------------------------------------------------------------ orders
 def _legendre(num, p):
     """Wavelengths of one dtype-2 Legendre ``specN`` at pixels ``p``, by the recurrence."""

@@ -296,7 +296,7 @@ def read_spectrum(
 
 
 def read_many(
-    buf: bytes | bytearray | memoryview,
+    buf: bytes | bytearray | memoryview | mmap.mmap,
     names: list[str],
     selects: list[str | None],
     *,

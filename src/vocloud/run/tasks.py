@@ -6,6 +6,7 @@ These are plain functions on a block of spectra; the Dask graph of an experiment
 from __future__ import annotations
 
 import math
+import mmap
 import os
 from collections import deque
 from collections.abc import Sequence
@@ -49,6 +50,10 @@ def _as_float(v: Any) -> float:
 #: ahead were slower (GIL hand-offs on hot files). Figures: docs/performance.md, "Preprocessing".
 READ_AHEAD = 16
 _HAS_FADVISE = hasattr(os, "posix_fadvise")
+#: A file of many spectra at least this large is mapped, not read: a block's addresses touch only
+#: their rows of its HDUs (an SDSS spPlate's 640 fibres, a DESI coadd's resolution HDUs), so the
+#: rest is never copied. Figures: docs/performance.md, "Files of many spectra mapped".
+MAP_MIN_SIZE = 1 << 20
 
 
 def _open_ahead(path: str) -> int | OSError:
@@ -65,7 +70,9 @@ def _open_ahead(path: str) -> int | OSError:
     return fd
 
 
-def _read_fd(fd: int | OSError, max_size: int) -> bytes:
+def _read_fd(fd: int | OSError, max_size: int, many: bool = False) -> bytes | mmap.mmap:
+    """The file's bytes; a file of ``many`` spectra of :data:`MAP_MIN_SIZE` or more mapped
+    read-only instead (only :func:`vocloud.io.read.read_many` takes the map)."""
     if isinstance(fd, OSError):
         raise fd
     with open(fd, "rb", closefd=True) as f:
@@ -76,6 +83,11 @@ def _read_fd(fd: int | OSError, max_size: int) -> bytes:
                 f"file is {size_text(size)}, over the per-file read limit of "
                 f"{size_text(max_size)} (run: max_file_size)",
             )
+        if many and size >= MAP_MIN_SIZE:
+            try:  # the map outlives the descriptor, closed with the last array viewing it
+                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):  # a file system without mmap
+                pass
         return f.read()
 
 
@@ -146,7 +158,7 @@ def _same_file(paths: Sequence[str], skip: Sequence[str | None], i: int) -> bool
 
 
 def _read_group(
-    raw: bytes,
+    raw: bytes | mmap.mmap,
     paths: Sequence[str],
     skip: Sequence[str | None],
     fetched: dict[int, Any],
@@ -203,7 +215,7 @@ def read_block(
     nxt = len(window)
     out: list[Spectrum | BaseException] = []
     last_base: str | None = None
-    last_raw: bytes | Exception = b""
+    last_raw: bytes | mmap.mmap | Exception = b""
     group: dict[int, Spectrum | BaseException] = {}  # spectra of one file, parsed together
     try:
         for i, (path, reason) in enumerate(zip(paths, skip)):
@@ -230,7 +242,8 @@ def read_block(
                             nxt += 1
                         last_base = base
                         try:
-                            last_raw = _read_fd(fd, max_size)
+                            many = i + 1 < len(paths) and _same_file(paths, skip, i)
+                            last_raw = _read_fd(fd, max_size, many)
                         except (OSError, SpectrumFormatError) as exc:
                             last_raw = exc
                     if isinstance(last_raw, Exception):
