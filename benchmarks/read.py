@@ -36,6 +36,10 @@ from astropy.io.fits import Header
 from vocloud.datasets import synthesize, to_bytes
 from vocloud.io import read_spectrum
 
+# the writers of real data in the layouts no public file has (spPlate, cr2res), the tests' own
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from real_layouts import CR2RES_TW, REAL, write_crires, write_spplate
+
 BLOCK = 2880
 END = b"END" + b" " * 77
 N = 200
@@ -73,9 +77,6 @@ def best(fn, items, repeat: int = 5) -> float:
             fn(x)
         t.append(time.perf_counter() - t0)
     return min(t) / len(items) * 1e6
-
-
-REAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "real"
 
 
 def _raw(path: str) -> bytes:
@@ -125,47 +126,6 @@ def real_files() -> None:
     crires_orders()
 
 
-def _write_spplate(path: Path, n_fibres: int = 640) -> None:
-    """An SDSS-I spPlate of ``n_fibres`` fibres in the layout of the SDSS data model, every fibre
-    the real coadd of plate 1325 fibre 133 (no spPlate is public: PROVENANCE.md); as
-    tests/unit/test_real_archives.py writes it, at the size of a real SDSS-I plate."""
-    with fits.open(REAL / "sdss/spec-1325-52762-0133.fits") as hdul:
-        hdr = hdul[0].header.copy()
-        c = hdul["COADD"].data
-        loglam = c["loglam"].astype(np.float64)
-        first = round(float((loglam[0] - hdr["COEFF0"]) / hdr["COEFF1"]))
-        npix = first + len(c) + 5
-        img = np.zeros((n_fibres, npix), np.float32)
-        iv = np.zeros_like(img)
-        am = np.zeros((n_fibres, npix), np.int32)
-        img[:, first : first + len(c)] = c["flux"]
-        iv[:, first : first + len(c)] = c["ivar"]
-        am[:, first : first + len(c)] = c["and_mask"]
-    for key in ("FIBERID", "PLUG_RA", "PLUG_DEC", "RA", "DEC"):
-        hdr.remove(key, ignore_missing=True)
-    fibres = np.arange(1, n_fibres + 1)
-    plug = fits.BinTableHDU.from_columns(
-        [
-            fits.Column("FIBERID", "J", array=fibres),
-            fits.Column("RA", "D", array=213.0 + fibres * 1e-3),
-            fits.Column("DEC", "D", array=53.0 + fibres * 1e-3),
-            fits.Column("OBJTYPE", "6A", array=["QSO"] * n_fibres),
-        ],
-        name="PLUGMAP",
-    )
-    fits.HDUList(
-        [
-            fits.PrimaryHDU(img, header=hdr),
-            fits.ImageHDU(iv, name="IVAR"),
-            fits.ImageHDU(am, name="ANDMASK"),
-            fits.ImageHDU(am, name="ORMASK"),
-            fits.ImageHDU(np.ones_like(img), name="WAVEDISP"),
-            plug,
-            fits.ImageHDU(np.zeros_like(img), name="SKY"),
-        ]
-    ).writeto(path, output_verify="ignore")
-
-
 def many_spectra() -> None:
     """Spectra per second of blocks (``read_block``, 200 spectra) of files of many spectra --
     a DESI coadd (5 targets), a DESI spectra file (5 target-exposures) and an SDSS spPlate (640
@@ -173,7 +133,7 @@ def many_spectra() -> None:
     against single-spectrum files, in the same run."""
     with tempfile.TemporaryDirectory() as tmp:
         plate = Path(tmp) / "spPlate-1325-52762.fits"
-        _write_spplate(plate)
+        write_spplate(plate, fiberids=range(1, 641), empty=())  # a real SDSS-I plate's size
         _many_spectra(plate)
 
 
@@ -231,38 +191,6 @@ def multispec_orders() -> None:
         )
 
 
-CR2RES_TW = REAL / "crires" / "cr2res_util_calib_calibrated_collapsed_extr1D_tw.fits"
-
-
-def _write_crires(path: Path) -> None:
-    """A cr2res EXTRACT_1D file as tests/unit/test_real_archives.py writes it (there without its
-    NaN cases): the real trace-wave table's headers, orders per detector and wavelength
-    solutions, real ARCES echelle orders as flux, 2048 float64 rows per detector."""
-    with fits.open(CR2RES_TW) as tw, fits.open(REAL / "iraf/evega.0039.rs.ec.dispcor.fits") as ec:
-        flux = np.asarray(ec[0].data, dtype=np.float64)
-        hdus = [fits.PrimaryHDU(header=tw[0].header.copy())]
-        hdus[0].header["HIERARCH ESO DRS TYPE"] = "EXTRACT_1D"
-        zp = tw[0].header["HIERARCH ESO INS GRAT1 ZP_ORD"]
-        x = np.arange(1, 2049, dtype=np.float64)
-        for det in (1, 2, 3):
-            t = tw[f"CHIP{det}.INT1"].data
-            cols = []
-            for o, tr, coef in zip(t["Order"], t["TraceNb"], t["Wavelength"]):
-                f = flux[3 * (o - 1) + det - 1]
-                cols += [
-                    fits.Column(f"{o:02d}_{tr:02d}_SPEC", "D", array=f),
-                    fits.Column(f"{o:02d}_{tr:02d}_ERR", "D", array=np.sqrt(np.abs(f))),
-                    fits.Column(
-                        f"{o:02d}_{tr:02d}_WL", "D", array=np.polynomial.polynomial.polyval(x, coef)
-                    ),
-                ]
-            hdu = fits.BinTableHDU.from_columns(cols, name=f"CHIP{det}.INT1")
-            for o in t["Order"]:
-                hdu.header[f"HIERARCH ESO QC REALORDER{o}"] = zp + int(o) - 1
-            hdus.append(hdu)
-        fits.HDUList(hdus).writeto(path, overwrite=True, output_verify="ignore")
-
-
 def crires_orders() -> None:
     """A CRIRES+ cr2res extracted file (9 orders x 3 detectors, 1.3 MB): the whole read (every
     order and detector), one order (``#ORDER=<m>``), and spectra per second of the 9 orders of
@@ -276,7 +204,7 @@ def _crires_orders(path: Path) -> None:
     from vocloud.io.read import list_spectra
     from vocloud.run.tasks import read_block
 
-    _write_crires(path)
+    write_crires(path, nan_cases=False, second_trace=False)
     p = str(path)
     orders = list_spectra(p, by="order")
     fl = best(lambda q: floor(_raw(q)), [p] * 100)

@@ -2,7 +2,9 @@
 
 Every expected value is an independent reading written here with astropy.io.fits and the
 format's documentation (wavelength at both ends, pixel count, a few flux and ivar values, mask),
-never vocloud's own output.
+never vocloud's own output. The spPlate and CRIRES+ files, whose layouts no public file has,
+are written from real data by tests/real_layouts.py (shared with benchmarks/read.py); the tests
+here read them back with astropy and compare with the source files.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import astropy.units as u
 import numpy as np
 import pytest
 from astropy.io import fits
+from real_layouts import CR2RES_TW, CRIRES_FAILED, CRIRES_SECOND_TRACE, write_crires, write_spplate
 
 from vocloud.io import SpectrumFormatError, read_spectrum
 
@@ -709,58 +712,27 @@ def test_eso_sdp_spectrum_v2_xshooter(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ spPlate
-def _write_spplate(path: Path) -> tuple[np.ndarray, ...]:
-    """No spPlate is in any public repository searched (PROVENANCE.md, "not found"): write one in
-    the spPlate layout of the SDSS data model (HDU 0 flux, one row per fibre, with the plate's
-    COEFF0/COEFF1; IVAR; ANDMASK; ORMASK; WAVEDISP; PLUGMAP; SKY) from the real SDSS-I coadd of
-    plate 1325, fibre 133, whose primary header is that plate's spPlate header. Fibres 132 and 134
-    are left empty (ivar 0), as unplugged fibres are."""
-    with _open("sdss/spec-1325-52762-0133.fits") as hdul:
-        hdr = hdul[0].header.copy()
-        c = hdul["COADD"].data
-        flux, ivar, andm = c["flux"], c["ivar"], c["and_mask"]
-        loglam = c["loglam"].astype(np.float64)
-    c0, c1 = hdr["COEFF0"], hdr["COEFF1"]
-    first = round(float((loglam[0] - c0) / c1))  # the fibre's first pixel on the plate grid
-    npix = first + len(flux) + 5
-    for key in ("FIBERID", "PLUG_RA", "PLUG_DEC", "RA", "DEC"):
-        hdr.remove(key, ignore_missing=True)
-    img = np.zeros((3, npix), np.float32)
-    iv = np.zeros((3, npix), np.float32)
-    am = np.zeros((3, npix), np.int32)
-    img[1, first : first + len(flux)] = flux
-    iv[1, first : first + len(flux)] = ivar
-    am[1, first : first + len(flux)] = andm
-    am[[0, 2]] = 1 << 24  # NODATA
-    plug = fits.BinTableHDU.from_columns(
-        [
-            fits.Column("FIBERID", "J", array=[132, 133, 134]),
-            fits.Column("RA", "D", array=[213.0, 213.35116, 213.7]),
-            fits.Column("DEC", "D", array=[53.0, 53.09084, 53.2]),
-            fits.Column("OBJTYPE", "6A", array=["SKY", "QSO", "SKY"]),
-        ],
-        name="PLUGMAP",
-    )
-    fits.HDUList(
-        [
-            fits.PrimaryHDU(img, header=hdr),
-            fits.ImageHDU(iv, name="IVAR"),
-            fits.ImageHDU(am, name="ANDMASK"),
-            fits.ImageHDU(am, name="ORMASK"),
-            fits.ImageHDU(np.ones_like(img), name="WAVEDISP"),
-            plug,
-            fits.ImageHDU(np.zeros_like(img), name="SKY"),
-        ]
-    ).writeto(path, output_verify="ignore")
-    wave = 10 ** (c0 + c1 * np.arange(npix))
-    return wave, img[1], iv[1], am[1], loglam, first
+# No spPlate is public (PROVENANCE.md, "not found"): real_layouts.write_spplate writes the real
+# coadd of plate 1325, fibre 133 as fibre 133 of a 3-fibre plate, fibres 132 and 134 empty.
 
 
 def test_sdss_spplate_by_fiberid(tmp_path):
     from vocloud.io.read import list_spectra
 
     path = tmp_path / "spPlate-1325-52762.fits"
-    wave, flux, ivar, andm, loglam, first = _write_spplate(path)
+    write_spplate(path)
+    with _open("sdss/spec-1325-52762-0133.fits") as hdul:  # the source
+        c = hdul["COADD"].data
+        loglam = c["loglam"].astype(np.float64)
+        coadd = {"flux": c["flux"], "ivar": c["ivar"], "and_mask": c["and_mask"]}
+    with _open(path) as hdul:  # the plate written, read with astropy
+        h = hdul[0].header
+        row = hdul["PLUGMAP"].data["FIBERID"].tolist().index(133)
+        flux, ivar, andm = (hdul[k].data[row] for k in (0, "IVAR", "ANDMASK"))
+    wave = 10 ** (h["COEFF0"] + h["COEFF1"] * np.arange(h["NAXIS1"]))
+    first = round(float((loglam[0] - h["COEFF0"]) / h["COEFF1"]))  # on the plate grid
+    for got, key in ((flux, "flux"), (ivar, "ivar"), (andm, "and_mask")):
+        np.testing.assert_array_equal(got[first : first + len(loglam)], coadd[key])
     assert list_spectra(path) == [f"{path}#FIBERID={f}" for f in (132, 133, 134)]
     s = read_spectrum(f"{path}#FIBERID=133")
     assert s.layout == "sdss-spplate" and s.medium == "vacuum"
@@ -792,7 +764,7 @@ def test_sdss_spplate_read_once_per_task(tmp_path, monkeypatch):
     from vocloud.run import tasks as chunks
 
     path = tmp_path / "spPlate-1325-52762.fits"
-    _write_spplate(path)
+    write_spplate(path)
     addresses = list_spectra(path)
     opened = []
     real_open = chunks._open_ahead
@@ -812,7 +784,7 @@ def test_file_of_many_mapped_reads_as_read(tmp_path, monkeypatch, kind):
 
     if kind == "spplate":
         path = tmp_path / "spPlate-1325-52762.fits"
-        _write_spplate(path)
+        write_spplate(path)
     else:
         path = REAL / "desi/coadd-5-169-thru20210419.fits"
     addresses = list_spectra(path)
@@ -983,14 +955,10 @@ def test_multifibre_beams_that_repeat_are_no_order_numbers(tmp_path):
 
 # ------------------------------------------------------------------------------------ CRIRES+
 #: no extracted spectrum written by cr2res is in any public repository searched (PROVENANCE.md,
-#: "ESO CRIRES+"). This real cr2res product (a trace-wave table of setting J1228, written by
-#: cr2res 0.9.3) gives the real headers, the real orders and traces of each detector (order
-#: index 1 is not on detector 3) and the real wavelength solutions; the test writes from it the
-#: EXTRACT_1D table cr2res makes with that solution, the flux of each (order, detector) being a
-#: real ARCES echelle order (2048 pixels, as a detector row).
-CR2RES_TW = REAL / "crires/cr2res_util_calib_calibrated_collapsed_extr1D_tw.fits"
-CRIRES_FAILED = (5, 3)  # order index 5 on detector 3: trace not extracted, all NaN (cr2res)
-CRIRES_SECOND_TRACE = (2, 2)  # order index 2 on detector 2 has a trace 2 as well
+#: "ESO CRIRES+"). real_layouts.write_crires writes the EXTRACT_1D table cr2res makes from a real
+#: cr2res product (a trace-wave table of setting J1228, written by cr2res 0.9.3: the real headers,
+#: the real orders and traces of each detector -- order index 1 is not on detector 3 -- and the
+#: real wavelength solutions), the flux of each (order, detector) a real ARCES echelle order.
 CRIRES_ZP = 42  # the TW file's ESO INS GRAT1 ZP_ORD: order indices 1-9 are orders 42-50
 CRIRES_INDICES = range(1, 10)
 
@@ -1001,96 +969,21 @@ def _crires_detectors(idx: int) -> list[int]:
     return [d for d in (1, 2, 3) if (idx, d) != CRIRES_FAILED and not (idx == 1 and d == 3)]
 
 
-_TABLE_CARDS = ("XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "TFIELDS", "EXTNAME", "TTYPE")
-_TABLE_CARDS += ("TFORM", "TUNIT", "TDIM", "TNULL", "TSCAL", "TZERO")
-
-
-def _tw_solutions() -> tuple[fits.Header, dict, dict[int, fits.Header]]:
-    """The TW file read with astropy: primary header, ``{(index, trace, detector): λ (nm) at
-    pixels 1-2048}`` (cr2res_trace_get_wl: the ``Wavelength`` polynomial filled from x = 1) and
-    each detector's header without its table cards."""
-    with _open("crires/cr2res_util_calib_calibrated_collapsed_extr1D_tw.fits") as hdul:
-        primary = hdul[0].header.copy()
-        waves, headers = {}, {}
-        for det in (1, 2, 3):
-            t = hdul[f"CHIP{det}.INT1"]
-            for o, tr, coef in zip(t.data["Order"], t.data["TraceNb"], t.data["Wavelength"]):
-                x = np.arange(1, 2049, dtype=np.float64)
-                waves[int(o), int(tr), det] = np.polynomial.polynomial.polyval(x, coef)
-            headers[det] = fits.Header(
-                [c for c in t.header.cards if not c.keyword.startswith(_TABLE_CARDS)]
-            )
-    return primary, waves, headers
-
-
-def _write_crires(path: Path, *, real_orders: bool = True, skip_detector: int | None = None):
-    """Write the cr2res EXTRACT_1D layout (cr2res_extract_EXTRACT1D_create and
-    cr2res_io_save_table; docs/layouts.md lists the sources) from the real TW file: its primary
-    header with ``ESO PRO CATG = 'OBS_NODDING_EXTRACTA'``, ``ESO DRS TYPE = 'EXTRACT_1D'``, and
-    what a science frame adds (RA/DEC in degrees: the ARCES target's; ``ESO DRS TMID``; ``ESO
-    TEL GEOLAT/GEOLON/GEOELEV`` of Paranal); one BINTABLE per detector ``CHIPn.INT1`` of 2048
-    rows with its TW header and ``ESO QC REALORDERn`` (``ESO INS GRAT1 ZP_ORD`` + n - 1),
-    float64 columns ``OO_TT_SPEC``, ``OO_TT_ERR``, ``OO_TT_WL`` (nm, no TUNIT) for each order
-    and trace the TW table holds on that detector. SPEC: a real ARCES order per (order,
-    detector); ERR = sqrt(|SPEC|), made here (the ARCES file has no error band). A few hot
-    pixels are NaN and a few errors 0.
-
-    Returns ``{(index, detector): (wl_nm, spec, err)}`` of the trace-1 columns written."""
-    from astropy.coordinates import SkyCoord
-
-    primary_header, waves, det_headers = _tw_solutions()
+def _crires_source() -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+    """The sources read here with astropy: ``{(index, detector): (λ nm, flux)}`` of each trace 1
+    of the TW table (its ``Wavelength`` polynomial at pixels 1-2048, as cr2res_trace_get_wl
+    fills it) and the ARCES order written as its flux, 3 (index - 1) + detector - 1."""
     with _open("iraf/evega.0039.rs.ec.dispcor.fits") as hdul:
-        arces_header, arces = hdul[0].header, np.asarray(hdul[0].data, dtype=np.float64)
-    pos = SkyCoord(arces_header["RA"], arces_header["DEC"], unit=("hourangle", "deg"))
-    zp = primary_header["HIERARCH ESO INS GRAT1 ZP_ORD"]
-    written = {}
-    tables: dict[int, list[fits.Column]] = {1: [], 2: [], 3: []}
-    for (idx, trace, det), wl in sorted(waves.items()):
-        spec = arces[3 * (idx - 1) + (det - 1)].copy()  # a different real order each
-        err = np.sqrt(np.abs(spec))
-        if (idx, det) == CRIRES_FAILED:
-            wl, spec, err = (np.full(2048, np.nan) for _ in range(3))
-        if (idx, det) == (3, 1):
-            spec[[5, 700, 1500]] = np.nan  # bad pixels the extraction left
-            err[[6, 1200]] = 0.0
-        written[idx, det] = (wl, spec, err)
-        sets = [(trace, wl, spec, err)]
-        if (idx, det) == CRIRES_SECOND_TRACE:
-            other = arces[100]
-            sets.append((2, wl + 0.01, other, np.sqrt(np.abs(other))))
-        for tr, w, f, e in sets:
-            tables[det] += [
-                fits.Column(f"{idx:02d}_{tr:02d}_SPEC", "D", array=f),
-                fits.Column(f"{idx:02d}_{tr:02d}_ERR", "D", array=e),
-                fits.Column(f"{idx:02d}_{tr:02d}_WL", "D", array=w),
-            ]
-    primary = fits.PrimaryHDU(header=primary_header)
-    primary.header.remove("HIERARCH ESO PRO TYPE", ignore_missing=True)
-    primary.header.update(
-        {
-            "RA": pos.ra.deg,
-            "DEC": pos.dec.deg,
-            "HIERARCH ESO TEL GEOLAT": -24.6268,
-            "HIERARCH ESO TEL GEOLON": -70.4045,
-            "HIERARCH ESO TEL GEOELEV": 2648.0,
-            "HIERARCH ESO PRO CATG": "OBS_NODDING_EXTRACTA",
-            "HIERARCH ESO DRS TYPE": "EXTRACT_1D",
-            "HIERARCH ESO DRS TMID": primary_header["MJD-OBS"],
-        }
-    )
-    hdus = [primary]
-    for det in (1, 2, 3):
-        hdr = det_headers[det].copy()
-        if real_orders:
-            for idx in sorted({k[0] for k in waves if k[2] == det}):
-                hdr[f"HIERARCH ESO QC REALORDER{idx}"] = zp + idx - 1
-        if det == skip_detector:  # a detector cr2res did not reduce: a header, no table
-            hdus.append(fits.ImageHDU(header=hdr, name=f"CHIP{det}.INT1"))
-        else:
-            table = fits.BinTableHDU.from_columns(tables[det], header=hdr, name=f"CHIP{det}.INT1")
-            hdus.append(table)
-    fits.HDUList(hdus).writeto(path, output_verify="ignore")
-    return written
+        arces = np.asarray(hdul[0].data, dtype=np.float64)
+    out = {}
+    with _open("crires/cr2res_util_calib_calibrated_collapsed_extr1D_tw.fits") as hdul:
+        for det in (1, 2, 3):
+            t = hdul[f"CHIP{det}.INT1"].data
+            for o, tr, coef in zip(t["Order"], t["TraceNb"], t["Wavelength"]):
+                if tr == 1:
+                    wl = np.polynomial.polynomial.polyval(np.arange(1.0, 2049.0), coef)
+                    out[int(o), det] = wl, arces[3 * (int(o) - 1) + det - 1]
+    return out
 
 
 def _crires_astropy(path: Path, idx: int, det: int) -> tuple[np.ndarray, ...]:
@@ -1113,14 +1006,20 @@ def test_crires_extracted_every_order_and_detector_as_segments(tmp_path):
     from vocloud.io.read import list_spectra
 
     path = tmp_path / "cr2res_obs_nodding_extractedA.fits"
-    written = _write_crires(path)
+    write_crires(path)
     assert detect_fits_layout(path.read_bytes()) == "crires-extracted"
     s = read_spectrum(path)
     assert s.layout == "crires-extracted" and s.medium == "vacuum"
-    parts = sorted((k for k in written if k != CRIRES_FAILED), key=lambda k: written[k][0][0])
+    source = _crires_source()
+    parts = sorted((k for k in source if k != CRIRES_FAILED), key=lambda k: source[k][0][0])
     assert len(s.segments) == len(parts) == 9 + 9 + 8 - 1  # the failed trace is no segment
     for (a, b), (idx, det) in zip(s.segments, parts):
         wl, spec, ivar, bad = _crires_astropy(path, idx, det)
+        # the file holds the sources' values (NaN where the extraction left bad pixels)
+        o = np.argsort(source[idx, det][0], kind="stable")
+        np.testing.assert_array_equal(wl, source[idx, det][0][o] * 10.0)
+        ok = np.isfinite(spec)
+        np.testing.assert_array_equal(spec[ok], source[idx, det][1][o][ok])
         assert b - a == 2048
         np.testing.assert_allclose(s.wavelength_aa[[a, b - 1]], wl[[0, -1]], rtol=1e-12)
         np.testing.assert_allclose(s.wavelength_aa[a:b], wl, rtol=1e-12)
@@ -1132,7 +1031,7 @@ def test_crires_extracted_every_order_and_detector_as_segments(tmp_path):
     assert s.meta["INSTRUME"] == "CRIRES" and s.meta["ESO PRO CATG"] == "OBS_NODDING_EXTRACTA"
     assert s.meta["ESO INS WLEN ID"] == "J1228" and s.meta["ESO INS GRAT1 ZP_ORD"] == CRIRES_ZP
     # the real solutions: an order crosses detectors 1-3 to the red, a higher index is bluer
-    wl = {k: v[0] for k, v in written.items() if k != CRIRES_FAILED}
+    wl = {k: v[0] for k, v in source.items() if k != CRIRES_FAILED}
     assert wl[4, 1][-1] < wl[4, 2][0] and wl[4, 2][-1] < wl[4, 3][0]
     assert all(wl[i + 1, 2][-1] < wl[i, 2][0] for i in range(1, 9))
     # by order: the echelle orders ESO QC REALORDERn names, ZP_ORD + index - 1
@@ -1143,7 +1042,7 @@ def test_crires_extracted_every_order_and_detector_as_segments(tmp_path):
 
 def test_crires_extracted_one_order_is_its_detectors(tmp_path):
     path = tmp_path / "cr2res_obs_nodding_extractedA.fits"
-    _write_crires(path)
+    write_crires(path)
     for idx in CRIRES_INDICES:
         m = CRIRES_ZP + idx - 1
         s = read_spectrum(f"{path}#ORDER={m}")
@@ -1176,12 +1075,12 @@ def test_crires_extracted_without_real_orders_or_a_detector(tmp_path):
 
     # no ORDER_ZP known to the pipeline: no REALORDER keys, the order index is the number
     plain = tmp_path / "cr2res_obs_staring_extracted.fits"
-    _write_crires(plain, real_orders=False)
+    write_crires(plain, real_orders=False)
     assert list_spectra(plain, by="order") == [f"{plain}#ORDER={i}" for i in CRIRES_INDICES]
     assert read_spectrum(f"{plain}#ORDER=2").meta["ORDER"] == 2
     # detector 1 not reduced: HDU 1 is a header without a table, still this layout
     gap = tmp_path / "gap.fits"
-    _write_crires(gap, skip_detector=1)
+    write_crires(gap, skip_detector=1)
     s = read_spectrum(f"{gap}#ORDER=43")
     assert s.layout == "crires-extracted" and len(s.segments) == 2
     wl, spec, _, _ = _crires_astropy(gap, 2, 2)
@@ -1215,7 +1114,7 @@ def test_crires_extracted_paschen_beta_cutout_takes_the_covering_order(tmp_path)
     from vocloud.preprocess import PreprocessParams, preprocess_block
 
     path = tmp_path / "cr2res_obs_nodding_extractedA.fits"
-    _write_crires(path)
+    write_crires(path)
     # Paschen beta, the H-alpha of the J band (12821.6 Å in vacuum), on the vacuum grid
     params = PreprocessParams.from_dict(
         {
@@ -1251,7 +1150,7 @@ def test_crires_extracted_barycentric_correction_from_its_header(tmp_path):
     from vocloud.preprocess.frame import barycentric_velocity
 
     path = tmp_path / "cr2res_obs_nodding_extractedA.fits"
-    _write_crires(path)
+    write_crires(path)
     s = read_spectrum(path)
     with _open(path) as hdul:
         h = hdul[0].header
@@ -1302,7 +1201,7 @@ def test_crires_extracted_orders_read_once_per_task(tmp_path, monkeypatch):
     from vocloud.run import tasks as chunks
 
     path = tmp_path / "cr2res_obs_nodding_extractedA.fits"
-    _write_crires(path)
+    write_crires(path)
     opened, parsed = [], []
     real_open, real_file = chunks._open_ahead, address.CriresFile
     monkeypatch.setattr(chunks, "_open_ahead", lambda p: opened.append(p) or real_open(p))
@@ -1319,7 +1218,7 @@ def test_crires_extracted_expand_orders_reads_no_column(tmp_path, monkeypatch):
     from vocloud.io.fitslayouts import crires
     from vocloud.sources import DirectorySource
 
-    _write_crires(tmp_path / "cr2res_obs_nodding_extractedA.fits")
+    write_crires(tmp_path / "cr2res_obs_nodding_extractedA.fits")
 
     def refuse(*args, **kwargs):
         raise AssertionError("a column read while listing")
