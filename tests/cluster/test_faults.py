@@ -19,6 +19,7 @@ from astropy.table import Table
 
 from vocloud.demo import DEMO_EXPERIMENT
 from vocloud.run.experiment import Experiment
+from vocloud.run.inputs import TaskInputs
 from vocloud.run.tasks import retry_rows
 from vocloud.sources.directory import DirectorySource
 from vocloud.store import FeatureStore, open_store
@@ -245,10 +246,11 @@ def test_a_retry_cut_short_resumes(archive_list, tmp_path, client2x2):
         partial = Path(str(exp.store_path) + ".partial")
         clone = complete.clone_for_retry(partial, complete.transient_rows())
         rows = clone.rows_to_retry(0)
-        retry_rows(
-            str(partial), 0, rows.tolist(), [proxy.url + quote(p) for p in df.path[rows]],
-            [None] * rows.size, exp.params.to_dict(), exp.fetch_options,
+        block = TaskInputs.of_files(
+            [proxy.url + quote(p) for p in df.path[rows]], [None] * rows.size,
+            exp.params.to_dict(), exp.fetch_options,
         )  # fmt: skip
+        retry_rows(str(partial), 0, rows.tolist(), block)
         # ... and the run stopped here: the complete store is still the result
         assert (open_store(exp.store_path).status.values == 2).all()
         ds = exp.run(client2x2, progress=False, verbose=False)

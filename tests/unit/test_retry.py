@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vocloud.run.inputs import TaskInputs
 from vocloud.run.tasks import DownloadFailed, compute_chunk, retry_rows
 from vocloud.store import STATUS_FAILED, STATUS_OK, ChunkData, FeatureStore, open_store
 from vocloud.testing import StaticServer
@@ -131,9 +132,8 @@ def test_retry_rows_writes_only_its_rows(complete: FeatureStore, tmp_path: Path)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
-    out = retry_rows(
-        str(clone.path), 2, [9], [f"http://127.0.0.1:{closed}/s9"], [None], {}, {"retries": 0}
-    )
+    block = TaskInputs.of_files([f"http://127.0.0.1:{closed}/s9"], [None], {}, {"retries": 0})
+    out = retry_rows(str(clone.path), 2, [9], block)
     assert out == {"chunk": 2, "n": 1, "n_ok": 0, "n_failed": 1, "n_transient": 1}
     ds = open_store(clone.path).load()
     assert ds.error.values[9] == "connection refused"

@@ -13,7 +13,7 @@ from vocloud.datasets import make_archive
 from vocloud.fetch import FetchOptions
 from vocloud.preprocess import PreprocessParams
 from vocloud.run.experiment import Experiment
-from vocloud.run.tasks import compute_chunk
+from vocloud.run.tasks import compute_block
 from vocloud.testing import StaticServer
 
 CLUSTER = {"n_workers": 1, "processes": False, "dashboard_address": None}
@@ -55,18 +55,26 @@ def test_task_arguments_are_the_parsed_objects_and_pickle(
 ) -> None:
     with StaticServer(tmp_path / "archive") as server:
         exp = _experiment(tmp_path, server.url, archive)
-        args = exp._task_inputs().args(np.arange(4))
-    paths, _, params, options, _, _, max_size = args
-    assert params is exp.params and isinstance(params, PreprocessParams)
-    assert options is exp.fetch_options and isinstance(options, FetchOptions)
+        inputs = exp._task_inputs()
+        block = inputs.block(np.arange(4))
+    assert block.params is exp.params and isinstance(block.params, PreprocessParams)
+    assert block.fetch_options is exp.fetch_options
+    assert isinstance(block.fetch_options, FetchOptions)
     # units parsed once, to Angstrom floats: 656.28 nm
+    params, options = block.params, block.fetch_options
     assert type(params.cutout.center) is float and params.cutout.center == pytest.approx(6562.8)
     assert options.cache_dir == str(tmp_path / "raw") and options.retries == 1
-    back = pickle.loads(pickle.dumps(args))
-    assert back[2] == params and back[0] == paths and back[6] == max_size
-    assert repr(back[3]) == repr(options)
+    # a task is sent its own rows only, not the whole list
+    assert block.paths == inputs.paths[:4] and len(inputs.paths) == len(archive) > 4
+    assert inputs.block(np.array([1, 5])).paths == [inputs.paths[1], inputs.paths[5]]
+    back = pickle.loads(pickle.dumps(block))
+    assert back.params == params and back.paths == block.paths
+    assert back.max_size == block.max_size == exp.max_file_size
+    assert repr(back.fetch_options) == repr(options)
     with pytest.raises(AttributeError):  # frozen: a task cannot change what the others get
         params.scale = "none"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        block.max_size = 1  # type: ignore[misc]
 
 
 def test_tasks_parse_nothing(
@@ -77,7 +85,7 @@ def test_tasks_parse_nothing(
         _ = exp.cache_key  # the spectra list hashed before from_dict is refused
         _no_parsing(monkeypatch)
         # one task in this process, then a whole run on an in-process cluster
-        alone = compute_chunk(*exp._task_inputs().args(np.arange(4)))  # chunk 0
+        alone = compute_block(exp._task_inputs().block(np.arange(4)))  # chunk 0
         assert (alone.columns["status"] == 1).all(), alone.columns["error"]
         ds = exp.run(cluster_kwargs=CLUSTER, progress=False, verbose=False)
         lazy = exp.features()  # the complete store, opened

@@ -13,7 +13,7 @@ from distributed import Client, KilledWorker, as_completed
 from distributed import progress as show_progress
 
 from vocloud.run.inputs import TaskInputs
-from vocloud.run.tasks import compute_chunk, retry_rows, run_chunk
+from vocloud.run.tasks import compute_block, retry_rows, run_chunk
 from vocloud.run.workers import NO_WORKERS_TIMEOUT
 from vocloud.store import (
     CHUNK_VARIABLES,
@@ -69,7 +69,7 @@ class ChunkRun:
                     path,
                     i,
                     rows.tolist(),
-                    *self.task.args(rows),
+                    self.task.block(rows),
                     pure=False,
                     key=f"vocloud-retry-{self.key[:12]}-{i}-{uuid.uuid4().hex[:8]}",
                 )
@@ -79,7 +79,7 @@ class ChunkRun:
                     path,
                     i,
                     int(rows[0]),
-                    *self.task.args(rows),
+                    self.task.block(rows),
                     pure=False,
                     key=f"vocloud-chunk-{self.key[:12]}-{i}",
                 )
@@ -140,8 +140,8 @@ class ChunkRun:
         while todo:
             part, blamed = todo.pop()
             fut = self.client.submit(
-                compute_chunk,
-                *self.task.args(part),
+                compute_block,
+                self.task.block(part),
                 pure=False,
                 key=f"vocloud-part-{self.key[:12]}-{i}-{uuid.uuid4().hex[:8]}",
             )

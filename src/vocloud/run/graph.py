@@ -12,7 +12,7 @@ import xarray as xr
 
 from vocloud.preprocess import PreprocessParams
 from vocloud.run.inputs import TaskInputs
-from vocloud.run.tasks import compute_chunk
+from vocloud.run.tasks import compute_block
 from vocloud.store import CHUNK_VARIABLES, WEIGHT, WEIGHT_ATTRS, memory_dtype
 
 
@@ -25,8 +25,8 @@ def lazy_features(
 ) -> xr.Dataset:
     """The features of ``spectra`` as a lazy xarray Dataset backed by dask (nothing computed).
 
-    Each block of ``block_size`` spectra is one :func:`vocloud.run.tasks.compute_chunk` task,
-    given ``inputs.args(rows)``: the same arguments a run's tasks get. With ``params.weights``
+    Each block of ``block_size`` spectra is one :func:`vocloud.run.tasks.compute_block` task,
+    given ``inputs.block(rows)``: the same inputs a run's tasks get. With ``params.weights``
     the Dataset also has the store's ``weight`` variable, from the same tasks.
     """
     grid = params.grid()
@@ -35,7 +35,7 @@ def lazy_features(
     parts.update({n: [] for n in CHUNK_VARIABLES})
     for start in range(0, len(spectra), block_size):
         rows = np.arange(start, min(start + block_size, len(spectra)))
-        d = dask.delayed(compute_chunk, pure=True)(*inputs.args(rows))
+        d = dask.delayed(compute_block, pure=True)(inputs.block(rows))
         parts["features"].append(da.from_delayed(d.features, shape=(rows.size, m), dtype="f4"))
         if params.weights:
             parts[WEIGHT].append(da.from_delayed(d.weight, shape=(rows.size, m), dtype="f4"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from vocloud.fetch import FetchOptions
+from vocloud.io.read import MAX_FILE_SIZE
 from vocloud.preprocess import PreprocessParams
 from vocloud.spectralist import duplicate_reasons
 
@@ -17,9 +20,19 @@ from vocloud.spectralist import duplicate_reasons
 class TaskInputs:
     """The per-spectrum lists and the parameters the chunk tasks are given.
 
-    The parameters are the frozen objects, parsed once by the experiment
+    The experiment builds one for its whole spectra list (:meth:`of`); each task is sent
+    :meth:`block`, the same object cut to its rows, so a task pickles only its own spectra. The
+    parameters are the frozen objects, parsed once by the experiment
     (:class:`~vocloud.preprocess.PreprocessParams`: units already converted to Angstrom floats;
     :class:`~vocloud.fetch.FetchOptions`): a task uses them as they are, parsing nothing again.
+    A new per-task setting is a field here, read by :func:`vocloud.run.tasks.compute_block`.
+
+    Examples
+    --------
+    >>> inputs = TaskInputs.of_files(["a.fits", "b.fits", "c.fits"], [None, None, None], {})
+    >>> block = inputs.block(np.array([1, 2]))
+    >>> block.paths, block.params is inputs.params
+    (['b.fits', 'c.fits'], True)
     """
 
     paths: list[str]
@@ -50,8 +63,35 @@ class TaskInputs:
             max_size=max_size,
         )
 
-    def args(self, rows: np.ndarray) -> tuple[Any, ...]:
-        """The arguments of :func:`vocloud.run.tasks.compute_chunk` for global ``rows``."""
+    @classmethod
+    def of_files(
+        cls,
+        paths: Sequence[str],
+        skip: Sequence[str | None],
+        params: dict[str, Any] | PreprocessParams | None = None,
+        fetch_options: dict[str, Any] | FetchOptions | None = None,
+        datalinks: Sequence[str | None] | None = None,
+        rv: Sequence[Any] | None = None,
+        max_size: int = MAX_FILE_SIZE,
+    ) -> TaskInputs:
+        """The inputs of one block given as lists, the parameters parsed here (a dict, or the
+        frozen object as it is): for calling the tasks outside an experiment."""
+        return cls(
+            paths=list(paths),
+            skip=list(skip),
+            datalinks=None if datalinks is None else list(datalinks),
+            rv=None if rv is None else list(rv),
+            params=(
+                params
+                if isinstance(params, PreprocessParams)
+                else PreprocessParams.from_dict(params or {})
+            ),
+            fetch_options=FetchOptions.from_dict(fetch_options),
+            max_size=int(max_size),
+        )
+
+    def block(self, rows: np.ndarray) -> TaskInputs:
+        """The inputs of the task that computes global ``rows``: their lists, the same parameters."""
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and rows[-1] - rows[0] + 1 == rows.size:  # a range: slices are faster
             sel = slice(int(rows[0]), int(rows[-1]) + 1)
@@ -63,7 +103,7 @@ class TaskInputs:
             skip = [self.skip[r] for r in rows]
             links = None if self.datalinks is None else [self.datalinks[r] for r in rows]
             rv = None if self.rv is None else [self.rv[r] for r in rows]
-        return (paths, skip, self.params, self.fetch_options, links, rv, self.max_size)
+        return dataclasses.replace(self, paths=paths, skip=skip, datalinks=links, rv=rv)
 
 
 def _rv_column(spectra: pd.DataFrame, params: PreprocessParams) -> list[Any] | None:

@@ -20,6 +20,7 @@ from vocloud.io import Spectrum, SpectrumFormatError, read_spectrum
 from vocloud.io.read import MAX_FILE_SIZE, read_many, size_text, split_address
 from vocloud.preprocess import PreprocessParams, preprocess_block
 from vocloud.preprocess.medium import spectrum_medium
+from vocloud.run.inputs import TaskInputs
 from vocloud.store import STATUS_FAILED, STATUS_OK, ChunkData, FeatureStore, new_chunk
 
 # Header keywords that give the per-spectrum variables of the store, first match wins.
@@ -297,6 +298,8 @@ def compute_chunk(
 ) -> ChunkData:
     """Read and preprocess a block of files into the rows of the feature store.
 
+    :func:`compute_block` with its inputs given as lists (:meth:`TaskInputs.of_files`).
+
     Parameters
     ----------
     paths : sequence of str
@@ -318,15 +321,41 @@ def compute_chunk(
     Returns
     -------
     ChunkData
+        As :func:`compute_block`.
+    """
+    return compute_block(
+        TaskInputs.of_files(paths, skip, params, fetch_options, datalinks, rv, max_size)
+    )
+
+
+def compute_block(block: TaskInputs) -> ChunkData:
+    """Read and preprocess one task's block of spectra into the rows of the feature store.
+
+    Parameters
+    ----------
+    block : TaskInputs
+        The block's per-spectrum lists and the frozen parameters, used as they are
+        (:meth:`TaskInputs.block` of the experiment's inputs).
+
+    Returns
+    -------
+    ChunkData
         ``features`` (n x m float32, NaN rows for failures) and the per-spectrum columns of
         :data:`vocloud.store.CHUNK_VARIABLES`; ``transient`` marks failed downloads that a
         rerun retries (see :attr:`vocloud.fetch.FetchError.transient`). With
         ``params.weights`` also ``weight``: the inverse variance of each feature value, NaN
         rows for failures and for spectra without an uncertainty.
+
+    Examples
+    --------
+    >>> data = compute_block(TaskInputs.of_files(["missing.fits"], [None], {}))
+    >>> int(data.columns["status"][0]), str(data.columns["error"][0])
+    (2, 'cannot read: No such file or directory')
     """
-    if not isinstance(params, PreprocessParams):
-        params = PreprocessParams.from_dict(params)
-    spectra = read_block(paths, skip, fetch_options, datalinks, soda_band(params), max_size)
+    paths, params, rv = block.paths, block.params, block.rv
+    spectra = read_block(
+        paths, block.skip, block.fetch_options, block.datalinks, soda_band(params), block.max_size
+    )
     result = preprocess_block(spectra, params, rv, weights=params.weights)
     features = np.asarray(result.features, dtype=np.float32)
     out = new_chunk(
@@ -363,50 +392,32 @@ def compute_chunk(
     return ChunkData(features=features, columns=cols, weight=out.weight)
 
 
-def run_chunk(
-    store_path: str,
-    index: int,
-    start: int,
-    paths: Sequence[str],
-    skip: Sequence[str | None],
-    params: dict[str, Any] | PreprocessParams,
-    fetch_options: FetchOptions | dict[str, Any] | None = None,
-    datalinks: Sequence[str | None] | None = None,
-    rv: Sequence[Any] | None = None,
-    max_size: int = MAX_FILE_SIZE,
-) -> dict[str, int]:
-    """Compute chunk ``index`` of a store and write it; returns ``{"chunk", "n_ok", "n_failed"}``."""
-    data = compute_chunk(paths, skip, params, fetch_options, datalinks, rv, max_size)
+def run_chunk(store_path: str, index: int, start: int, block: TaskInputs) -> dict[str, int]:
+    """Compute chunk ``index`` of a store (its first row ``start``) from ``block`` and write it;
+    returns ``{"chunk", "n_ok", "n_failed"}``."""
+    data = compute_block(block)
     FeatureStore.write_chunk(store_path, index, start, data)
     ok = int((data.columns["status"] == STATUS_OK).sum())
-    return {"chunk": index, "n_ok": ok, "n_failed": len(paths) - ok}
+    return {"chunk": index, "n_ok": ok, "n_failed": len(block.paths) - ok}
 
 
 def retry_rows(
-    store_path: str,
-    index: int,
-    rows: Sequence[int],
-    paths: Sequence[str],
-    skip: Sequence[str | None],
-    params: dict[str, Any] | PreprocessParams,
-    fetch_options: FetchOptions | dict[str, Any] | None = None,
-    datalinks: Sequence[str | None] | None = None,
-    rv: Sequence[Any] | None = None,
-    max_size: int = MAX_FILE_SIZE,
+    store_path: str, index: int, rows: Sequence[int], block: TaskInputs
 ) -> dict[str, int]:
-    """Compute some rows of chunk ``index`` again (``paths[i]`` is row ``rows[i]``) and write them
-    in place; returns ``{"chunk", "n", "n_ok", "n_failed", "n_transient"}``.
+    """Compute some rows of chunk ``index`` again (``block.paths[i]`` is row ``rows[i]``) and
+    write them in place; returns ``{"chunk", "n", "n_ok", "n_failed", "n_transient"}``.
 
     The other rows of the chunk are not recomputed and keep their values
     (:meth:`FeatureStore.write_rows`).
     """
-    data = compute_chunk(paths, skip, params, fetch_options, datalinks, rv, max_size)
+    data = compute_block(block)
     FeatureStore.write_rows(store_path, index, np.asarray(rows, dtype=np.int64), data)
     ok = int((data.columns["status"] == STATUS_OK).sum())
+    n = len(block.paths)
     return {
         "chunk": index,
-        "n": len(paths),
+        "n": n,
         "n_ok": ok,
-        "n_failed": len(paths) - ok,
+        "n_failed": n - ok,
         "n_transient": int(data.columns["transient"].sum()),
     }
