@@ -12,7 +12,6 @@ from typing import Any
 
 __all__ = ["Experiment", "open_experiment", "summarize"]
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 from dask.utils import parse_bytes
@@ -26,23 +25,16 @@ from vocloud.run.cachekey import FEATURE_VERSION, json_default
 from vocloud.run.cachekey import cache_key as key_of
 from vocloud.run.cluster import get_client
 from vocloud.run.config import load_experiment_file
-from vocloud.run.execute import ChunkRun
 from vocloud.run.graph import lazy_features
 from vocloud.run.inputs import TaskInputs
+from vocloud.run.resume import StoreRun
 from vocloud.run.spec import batch_spec_for, experiment_arguments, fetch_options_for
 from vocloud.run.summary import open_experiment, summarize
 from vocloud.sources import Source, source_from_config
 from vocloud.steps.registry import brief_metrics
 from vocloud.steps.runner import StepResult
 from vocloud.steps.runner import run_step as run_step_on
-from vocloud.store import (
-    ExperimentFolder,
-    FeatureStore,
-    StoreLock,
-    is_complete,
-    open_store,
-    utc_now,
-)
+from vocloud.store import ExperimentFolder, StoreLock, is_complete, open_store
 
 
 class Experiment:
@@ -249,28 +241,6 @@ class Experiment:
         }
 
     # -- running ----------------------------------------------------------------------------
-    def _partial_store(self, key: str, say: Callable[..., None]) -> FeatureStore:
-        """The ``.partial`` store of ``key`` to resume, when it checks out, else a new one."""
-        spectra = self.spectra
-        grid = self.params.grid()
-        st, why = self.folder.open_partial(
-            key, n_spectra=len(spectra), n_wavelengths=len(grid), weights=self.params.weights
-        )
-        if st is not None:
-            return st
-        if why:
-            say(f"vocloud: {self.folder.partial_path(key)} does not check out ({why}): made anew")
-        return self.folder.create_partial(
-            key,
-            ids=spectra["id"].to_numpy(dtype=object),
-            paths=spectra.get("path", spectra["access_url"]).to_numpy(dtype=object),
-            grid=grid,
-            chunk_size=self.block_size,
-            attrs={**self._provenance(key), "created": utc_now()},
-            grid_attrs={"medium": self.params.to_dict().get("grid", {}).get("medium", "air")},
-            weights=self.params.weights,
-        )
-
     def run(
         self,
         client: Client | str | None = None,
@@ -361,118 +331,32 @@ class Experiment:
         t0 = time.perf_counter()
         say = print if verbose else (lambda *a, **k: None)
         key = self.cache_key  # hashing a long list is not free: once per run
-        final = self.folder.store_path(key)
         with self._locked(key, wait, say):
-            retry_store = self._retry_store(final, key, say) if is_complete(final) else None
-            if is_complete(final) and retry_store is None:
+            run = StoreRun(
+                self.folder,
+                self.name,
+                key,
+                self.spectra,
+                self.params,
+                self.block_size,
+                self._provenance(key),
+                say,
+            )
+            st = run.store_to_compute()
+            if st is None:
                 self.last_run = {
                     "cached": True,
                     "chunks_computed": 0,
-                    "store": str(final),
+                    "store": str(run.final),
                     "seconds": time.perf_counter() - t0,
                 }
-                self._record(final)
-                say(f"vocloud: cache hit, reusing {final}")
+                run.record()
+                say(f"vocloud: cache hit, reusing {run.final}")
                 self._run_steps(connect, verbose)
-                return open_store(final)
-            st = retry_store or self._partial_store(key, say)
-            self._compute(st, key, final, connect, progress, say, t0)
+                return open_store(run.final)
+            self.last_run = run.compute(st, connect, self._task_inputs, progress, t0)
             self._run_steps(connect, verbose)
-        return open_store(final)
-
-    def _compute(
-        self,
-        st: FeatureStore,
-        key: str,
-        final: Path,
-        connect: Callable[[], Client],
-        progress: bool,
-        say: Callable[..., None],
-        t0: float,
-    ) -> None:
-        """Compute the chunks of ``st`` not done yet (a retry: their transient failures),
-        then commit it as ``final``."""
-        retrying = bool(st.attrs.get("retrying"))
-        done = st.done_chunks()
-        if done.any() and not retrying:
-            say(f"vocloud: resuming {st.path}: {int(done.sum())} of {st.n_chunks} chunks done")
-        # rows each task computes: a whole chunk, or in a retry its transient failures
-        plan: dict[int, np.ndarray] = {}
-        for i in np.flatnonzero(~done).tolist():
-            rows = st.rows_to_retry(i) if retrying else np.arange(*st.chunk_bounds(i))
-            if rows.size:
-                plan[i] = rows
-            else:  # a retry cut short after this chunk's rows were written
-                FeatureStore.mark_done(st.path, i)
-        spectra = self.spectra
-        results: list[dict[str, int]] = []
-        if plan:
-            if retrying:
-                n_retry = sum(int(r.size) for r in plan.values())
-                say(
-                    f"vocloud: retrying {n_retry} spectra whose download failed for a transient "
-                    f"reason, in {len(plan)} tasks -> {final}"
-                )
-            else:
-                say(
-                    f"vocloud: preprocessing {len(spectra)} spectra in {len(plan)} tasks -> {final}"
-                )
-            results = ChunkRun(
-                connect(), st, key, self._task_inputs(), len(self.params.grid()), say
-            ).run(plan, retrying, progress)
-        st = st.finish(final, {"retried" if retrying else "finished": utc_now()})
-        self._record(final)
-        summary = st.summary()
-        retried = {
-            "retried": sum(r.get("n", 0) for r in results) if retrying else 0,
-            "retried_ok": sum(r.get("n_ok", 0) for r in results) if retrying else 0,
-        }
-        retried["retried_failed"] = retried["retried"] - retried["retried_ok"]
-        self.last_run = {
-            "cached": False,
-            "chunks_computed": len(plan),
-            "store": str(final),
-            "seconds": time.perf_counter() - t0,
-            **retried,
-            **summary,
-        }
-        if retrying:
-            again = (
-                f" ({summary['n_transient']} for a transient reason: the next rerun retries them)"
-                if summary["n_transient"]
-                else ""
-            )
-            say(
-                f"vocloud: retried {retried['retried']} spectra: {retried['retried_ok']} now ok, "
-                f"{retried['retried_failed']} still fail{again}"
-            )
-        say(
-            f"vocloud: {summary['n_ok']} ok, {summary['n_failed']} failed of "
-            f"{summary['n_spectra']} in {self.last_run['seconds']:.1f} s -> {final}"
-        )
-
-    def _retry_store(self, final: Path, key: str, say: Callable[..., None]) -> FeatureStore | None:
-        """For a rerun of a complete store: the store to retry its transient failures in.
-
-        A retry cut short is resumed; else, when the complete store has spectra whose download
-        failed for a transient reason, a copy of it (hard links) is made to retry them in. None
-        when there is nothing to retry.
-        """
-        st, _ = self.folder.open_partial(
-            key,
-            n_spectra=len(self.spectra),
-            n_wavelengths=len(self.params.grid()),
-            retrying=True,
-            weights=self.params.weights,
-        )
-        if st is not None:
-            say(f"vocloud: resuming the retry of failed downloads in {st.path}")
-            return st
-        complete = FeatureStore(final)
-        rows = complete.transient_rows()
-        if not rows.size:
-            return None
-        return complete.clone_for_retry(self.folder.partial_path(key), rows)
+        return open_store(run.final)
 
     def _run_steps(self, connect: Callable[[], Client], verbose: bool) -> None:
         if not self.steps:
@@ -522,7 +406,3 @@ class Experiment:
                 input=input,
                 base_dir=self.base_dir,
             )
-
-    def _record(self, final: Path) -> None:
-        """Make ``final`` the experiment's current store in its pointer file."""
-        self.folder.record_store(self.name, final, self.params.to_dict(), utc_now())
