@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import mmap
 import os
+import sys
 import zlib
+from typing import BinaryIO
 
 from vocloud.io.csvtext import read_csv_text
 from vocloud.io.fallback import HAS_SPECUTILS, read_with_specutils
@@ -37,6 +39,7 @@ from vocloud.io.votable import read_votable
 __all__ = [
     "LAYOUTS",
     "MAX_FILE_SIZE",
+    "file_content",
     "list_spectra",
     "read_bytes",
     "read_many",
@@ -211,6 +214,40 @@ def _too_large(size: int, limit: int) -> str:
     return f"file is {size_text(size)}, over the per-file read limit of {size_text(limit)} (run: max_file_size)"
 
 
+def file_content(
+    f: BinaryIO, source: str, max_size: int = MAX_FILE_SIZE, *, map_from: int | None = None
+) -> bytes | mmap.mmap:
+    """The content of the open file ``f``, refused over ``max_size`` before it is read; a file
+    of ``map_from`` bytes or more is mapped read-only instead, so only the pages a parser looks at
+    are read (a file system without mmap: read).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryFile() as f:
+    ...     _ = f.write(b"SIMPLE  =")
+    ...     _ = f.seek(0)
+    ...     file_content(f, "x.fits"), type(file_content(f, "x.fits", map_from=1)).__name__
+    (b'SIMPLE  =', 'mmap')
+    >>> with tempfile.TemporaryFile() as f:
+    ...     _ = f.write(b"SIMPLE  =")
+    ...     _ = f.seek(0)
+    ...     file_content(f, "x.fits", max_size=4)
+    Traceback (most recent call last):
+    ...
+    vocloud.io.spectrum.SpectrumFormatError: x.fits: file is 9 bytes, over the per-file read limit of 4 bytes (run: max_file_size)
+    """
+    size = os.fstat(f.fileno()).st_size
+    if size > max_size:  # refused before it is read into memory
+        raise SpectrumFormatError(source, _too_large(size, max_size))
+    if map_from is not None and size >= map_from:
+        try:  # the map outlives the descriptor, closed with the last array viewing it
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # a file system without mmap; an empty file
+            pass
+    return f.read()
+
+
 def read_spectrum(
     path_or_bytes: str | os.PathLike[str] | bytes | bytearray | memoryview,
     *,
@@ -284,10 +321,7 @@ def read_spectrum(
     select = select if select is not None else fragment
     try:
         with open(path_or_bytes, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > max_size:
-                raise SpectrumFormatError(source, _too_large(size, max_size))
-            buf = f.read()
+            buf = file_content(f, source, max_size)
     except OSError as exc:
         raise SpectrumFormatError(
             source, f"cannot read: {exc.strerror or type(exc).__name__}"
@@ -378,19 +412,13 @@ def list_spectra(path: str | os.PathLike[str], by: str = "spectrum") -> list[str
         raise ValueError(f"by: expected one of {', '.join(LIST_BY)}, got {by!r}")
     source = os.fspath(path)
     try:
-        with open(source, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            head = f.read(2)
-            if size == 0:
-                return [source]  # its read says "empty file"
-            try:  # pages are read only where the parser looks: headers and id columns
-                buf: bytes | mmap.mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-            except (OSError, ValueError):  # a file system without mmap
-                f.seek(0)
-                buf = f.read()
+        with open(source, "rb") as f:  # mapped: only headers and id columns are read
+            buf = file_content(f, source, sys.maxsize, map_from=0)
     except OSError as exc:
         raise SpectrumFormatError(source, f"cannot read: {exc.strerror or exc}") from None
-    if head == _GZIP_MAGIC:
+    if len(buf) == 0:
+        return [source]  # its read says "empty file"
+    if buf[:2] == _GZIP_MAGIC:
         buf = _gunzip(buf, source)
     if sniff_format(buf) != "fits":
         return [source]

@@ -17,7 +17,7 @@ import numpy as np
 from vocloud.fetch import FetchOptions, fetch_many
 from vocloud.fetch.datalink import fetch_spectra
 from vocloud.io import Spectrum, SpectrumFormatError, read_spectrum
-from vocloud.io.read import MAX_FILE_SIZE, read_many, size_text, split_address
+from vocloud.io.read import MAX_FILE_SIZE, file_content, read_many, split_address
 from vocloud.preprocess import PreprocessParams, preprocess_block
 from vocloud.preprocess.medium import spectrum_medium
 from vocloud.run.inputs import TaskInputs
@@ -77,19 +77,7 @@ def _read_fd(fd: int | OSError, max_size: int, many: bool = False) -> bytes | mm
     if isinstance(fd, OSError):
         raise fd
     with open(fd, "rb", closefd=True) as f:
-        size = os.fstat(fd).st_size
-        if size > max_size:  # refused before it is read into the worker's memory
-            raise SpectrumFormatError(
-                "",
-                f"file is {size_text(size)}, over the per-file read limit of "
-                f"{size_text(max_size)} (run: max_file_size)",
-            )
-        if many and size >= MAP_MIN_SIZE:
-            try:  # the map outlives the descriptor, closed with the last array viewing it
-                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-            except (OSError, ValueError):  # a file system without mmap
-                pass
-        return f.read()
+        return file_content(f, "", max_size, map_from=MAP_MIN_SIZE if many else None)
 
 
 def _fetch_remote(
