@@ -88,15 +88,11 @@ def _location(meta: dict[str, Any], layout: str):
     x, y, z = (_number(meta, k) for k in ("OBSGEO-X", "OBSGEO-Y", "OBSGEO-Z"))
     if x is not None and y is not None and z is not None:
         return EarthLocation.from_geocentric(x, y, z, unit=u.m)
-    lat = _number(meta, "LATITUDE", "SITELAT", "OBS-LAT")
-    lon = _number(meta, "LONGITUD", "SITELONG", "OBS-LONG")
+    # ESO TEL GEO*: every ESO telescope header
+    lat = _number(meta, "LATITUDE", "SITELAT", "OBS-LAT", "ESO TEL GEOLAT")
+    lon = _number(meta, "LONGITUD", "SITELONG", "OBS-LONG", "ESO TEL GEOLON")
     if lat is not None and lon is not None:
-        return EarthLocation.from_geodetic(
-            lon * u.deg, lat * u.deg, (_number(meta, "HEIGHT", "SITEELEV", "OBS-ELEV") or 0.0) * u.m
-        )
-    lat, lon = _number(meta, "ESO TEL GEOLAT"), _number(meta, "ESO TEL GEOLON")
-    if lat is not None and lon is not None:  # every ESO telescope header
-        h = _number(meta, "ESO TEL GEOELEV") or 0.0
+        h = _number(meta, "HEIGHT", "SITEELEV", "OBS-ELEV", "ESO TEL GEOELEV") or 0.0
         return EarthLocation.from_geodetic(lon * u.deg, lat * u.deg, h * u.m)
     if layout in SITES:
         lon, lat, h = SITES[layout]
