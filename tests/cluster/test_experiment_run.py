@@ -7,12 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import yaml
 from distributed.diagnostics.plugin import SchedulerPlugin
+from killed_run import run_killed_midway
 
 import vocloud
 import vocloud.run.cluster
@@ -231,31 +231,9 @@ def test_killed_run_resumes_only_missing_chunks(tmp_path, client):
     exp = Experiment.from_file(f)
     partial = exp.store_path.with_name(exp.store_path.name + ".partial")
     log = tmp_path / "run.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vocloud.cli", "run", str(f), "--no-progress"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    done = 0
-    deadline = time.monotonic() + 300  # a loaded machine: the run may take long to start
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                import zarr
-
-                done = int(np.sum(zarr.open_array(str(partial / "chunk_done"), mode="r")[:]))
-            except Exception:
-                pass  # not created yet, or read while being rewritten: keep the last count
-            if done >= 5:
-                break
-            time.sleep(0.01)
-    finally:
-        os.killpg(proc.pid, 9)
-        proc.wait()
+    done, returncode = run_killed_midway(f, partial, 5, log)
     assert 5 <= done < 60, (
-        f"could not kill the run mid-way (done={done}, exit {proc.returncode}): "
+        f"could not kill the run mid-way (done={done}, exit {returncode}): "
         + log.read_text(errors="replace")[-3000:]
     )
     # a half-written store is never taken for complete

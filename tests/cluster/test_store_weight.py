@@ -5,11 +5,7 @@ resumed run, a retry of failed downloads, the KilledWorker bisection) writes the
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -20,6 +16,7 @@ import pytest
 import yaml
 import zarr
 from astropy.table import Table
+from killed_run import run_killed_midway
 from test_poison import write_killer
 from tolerances import FLOAT32
 
@@ -237,30 +234,10 @@ def test_killed_run_resumes_with_complete_weights(tmp_path, client):
     exp = Experiment.from_file(f)
     partial = exp.store_path.with_name(exp.store_path.name + ".partial")
     log = tmp_path / "run.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vocloud.cli", "run", str(f), "--no-progress"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    done = 0
-    deadline = time.monotonic() + 300  # a loaded machine: the run may take long to start
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                done = int(np.sum(zarr.open_array(str(partial / "chunk_done"), mode="r")[:]))
-            except Exception:
-                pass  # not created yet, or read while being rewritten: keep the last count
-            if done >= 4:
-                break
-            time.sleep(0.01)
-    finally:
-        os.killpg(proc.pid, 9)
-        proc.wait()
+    done, returncode = run_killed_midway(f, partial, 4, log)
     n_chunks = n // block
     assert 4 <= done < n_chunks, (
-        f"could not kill the run mid-way (done={done}, exit {proc.returncode}): "
+        f"could not kill the run mid-way (done={done}, exit {returncode}): "
         + log.read_text(errors="replace")[-3000:]
     )
     # the chunks marked done before the kill hold their weights (written before the mark)
