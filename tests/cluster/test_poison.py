@@ -9,9 +9,7 @@ import subprocess
 import sys
 import zlib
 
-import dask
 import numpy as np
-import pytest
 import yaml
 
 from vocloud.datasets import make_archive
@@ -59,34 +57,6 @@ def write_bomb(path, inflated: int) -> None:
         parts.append(z.compress(block))
     parts.append(z.flush())
     path.write_bytes(b"".join(parts))
-
-
-@pytest.fixture(scope="module")
-def small_workers():
-    """Two 700 MB workers: one that reads the killer dies; a task on a dying worker fails at
-    once (allowed-failures 0), so that the search for the culprit is quick."""
-    from distributed import Client, LocalCluster
-
-    with (
-        dask.config.set(
-            {
-                "distributed.scheduler.allowed-failures": 0,
-                # a worker that survived a spike but kept its memory (not returned to the OS)
-                # would stay paused between 80 % and 95 % and take no task: never pause
-                "distributed.worker.memory.pause": False,
-            }
-        ),
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            memory_limit="700MB",
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
 
 
 def test_a_gzip_bomb_and_a_worker_killer_fail_alone(tmp_path, small_workers):

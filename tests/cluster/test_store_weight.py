@@ -301,31 +301,6 @@ def test_retried_downloads_get_their_weights(tmp_path, client):
     assert np.isfinite(ds.weight.values).all()
 
 
-@pytest.fixture(scope="module")
-def small_workers():
-    """Two 700 MB workers (as in test_poison): one that reads the killer dies."""
-    from distributed import Client, LocalCluster
-
-    with (
-        dask.config.set(
-            {
-                "distributed.scheduler.allowed-failures": 0,
-                "distributed.worker.memory.pause": False,
-            }
-        ),
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            memory_limit="700MB",
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as c,
-    ):
-        yield c
-
-
 def test_killed_worker_bisection_writes_the_weights(tmp_path, small_workers, client):
     """A chunk whose worker dies is computed again in parts (``ChunkRun._alone``); the client
     writes the parts' rows: their weights too, NaN for the spectrum that killed the workers."""
